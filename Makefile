@@ -1,0 +1,49 @@
+# confine: build, test, benchmark.
+#
+#   make test                     all three test tiers (host, root on host, VM)
+#   make test-host                tiers 1 and 2 on this machine (-race)
+#   make test-vm [PKG=./cgroup] [RUN=TestVMMemory]   tier 3 inside the qemu VM
+#   make bench                    Go benchmarks
+#   make lint                     gofmt, go vet, staticcheck
+SHELL := /bin/bash
+GO ?= go
+export CONFINE_CACHE ?= /var/cache/confine
+VMEXEC := $(CURDIR)/.cache/bin/vmexec
+# Packages holding tier-3 tests (func TestVM...), found by name.
+VM_PKGS := $(shell grep -rlE '^func TestVM' --include='*_test.go' . 2>/dev/null | xargs -r -n1 dirname | sort -u)
+PKG ?= $(VM_PKGS)
+RUN ?= ^TestVM
+VM_TIMEOUT ?= 30m
+HOST_TIMEOUT ?= 20m
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test test-host test-vm provision vmexec bench lint
+
+all: build
+
+build:
+	$(GO) build ./...
+	$(GO) vet ./...
+
+test: lint test-host test-vm
+
+test-host:
+	$(GO) test -race -count=1 -timeout $(HOST_TIMEOUT) -skip '^TestVM' ./...
+
+provision:
+	bash internal/vmtest/provision.sh
+
+vmexec:
+	@mkdir -p $(dir $(VMEXEC))
+	$(GO) build -o $(VMEXEC) ./internal/vmtest/cmd/vmexec
+
+test-vm: provision vmexec
+	CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout $(VM_TIMEOUT) -exec $(VMEXEC) -run '$(RUN)' $(PKG)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -skip '^TestVM' ./...
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...

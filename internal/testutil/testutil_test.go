@@ -1,0 +1,71 @@
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestTempNetnsIsANewNamespace(t *testing.T) {
+	RequireRoot(t)
+	p := TempNetns(t)
+	var mine, theirs unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/net", &mine); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Stat(p, &theirs); err != nil {
+		t.Fatal(err)
+	}
+	if mine.Ino == theirs.Ino {
+		t.Fatalf("temp netns %s has the caller's inode %d", p, mine.Ino)
+	}
+}
+
+func TestTempCgroupIsRemoved(t *testing.T) {
+	RequireRoot(t)
+	var dir string
+	t.Run("create", func(t *testing.T) {
+		dir = TempCgroup(t)
+		if _, err := os.Stat(filepath.Join(dir, "cgroup.procs")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("cgroup %s still there after cleanup: %v", dir, err)
+	}
+}
+
+func TestStrictTurnsSkipIntoFailure(t *testing.T) {
+	t.Setenv(EnvStrict, "1")
+	ft := &fakeTB{TB: t}
+	func() {
+		defer func() { _ = recover() }()
+		Skip(ft, "missing %s", "thing")
+	}()
+	if !ft.failed || ft.skipped {
+		t.Fatalf("strict Skip: failed=%v skipped=%v", ft.failed, ft.skipped)
+	}
+}
+
+type fakeTB struct {
+	testing.TB
+	failed, skipped bool
+}
+
+func (f *fakeTB) Helper()               {}
+func (f *fakeTB) Fatalf(string, ...any) { f.failed = true; panic("fatal") }
+func (f *fakeTB) Skipf(string, ...any)  { f.skipped = true; panic("skip") }
+
+func TestMain(m *testing.M) {
+	RunHelperIfAsked()
+	os.Exit(m.Run())
+}
+
+func TestHelperExit(t *testing.T) {
+	err := HelperCommand(t, "exit", "7").Run()
+	if ee, ok := err.(interface{ ExitCode() int }); !ok || ee.ExitCode() != 7 {
+		t.Fatalf("helper exit 7: %v", err)
+	}
+}
