@@ -107,7 +107,7 @@ func helperSpin(args []string) int {
 	for i := 0; ; i++ {
 		spinSink += i
 		if i%(1<<20) == 0 && secs > 0 && time.Now().After(deadline) {
-			return 0
+			return min(spinSink, 0) // read the sink so the loop stays
 		}
 	}
 }
