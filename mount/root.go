@@ -1,30 +1,278 @@
 package mount
 
-// SKELETON (owned by the mount work). Package namespace relies on these
-// names; the mount work fills them in and may add fields. Root and Mount
-// must stay JSON round-trippable (exported plain fields only): namespace
-// passes them to its re-executed init.
+import (
+	"fmt"
+	"os"
+	"runtime"
 
-// Mount is one filesystem to mount inside the root.
-type Mount struct {
-	Source  string
-	Target  string // path inside the root
-	Type    string // "bind", "tmpfs", "proc", ...
-	Options []string
-}
+	"golang.org/x/sys/unix"
+)
 
-// Root describes a private root filesystem.
+// Root describes a private root filesystem. It is a plain value (JSON
+// round-trippable) so it can cross into a re-executed init.
 type Root struct {
-	// Path is the root filesystem directory; "" means the host's root seen
-	// through a private mount namespace.
-	Path          string
-	Readonly      bool
-	Mounts        []Mount
-	MaskedPaths   []string
+	// Path is the root filesystem directory on the host; "" means the
+	// host's root seen through the private mount namespace (no pivot).
+	Path string
+	// Readonly makes the root mount read-only after the mounts are made.
+	// With a Path, only the root mount itself (Mounts such as tmpfs stay
+	// writable). With Path "", the host's whole tree is made read-only
+	// recursively in the private namespace first, then Mounts are applied
+	// on top of it.
+	Readonly bool
+	// Mounts are applied in order, each target resolved inside the root.
+	Mounts []Mount
+	// MaskedPaths are hidden (see DefaultMaskedPaths); missing ones are
+	// skipped.
+	MaskedPaths []string
+	// ReadonlyPaths are made read-only (see DefaultReadonlyPaths); missing
+	// ones are skipped.
 	ReadonlyPaths []string
+	// Propagation is the propagation applied to the whole mount tree
+	// first: "rprivate" (the default when "") or "rslave" (host mounts
+	// still propagate in, nothing propagates out).
+	Propagation string
 }
 
-// Setup builds the root inside the calling thread's (fresh, private) mount
-// namespace and pivots into it. It runs in namespace's init, between clone
-// and exec.
-func (r *Root) Setup() error { return nil }
+// Validate checks r without touching the kernel (it may stat r.Path).
+// Setup calls it first.
+func (r *Root) Validate() error {
+	_, err := r.validate()
+	return err
+}
+
+func (r *Root) validate() ([]parsedOptions, error) {
+	if r.Path != "" {
+		if err := checkPath("Path", r.Path); err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(r.Path); err != nil || !fi.IsDir() {
+			return nil, &ConfigError{Field: "Path", Value: r.Path, Reason: "not an existing directory"}
+		}
+	}
+	switch r.Propagation {
+	case "", "rprivate", "rslave":
+	default:
+		return nil, &ConfigError{Field: "Propagation", Value: r.Propagation, Reason: "must be rprivate or rslave"}
+	}
+	opts := make([]parsedOptions, len(r.Mounts))
+	for i := range r.Mounts {
+		po, err := r.Mounts[i].validate(i)
+		if err != nil {
+			return nil, err
+		}
+		opts[i] = po
+	}
+	for i, p := range r.MaskedPaths {
+		if err := checkPath(fmt.Sprintf("MaskedPaths[%d]", i), p); err != nil {
+			return nil, err
+		}
+	}
+	for i, p := range r.ReadonlyPaths {
+		if err := checkPath(fmt.Sprintf("ReadonlyPaths[%d]", i), p); err != nil {
+			return nil, err
+		}
+	}
+	return opts, nil
+}
+
+// beforePivot, when set by tests, runs after all mounts and before the
+// pivot, while the host's tree is still visible.
+var beforePivot func() error
+
+// Setup builds the root and, when Path is set, pivots into it.
+//
+// It expects to run in a fresh mount namespace that nothing else uses (as
+// namespace's init does right after clone/unshare(CLONE_NEWNS)), with
+// CAP_SYS_ADMIN over it, on a locked OS thread; the current directory does
+// not matter. On success the calling process sees the new root as "/",
+// the old root is detached (gone from /proc/self/mountinfo) and the working
+// directory is "/". On failure it returns a *SetupError naming the step and
+// path (or a *ConfigError for invalid input, before anything is mounted);
+// the mount namespace is then half-built and must be thrown away, which
+// is what exiting the init does. It needs Linux 5.2 (5.12 for read-only
+// mounts); older kernels get an error matching ErrNotSupported.
+func (r *Root) Setup() error {
+	opts, err := r.validate()
+	if err != nil {
+		return err
+	}
+	// Mounts and pivot_root act on the whole process's mount namespace,
+	// but chdir must happen on the thread that later execs.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	s := &setup{r: r, root: -1}
+	defer s.close()
+	return s.run(opts)
+}
+
+type setup struct {
+	r    *Root
+	root int // O_PATH fd of the new root
+}
+
+func (s *setup) close() {
+	if s.root >= 0 {
+		unix.Close(s.root)
+		s.root = -1
+	}
+}
+
+func step(name, p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &SetupError{Step: name, Path: p, Err: err}
+}
+
+func (s *setup) run(opts []parsedOptions) error {
+	prop := uintptr(unix.MS_PRIVATE)
+	if s.r.Propagation == "rslave" {
+		prop = unix.MS_SLAVE
+	}
+	if err := unix.Mount("", "/", "", prop|unix.MS_REC, ""); err != nil {
+		return step("propagation", "/", os.NewSyscallError("mount", err))
+	}
+	if err := s.openRoot(); err != nil {
+		return err
+	}
+	for i := range s.r.Mounts {
+		m := &s.r.Mounts[i]
+		if err := step("mount "+m.Type, m.Target, s.apply(m, opts[i])); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.r.MaskedPaths {
+		if err := step("mask", p, s.mask(p)); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.r.ReadonlyPaths {
+		if err := step("readonly path", p, s.readonly(p)); err != nil {
+			return err
+		}
+	}
+	if beforePivot != nil {
+		if err := step("test hook", "", beforePivot()); err != nil {
+			return err
+		}
+	}
+	if s.r.Path == "" {
+		return step("chdir", "/", unix.Chdir("/"))
+	}
+	return s.pivot()
+}
+
+// openRoot makes the new root a mount point of its own (a recursive bind
+// of Path onto itself, as pivot_root needs) and opens it; with Path ""
+// it opens "/" and applies Readonly at once.
+func (s *setup) openRoot() error {
+	p := s.r.Path
+	if p == "" {
+		fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return step("open root", "/", err)
+		}
+		s.root = fd
+		if s.r.Readonly {
+			return step("readonly root", "/", setAttr(fd, unix.MOUNT_ATTR_RDONLY, 0, true))
+		}
+		return nil
+	}
+	tree, err := cloneTree(unix.AT_FDCWD, p, true)
+	if err != nil {
+		return step("bind root", p, err)
+	}
+	defer unix.Close(tree)
+	dir, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return step("bind root", p, err)
+	}
+	defer unix.Close(dir)
+	if err := attach(tree, dir); err != nil {
+		return step("bind root", p, err)
+	}
+	// The clone's fd refers to the root of the new bind: use it rather than
+	// looking Path up again.
+	fd, err := unix.FcntlInt(uintptr(tree), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return step("bind root", p, err)
+	}
+	s.root = fd
+	return nil
+}
+
+// pivot makes the new root "/" with pivot_root(".", ".") and detaches the
+// old root stacked on top of it.
+func (s *setup) pivot() error {
+	if err := unix.Fchdir(s.root); err != nil {
+		return step("pivot_root", s.r.Path, err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return step("pivot_root", s.r.Path, os.NewSyscallError("pivot_root", err))
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return step("detach old root", "/", os.NewSyscallError("umount2", err))
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return step("chdir", "/", err)
+	}
+	if s.r.Readonly {
+		fd, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return step("readonly root", "/", err)
+		}
+		defer unix.Close(fd)
+		return step("readonly root", "/", setAttr(fd, unix.MOUNT_ATTR_RDONLY, 0, false))
+	}
+	return nil
+}
+
+// apply makes one mount, its target resolved (and created) inside the root.
+func (s *setup) apply(m *Mount, po parsedOptions) error {
+	create := s.r.Path != "" // never create files on the host's own root
+	if m.Type == "bind" {
+		return s.bind(m, po, create)
+	}
+	// proc and sysfs only on a real directory, never through a symlink.
+	strict := m.Type == "proc" || m.Type == "sysfs"
+	tfd, err := ensureInRoot(s.root, m.Target, true, create, strict)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	if m.Type == "dev" {
+		return mountDev(tfd, po)
+	}
+	mfd, err := newFS(m.Type, po.params, po.set&^po.clr)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	if err := attach(mfd, tfd); err != nil {
+		return err
+	}
+	return checkFS(mfd, m.Type)
+}
+
+func (s *setup) bind(m *Mount, po parsedOptions, create bool) error {
+	tree, err := cloneTree(unix.AT_FDCWD, m.Source, po.recursive)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tree)
+	var st unix.Stat_t
+	if err := unix.Fstat(tree, &st); err != nil {
+		return err
+	}
+	isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	tfd, err := ensureInRoot(s.root, m.Target, isDir, create, false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	if err := setAttr(tree, po.set, po.clr, true); err != nil {
+		return err
+	}
+	return attach(tree, tfd)
+}

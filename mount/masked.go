@@ -1,0 +1,71 @@
+package mount
+
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
+
+const maskAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID |
+	unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+
+// mask hides p inside the root; a missing path is not an error.
+func (s *setup) mask(p string) error {
+	fd, err := resolveInRoot(s.root, p, false)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	var mfd int
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		mfd, err = newFS("tmpfs", []fsParam{{"mode", "0555"}}, maskAttrs)
+	} else {
+		mfd, err = s.cloneDevNull()
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(mfd)
+	return attach(mfd, fd)
+}
+
+// cloneDevNull returns a detached bind of the host's /dev/null, verified
+// to be char 1:3 (never the rootfs's own /dev/null, which the rootfs
+// owner controls).
+func (s *setup) cloneDevNull() (int, error) {
+	nfd, err := openDevice(minimalDevices[0])
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(nfd)
+	return cloneTree(nfd, "", false)
+}
+
+// readonly remounts p inside the root read-only (recursively); a missing
+// path is not an error.
+func (s *setup) readonly(p string) error {
+	fd, err := resolveInRoot(s.root, p, false)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	tree, err := cloneTree(fd, "", true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tree)
+	if err := setAttr(tree, unix.MOUNT_ATTR_RDONLY, 0, true); err != nil {
+		return err
+	}
+	return attach(tree, fd)
+}

@@ -1,0 +1,216 @@
+package mount
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Mount is one filesystem to mount inside the root. It is a plain value
+// (JSON round-trippable) so it can cross into a re-executed init.
+type Mount struct {
+	// Source is the host path for "bind" (resolved on the host, before the
+	// pivot); ignored for the other types.
+	Source string
+	// Target is the path inside the root; it is resolved inside the root
+	// (symlinks cannot leave it) and created when missing.
+	Target string
+	// Type is one of "bind", "tmpfs", "proc", "sysfs", "devpts", "mqueue",
+	// "cgroup2" or "dev" (a minimal /dev, see Dev).
+	Type string
+	// Options are per-mount flags (ro, nosuid, nodev, noexec, noatime,
+	// strictatime, relatime, nodiratime and their negations), "bind" for a
+	// non-recursive bind, and for filesystems key=value parameters passed
+	// to the filesystem (size= and mode= for tmpfs are validated).
+	Options []string
+}
+
+// Bind returns a recursive bind mount of the host path src at dst. With
+// readonly the whole tree, submounts included, is made read-only with
+// mount_setattr(AT_RECURSIVE).
+func Bind(src, dst string, readonly bool) Mount {
+	m := Mount{Source: src, Target: dst, Type: "bind", Options: []string{"rbind"}}
+	if readonly {
+		m.Options = append(m.Options, "ro")
+	}
+	return m
+}
+
+// Flags are per-mount restrictions for the typed constructors.
+type Flags uint
+
+// Mount restrictions.
+const (
+	NoSuid Flags = 1 << iota
+	NoDev
+	NoExec
+	ReadOnly
+)
+
+func (f Flags) options() []string {
+	var o []string
+	for _, x := range []struct {
+		f    Flags
+		name string
+	}{{NoSuid, "nosuid"}, {NoDev, "nodev"}, {NoExec, "noexec"}, {ReadOnly, "ro"}} {
+		if f&x.f != 0 {
+			o = append(o, x.name)
+		}
+	}
+	return o
+}
+
+// Tmpfs returns a tmpfs at dst of at most size bytes (0: the kernel
+// default, half of RAM) with permission bits mode (e.g. 01777; 0: the
+// kernel default 1777).
+func Tmpfs(dst string, size int64, mode uint32, flags Flags) Mount {
+	o := flags.options()
+	if size != 0 {
+		o = append(o, "size="+strconv.FormatInt(size, 10))
+	}
+	if mode != 0 {
+		o = append(o, "mode="+strconv.FormatUint(uint64(mode), 8))
+	}
+	return Mount{Source: "tmpfs", Target: dst, Type: "tmpfs", Options: o}
+}
+
+// Proc returns a procfs at dst (nosuid, nodev, noexec). Setup refuses to
+// mount it on a symlink and checks the result is procfs.
+func Proc(dst string) Mount {
+	return Mount{Source: "proc", Target: dst, Type: "proc", Options: []string{"nosuid", "nodev", "noexec"}}
+}
+
+// Sysfs returns a read-only sysfs at dst.
+func Sysfs(dst string) Mount {
+	return Mount{Source: "sysfs", Target: dst, Type: "sysfs", Options: []string{"ro", "nosuid", "nodev", "noexec"}}
+}
+
+// Devpts returns a private devpts instance at dst (ptmxmode=0666,
+// mode=0620, gid=5), as /dev/pts of a minimal /dev uses.
+func Devpts(dst string) Mount {
+	return Mount{Source: "devpts", Target: dst, Type: "devpts",
+		Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}}
+}
+
+// Mqueue returns a POSIX message queue filesystem at dst (it shows the
+// queues of the caller's IPC namespace).
+func Mqueue(dst string) Mount {
+	return Mount{Source: "mqueue", Target: dst, Type: "mqueue", Options: []string{"nosuid", "nodev", "noexec"}}
+}
+
+// Cgroup2 returns a cgroup v2 mount at dst; inside a cgroup namespace it
+// shows the namespace's subtree.
+func Cgroup2(dst string, readonly bool) Mount {
+	m := Mount{Source: "cgroup2", Target: dst, Type: "cgroup2", Options: []string{"nosuid", "nodev", "noexec"}}
+	if readonly {
+		m.Options = append(m.Options, "ro")
+	}
+	return m
+}
+
+// Dev returns a minimal /dev at dst: a tmpfs holding null, zero, full,
+// random, urandom and tty bind-mounted from the host's /dev after each is
+// verified to be the expected character device, the fd, stdin, stdout,
+// stderr and ptmx links, a private devpts at pts and a tmpfs at shm.
+func Dev(dst string) Mount {
+	return Mount{Source: "dev", Target: dst, Type: "dev"}
+}
+
+// validate checks m before anything is mounted; i is its index in
+// Root.Mounts for error messages.
+func (m *Mount) validate(i int) (parsedOptions, error) {
+	field := fmt.Sprintf("Mounts[%d]", i)
+	if !validTypes[m.Type] {
+		return parsedOptions{}, &ConfigError{Field: field + ".Type", Value: m.Type, Reason: "unknown mount type"}
+	}
+	if err := checkTarget(field+".Target", m.Target); err != nil {
+		return parsedOptions{}, err
+	}
+	if m.Type == "bind" {
+		if err := checkPath(field+".Source", m.Source); err != nil {
+			return parsedOptions{}, err
+		}
+	}
+	return parseOptions(field+".Options", m.Type, m.Options)
+}
+
+// checkTarget is checkPath that also refuses the root itself.
+func checkTarget(field, p string) error {
+	if err := checkPath(field, p); err != nil {
+		return err
+	}
+	if path.Clean(p) == "/" {
+		return &ConfigError{Field: field, Value: p, Reason: "cannot mount over the root itself"}
+	}
+	return nil
+}
+
+// checkPath requires an absolute path without NUL bytes.
+func checkPath(field, p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"):
+		return &ConfigError{Field: field, Value: p, Reason: "must be an absolute path"}
+	case strings.ContainsRune(p, 0):
+		return &ConfigError{Field: field, Value: p, Reason: "contains a NUL byte"}
+	case len(p) > 4095:
+		return &ConfigError{Field: field, Value: p[:64] + "...", Reason: "path too long"}
+	}
+	return nil
+}
+
+// ParseOptions splits a docker-like option string ("size=64m,mode=1777,
+// ro,nosuid") and validates each option for a mount of type typ.
+func ParseOptions(typ, s string) ([]string, error) {
+	if !validTypes[typ] {
+		return nil, &ConfigError{Field: "Type", Value: typ, Reason: "unknown mount type"}
+	}
+	if s == "" {
+		return nil, nil
+	}
+	opts := strings.Split(s, ",")
+	if _, err := parseOptions("Options", typ, opts); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// ParseTmpfs parses a docker --tmpfs value, "PATH[:OPTS]", into a tmpfs
+// Mount (nosuid, nodev, noexec unless OPTS says otherwise).
+func ParseTmpfs(s string) (Mount, error) {
+	dst, opts, _ := strings.Cut(s, ":")
+	if err := checkTarget("tmpfs", dst); err != nil {
+		return Mount{}, err
+	}
+	o, err := ParseOptions("tmpfs", opts)
+	if err != nil {
+		return Mount{}, err
+	}
+	m := Tmpfs(path.Clean(dst), 0, 0, NoSuid|NoDev|NoExec)
+	m.Options = append(m.Options, o...)
+	return m, nil
+}
+
+// ParseVolume parses a docker -v value, "SRC:DST[:OPTS]" with absolute
+// paths, into a recursive bind Mount; OPTS is e.g. "ro" or "rw,nosuid".
+func ParseVolume(s string) (Mount, error) {
+	parts := strings.SplitN(s, ":", 3)
+	if len(parts) < 2 {
+		return Mount{}, &ConfigError{Field: "volume", Value: s, Reason: "want SRC:DST[:OPTS]"}
+	}
+	if err := checkPath("volume source", parts[0]); err != nil {
+		return Mount{}, err
+	}
+	if err := checkTarget("volume target", parts[1]); err != nil {
+		return Mount{}, err
+	}
+	m := Bind(path.Clean(parts[0]), path.Clean(parts[1]), false)
+	if len(parts) == 3 {
+		o, err := ParseOptions("bind", parts[2])
+		if err != nil {
+			return Mount{}, err
+		}
+		m.Options = append(m.Options, o...)
+	}
+	return m, nil
+}
