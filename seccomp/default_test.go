@@ -1,0 +1,46 @@
+package seccomp
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/confinelab/confine/internal/cbpf"
+)
+
+// TestDefaultEqualsDocker proves the built-in profile decides like Docker's
+// for several capability sets and kernels: identical resolved rules give
+// identical programs, and the simulated decisions agree on every probe.
+func TestDefaultEqualsDocker(t *testing.T) {
+	docker := loadDocker(t)
+	all := append(slices.Clone(DefaultCaps), "CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_SYS_BOOT", "CAP_SYS_MODULE",
+		"CAP_SYS_PACCT", "CAP_SYS_RAWIO", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_SYS_NICE", "CAP_SYSLOG",
+		"CAP_BPF", "CAP_PERFMON", "CAP_DAC_READ_SEARCH")
+	for _, tg := range []Target{
+		{Caps: DefaultCaps, Kernel: "6.18"},
+		{Caps: nil, Kernel: "4.4"},
+		{Caps: all, Kernel: "6.1"},
+		{Caps: []string{"SYS_ADMIN"}, Kernel: "5.10"},
+	} {
+		a, _, err := CompileProfile(docker, tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _, err := CompileProfile(Default(), tg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.Instructions(), b.Instructions()) {
+			t.Errorf("caps %v kernel %s: programs differ", tg.Caps, tg.Kernel)
+		}
+		for _, pr := range dockerProbes() {
+			for _, args := range argVectors()[:8] {
+				d := cbpf.SeccompData{Nr: int32(pr.nr), Arch: pr.arch, Args: args}
+				ra, _ := cbpf.Exec(a.Instructions(), &d)
+				rb, _ := cbpf.Exec(b.Instructions(), &d)
+				if ra != rb {
+					t.Fatalf("caps %v: %v nr %#x: docker %v, built-in %v", tg.Caps, pr.abi, pr.nr, ActionFromRet(ra), ActionFromRet(rb))
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package seccomp
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+
+	"github.com/confinelab/confine/internal/cbpf"
+	"github.com/confinelab/confine/internal/syscalls"
+	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/seccomp/internal/rawsys"
+	"golang.org/x/sys/unix"
+)
+
+func init() { testutil.RegisterHelper("seccomp-denied", helperDenied) }
+
+// unsafeIfRun are syscalls not issued even when the simulator says the
+// filter refuses them: should the filter wrongly let one through, running
+// it with zero arguments could change the host (hostname, accounting,
+// swap, clock, tty) or kill the child with a signal.
+var unsafeIfRun = []string{"vhangup", "sethostname", "setdomainname", "acct", "reboot", "kexec_load",
+	"kexec_file_load", "swapon", "swapoff", "syslog", "settimeofday", "clock_settime", "clock_settime64",
+	"stime", "adjtimex", "clock_adjtime", "clock_adjtime64", "init_module", "finit_module",
+	"uretprobe", "uprobe", "vm86", "vm86old", "rt_sigreturn", "sigreturn"}
+
+type deniedCall struct {
+	arch uint32
+	nr   uint32
+	want unix.Errno
+}
+
+// deniedCalls lists every x86_64, x32 and i386 syscall (and numbers up to
+// 600) that Docker's default profile refuses with an errno, per simulator.
+func deniedCalls(prog *Program) []deniedCall {
+	var out []deniedCall
+	for _, abi := range []syscalls.Arch{syscalls.X86_64, syscalls.X32, syscalls.I386} {
+		arch, base := uint32(unix.AUDIT_ARCH_X86_64), uint32(0)
+		switch abi {
+		case syscalls.I386:
+			arch = unix.AUDIT_ARCH_I386
+		case syscalls.X32:
+			base = syscalls.X32Bit
+		}
+		for n := uint32(0); n <= 600; n++ {
+			nr := base | n
+			if slices.Contains(unsafeIfRun, syscalls.Name(abi, nr)) {
+				continue
+			}
+			ret, _ := cbpf.Exec(prog.Instructions(), &cbpf.SeccompData{Nr: int32(nr), Arch: arch})
+			if a := ActionFromRet(ret); a.Kind == Errno {
+				out = append(out, deniedCall{arch, nr, unix.Errno(a.Data)})
+			}
+		}
+	}
+	return out
+}
+
+// helperDenied loads Docker's profile and issues every denied call with
+// zero arguments, printing what the kernel returned.
+func helperDenied(args []string) int {
+	prog, _, err := CompileProfile(mustParseFile(args[0]), dockerTarget)
+	if err == nil {
+		_, err = Load(prog, LoadOptions{Flags: FlagTSYNC})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for _, c := range deniedCalls(prog) {
+		var e unix.Errno
+		if c.arch == unix.AUDIT_ARCH_I386 {
+			if r := rawsys.Int80(uintptr(c.nr), 0, 0, 0); r < 0 && r > -4096 {
+				e = unix.Errno(-r)
+			}
+		} else {
+			_, _, e = unix.RawSyscall6(uintptr(c.nr), 0, 0, 0, 0, 0, 0)
+		}
+		fmt.Fprintf(w, "%#x %#x %d\n", c.arch, c.nr, int(e))
+	}
+	w.Flush()
+	return 0
+}
+
+// TestKernelRefusesWhatSimulatorRefuses runs every refused syscall of all
+// three ABIs under the loaded filter: the kernel must return exactly the
+// simulated errno (EPERM, or ENOSYS above the newest syscall).
+func TestKernelRefusesWhatSimulatorRefuses(t *testing.T) {
+	prog, _, err := CompileProfile(loadDocker(t), dockerTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := deniedCalls(prog)
+	out, err := testutil.HelperCommand(t, "seccomp-denied", dockerProfilePath).Output()
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	i := 0
+	for ; sc.Scan(); i++ {
+		var arch, nr uint32
+		var e int
+		if _, err := fmt.Sscanf(sc.Text(), "%v %v %d", &arch, &nr, &e); err != nil || i >= len(want) {
+			t.Fatalf("child line %d %q: %v", i, sc.Text(), err)
+		}
+		if w := want[i]; w.arch != arch || w.nr != nr || w.want != unix.Errno(e) {
+			t.Errorf("arch %#x nr %#x: kernel %d, simulator errno %d", arch, nr, e, int(w.want))
+		}
+	}
+	if i != len(want) {
+		t.Fatalf("child ran %d of %d calls", i, len(want))
+	}
+	t.Logf("%d refused syscalls checked against the kernel", i)
+}
