@@ -1,0 +1,189 @@
+package namespace
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+
+	"github.com/confinelab/confine/mount"
+	"github.com/confinelab/confine/seccomp"
+)
+
+// IDMap maps a range of IDs inside a user namespace to IDs outside.
+type IDMap struct {
+	ContainerID int
+	HostID      int
+	Size        int
+}
+
+// Credential is the user the command runs as. Groups are the supplementary
+// groups; nil leaves none.
+type Credential struct {
+	// User, when set, is a user name looked up in /etc/passwd inside the
+	// sandbox (after the root is built); it overrides UID and GID.
+	User   string
+	UID    uint32
+	GID    uint32
+	Groups []uint32
+}
+
+// Rlimit is one resource limit, applied with setrlimit before exec.
+// Resource is a unix.RLIMIT_* constant.
+type Rlimit struct {
+	Resource int
+	Cur      uint64
+	Max      uint64
+}
+
+// Cmd describes a command to start in fresh or joined namespaces. It is
+// shaped like os/exec.Cmd: set the fields, then Start and Wait (or Run).
+// A Cmd cannot be reused after Start.
+//
+// The zero value of every extra field means "as the parent has it": no new
+// namespaces, no root change, same credentials and capabilities.
+type Cmd struct {
+	// Path is the command to run. Without a slash it is looked up in the
+	// PATH of Env inside the sandbox (default
+	// /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin).
+	Path string
+	// Args holds the arguments including argv[0]; empty means {Path}.
+	Args []string
+	// Env is the environment; nil means the parent's, as with exec.Cmd.
+	Env []string
+	// Dir is the working directory, resolved inside the new root (it can
+	// never lead outside it, not even through /proc/self/fd/N links); a
+	// relative Dir is taken from the root, not from the parent's directory.
+	// "" means "/" when Root is set, else the parent's directory.
+	Dir string
+
+	// Stdin, Stdout and Stderr work as in exec.Cmd: an *os.File is passed
+	// as is, anything else through a pipe copied by a goroutine; nil means
+	// /dev/null.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// ExtraFiles become fds 3, 4, ... in the command; every other fd is
+	// closed at exec.
+	ExtraFiles []*os.File
+
+	// Namespaces lists the namespaces to create. A new NET namespace gets
+	// its loopback interface brought up.
+	Namespaces Set
+	// Join lists existing namespaces to enter (each kind at most once, not
+	// also in Namespaces). USER cannot be joined (ErrMultithreadedUserns).
+	// The handles stay owned by the caller and may be closed after Start.
+	Join []*Handle
+
+	// Hostname and Domainname need a new UTS namespace.
+	Hostname   string
+	Domainname string
+	// UIDMappings and GIDMappings need a new USER namespace.
+	UIDMappings []IDMap
+	GIDMappings []IDMap
+
+	// Credential, when set, switches uid, gid and groups before exec.
+	Credential *Credential
+	// Capabilities, when set, are the command's capability sets (see
+	// Capabilities for how exec combines them with the uid).
+	Capabilities *Capabilities
+	// NoNewPrivileges sets no_new_privs. It is also set when Seccomp is
+	// given and the command would lack CAP_SYS_ADMIN, as the kernel requires.
+	NoNewPrivileges bool
+	// Rlimits are applied with setrlimit in the init.
+	Rlimits []Rlimit
+
+	// CgroupFD is an open cgroup v2 directory (e.g. from cgroup.FD()) the
+	// command is born into through clone3 CLONE_INTO_CGROUP; 0 means none
+	// (fd 0 is never a cgroup directory). CgroupPath is the same by path;
+	// set at most one. With either, Wait reports OOM kills.
+	CgroupFD   int
+	CgroupPath string
+
+	// Root, when set, is built in the new mount namespace (MNT required)
+	// and pivoted into before exec.
+	Root *mount.Root
+	// Seccomp is loaded last, right before exec, on the thread that execs
+	// (seccomp(2), no flags). Between loading and execve(2) that thread
+	// may still call prlimit64(2) (the Go runtime restoring RLIMIT_NOFILE)
+	// and futex(2); a filter must allow those and execve.
+	Seccomp *seccomp.Program
+
+	// Pdeathsig is sent to the command when the thread that called Start
+	// dies (see syscall.SysProcAttr.Pdeathsig); it survives the init's
+	// credential change.
+	Pdeathsig syscall.Signal
+
+	// Process is the started process (its PID is in the parent's PID
+	// namespace); set by Start.
+	Process *os.Process
+
+	ecmd      *exec.Cmd
+	pidfd     int
+	cgroup    cgroupRef
+	oomBefore int64
+	waitOnce  sync.Once
+	mu        sync.Mutex // guards pidfd and waited against Signal
+	waited    bool
+	state     *State
+	waitErr   error
+}
+
+// State is how the command ended.
+type State struct {
+	// Pid is the command's process ID in the parent's PID namespace.
+	Pid int
+	// ExitCode is the exit status, or -1 when a signal killed it.
+	ExitCode int
+	// Signal is the signal that killed it, or 0.
+	Signal syscall.Signal
+	// OOMKilled is true when the cgroup recorded an OOM kill during the
+	// run (only with CgroupFD/CgroupPath and the memory controller).
+	OOMKilled bool
+	// Rusage is the resource usage the kernel reported.
+	Rusage *syscall.Rusage
+}
+
+// Success reports whether the command exited with status 0.
+func (s *State) Success() bool { return s.ExitCode == 0 && s.Signal == 0 }
+
+// ShellExitCode returns the status a shell would report: the exit code,
+// or 128+N when killed by signal N.
+func (s *State) ShellExitCode() int {
+	if s.Signal != 0 {
+		return 128 + int(s.Signal)
+	}
+	return s.ExitCode
+}
+
+// Pid returns the command's PID in the parent's PID namespace, or 0 before
+// Start.
+func (c *Cmd) Pid() int {
+	if c.Process == nil {
+		return 0
+	}
+	return c.Process.Pid
+}
+
+// PidFD returns a pidfd for the command, valid from Start until Wait
+// returns, or -1. It stays owned by c.
+func (c *Cmd) PidFD() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ecmd == nil || c.waited {
+		return -1
+	}
+	return c.pidfd
+}
+
+// Run starts the command and waits for it.
+func (c *Cmd) Run() (*State, error) {
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return c.Wait()
+}
+
+// rlimNLimits is RLIM_NLIMITS of linux/resource.h.
+const rlimNLimits = 16

@@ -1,0 +1,82 @@
+// Package namespace creates, opens and joins Linux namespaces, and starts
+// commands in fresh or joined namespaces behind a private root: the part of
+// a container runtime between clone and exec, without cgo.
+//
+// # Kinds and handles
+//
+// Kind names a namespace type (PID, NET, IPC, MNT, UTS, USER, CGROUP,
+// TIME) and Set a group of them. A Handle is an O_CLOEXEC fd of a namespace
+// verified with ioctl(NS_GET_NSTYPE), opened from a pid (Open), a path
+// (OpenPath, e.g. /run/netns/NAME) or the calling thread (Current), and
+// compared by device and inode (Equal). Close releases it.
+//
+// Do runs a function on a fresh OS thread joined to namespaces. The thread
+// is switched back and reused when that works, and discarded otherwise
+// (always after joining a MNT namespace, which needs unshare(CLONE_FS)).
+// Joining a USER namespace is impossible from a Go program (every Go
+// process is multithreaded): Do and Cmd return ErrMultithreadedUserns.
+//
+// # The spawn path
+//
+// Cmd is shaped like os/exec.Cmd. Start clones a re-executed copy of the
+// calling binary (the init) through the syscall package, which uses clone3
+// when a cgroup or TIME namespace is asked for and clone otherwise: new
+// namespaces from Namespaces,
+// joined ones from Join (entered on the starting thread before the fork;
+// a MNT namespace is entered by the init, on the thread that execs),
+// uid/gid maps, a pidfd and, with CgroupFD or CgroupPath,
+// CLONE_INTO_CGROUP so the child is born in its cgroup. The init then, in
+// this order: makes itself non-dumpable; makes the mount tree rslave;
+// builds Root (mount.Root.Setup: mounts and pivot_root); brings up lo in a
+// new NET namespace; sets hostname and domainname; applies Rlimits; changes
+// to Dir resolved inside the root (openat2 RESOLVE_IN_ROOT and
+// RESOLVE_NO_MAGICLINKS, so /proc/self/fd/N or "../.." cannot leave it);
+// looks the command up in the sandbox's PATH; drops the bounding set,
+// switches credentials, sets the capability sets and ambient capabilities;
+// sets no_new_privs (when asked, or when Seccomp needs it); marks every fd
+// beyond stdio and ExtraFiles close-on-exec (close_range); loads Seccomp
+// with seccomp(2) on the exec'ing thread; and execs. Everything
+// thread-scoped happens on one locked thread, the one that execs.
+//
+// Programs using Cmd must call Init first thing in main (and in TestMain):
+//
+//	func main() {
+//		namespace.Init()
+//		...
+//	}
+//
+// Without it Start returns ErrInitNotCalled. The init is the whole
+// program started again, so package-level init functions run in it too,
+// before Init: keep them free of side effects (no files created, no
+// goroutines that write anywhere).
+//
+// The init runs from a sealed memfd copy of the binary (made once per
+// process), so nothing in the sandbox can reach a writable reference to
+// the host binary through /proc/PID/exe (CVE-2019-5736).
+//
+// With a new PID namespace the command itself is PID 1: it must reap
+// orphans that get reparented to it, signals without a handler are ignored
+// by it (except SIGKILL and SIGSTOP sent from the parent's namespace), and
+// when it exits the kernel kills everything else in the namespace.
+//
+// # Errors
+//
+// Bad input is reported before any kernel object is touched as
+// *InvalidError (field, value, reason) or as the mount package's typed
+// error. A failure inside the init comes back as *SetupError with the step,
+// the path and the errno (errors.Is(err, unix.ENOENT) works); the child
+// has been reaped by then and its namespaces and mounts are gone.
+// ExitCodeFor maps errors to docker-style exit statuses (125, 126, 127).
+// A missing kernel feature matches ErrNotSupported.
+//
+// # Requirements
+//
+// Linux 5.7 or newer (clone3 with CLONE_INTO_CGROUP, pidfd, close_range
+// 5.11 with CLOSE_RANGE_CLOEXEC, openat2 5.6), run as root or with the
+// capabilities the requested namespaces and mounts need.
+//
+// # When not to use it
+//
+// To run an ordinary child process, use os/exec. To confine the calling
+// process itself, use the seccomp and cgroup packages directly.
+package namespace

@@ -1,0 +1,72 @@
+package namespace
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Init must be the first call in main (and in TestMain) of any program that
+// starts a Cmd. In the parent it only records that the hook exists and
+// returns. When the process is confine's re-executed init it builds the
+// sandbox, execs the command and never returns; if that fails it reports
+// the error to the parent and exits with status 125.
+func Init() {
+	initCalled.Store(true)
+	v, ok := os.LookupEnv(envInit)
+	if !ok || len(os.Args) == 0 || os.Args[0] != initArgv0 {
+		return
+	}
+	base, err := strconv.Atoi(v)
+	if err != nil || base < 3 {
+		fmt.Fprintf(os.Stderr, "confine init: bad %s=%q\n", envInit, v)
+		os.Exit(125)
+	}
+	// Credentials, capabilities, no_new_privs and seccomp are per thread:
+	// all of it happens on this thread, which then execs.
+	runtime.LockOSThread()
+	os.Exit(runInit(base))
+}
+
+// runInit reads the config from fd base, reports on fd base+1, and execs.
+// It only returns on failure.
+func runInit(base int) int {
+	unix.CloseOnExec(base + 1)
+	status := os.NewFile(uintptr(base+1), "status")
+	cfgFile := os.NewFile(uintptr(base), "config")
+	// Not dumpable: other processes in the sandbox cannot ptrace the init
+	// or open its /proc files while it still holds host resources.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fail(status, "prctl(PR_SET_DUMPABLE)", err)
+	}
+	if _, err := status.Write([]byte{readyByte}); err != nil {
+		return 125
+	}
+	payload, err := io.ReadAll(cfgFile)
+	cfgFile.Close()
+	if err != nil {
+		return fail(status, StepConfig, err)
+	}
+	var cfg initConfig
+	if err := json.Unmarshal(payload, &cfg); err != nil {
+		return fail(status, StepConfig, err)
+	}
+	step, err := setup(&cfg)
+	if err != nil {
+		return fail(status, step, err)
+	}
+	return fail(status, StepExec, execCommand(&cfg))
+}
+
+// fail sends the error to the parent and returns the init's exit status.
+func fail(status *os.File, step string, err error) int {
+	b, _ := json.Marshal(toWire(step, err))
+	_, _ = status.Write(b)
+	status.Close()
+	return 125
+}

@@ -1,0 +1,145 @@
+package namespace
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// dropPrivileges applies the bounding set, credentials, capabilities and
+// no_new_privs on the calling (locked, exec'ing) thread only: the raw
+// syscalls below are per thread on purpose; the init's other threads die
+// at exec.
+func dropPrivileges(cfg *initConfig) (string, error) {
+	caps := cfg.Capabilities
+	if caps != nil {
+		if err := dropBounding(caps.Bounding); err != nil {
+			return StepCapabilities, err
+		}
+	}
+	if cred := cfg.Credential; cred != nil {
+		if err := setCredential(cred, caps != nil); err != nil {
+			return StepCredentials, err
+		}
+	}
+	if caps != nil {
+		if err := setCaps(caps); err != nil {
+			return StepCapabilities, err
+		}
+	}
+	if cfg.Pdeathsig != 0 && cfg.Credential != nil {
+		// A credential change clears the parent-death signal: arm it again.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.Pdeathsig), 0, 0, 0); err != nil {
+			return StepCredentials, fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
+		}
+	}
+	nnp := cfg.NoNewPrivileges
+	if len(cfg.Seccomp) > 0 && !nnp {
+		// seccomp(2) without CAP_SYS_ADMIN requires no_new_privs.
+		eff, err := effectiveCaps()
+		nnp = err != nil || !eff.Has(CapSysAdmin)
+	}
+	if nnp {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return StepNoNewPrivs, err
+		}
+	}
+	return "", nil
+}
+
+func lastCap() Cap {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= 0 && n < 64 {
+			return Cap(n)
+		}
+	}
+	return CapLastKnown
+}
+
+func dropBounding(keep CapSet) error {
+	for c := Cap(0); c <= lastCap(); c++ {
+		if keep.Has(c) {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_CAPBSET_DROP, %s): %w", c, err)
+		}
+	}
+	return nil
+}
+
+func setCredential(cred *Credential, keepCaps bool) error {
+	if cred.User != "" {
+		passwd, err := os.ReadFile("/etc/passwd")
+		if err != nil {
+			return err
+		}
+		u, g, err := lookupUser(passwd, cred.User)
+		if err != nil {
+			return &SetupError{Step: StepCredentials, Path: cred.User, Err: err}
+		}
+		c := *cred
+		c.UID, c.GID = u, g
+		cred = &c
+	}
+	if keepCaps {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
+		}
+	}
+	groups := make([]uint32, len(cred.Groups)+1) // +1: never pass a nil pointer
+	copy(groups, cred.Groups)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(cred.Groups)), uintptr(unsafe.Pointer(&groups[0])), 0); e != 0 {
+		return fmt.Errorf("setgroups(%v): %w", cred.Groups, e)
+	}
+	g := uintptr(cred.GID)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, g, g, g); e != 0 {
+		return fmt.Errorf("setresgid(%d): %w", cred.GID, e)
+	}
+	u := uintptr(cred.UID)
+	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, u, u, u); e != 0 {
+		return fmt.Errorf("setresuid(%d): %w", cred.UID, e)
+	}
+	if keepCaps {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_SET_KEEPCAPS, 0): %w", err)
+		}
+	}
+	return nil
+}
+
+func setCaps(c *Capabilities) error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	for i := range data {
+		data[i].Effective = uint32(uint64(c.Effective) >> (32 * i))
+		data[i].Permitted = uint32(uint64(c.Permitted) >> (32 * i))
+		data[i].Inheritable = uint32(uint64(c.Inheritable) >> (32 * i))
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return fmt.Errorf("capset(eff=%s prm=%s inh=%s): %w", c.Effective, c.Permitted, c.Inheritable, e)
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
+	}
+	for _, a := range c.Ambient.List() {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(a), 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_CAP_AMBIENT_RAISE, %s): %w", a, err)
+		}
+	}
+	return nil
+}
+
+func effectiveCaps() (CapSet, error) {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if _, _, e := unix.RawSyscall(unix.SYS_CAPGET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
+		return 0, e
+	}
+	return CapSet(uint64(data[1].Effective)<<32 | uint64(data[0].Effective)), nil
+}

@@ -1,0 +1,109 @@
+package namespace_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/mount"
+	"github.com/confinelab/confine/namespace"
+)
+
+// busyboxRoot builds a minimal rootfs: /bin/busybox, /bin/sh and /bin/true.
+func busyboxRoot(t testing.TB) string {
+	t.Helper()
+	bb := testutil.RequireCommand(t, "busybox")
+	root := filepath.Join(t.TempDir(), "root")
+	for _, d := range []string{"bin", "proc", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"sh", "true", "ls", "cat", "touch", "id", "grep", "tr", "pwd"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	passwd := "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestSpawnPrivateRoot(t *testing.T) {
+	testutil.RequireRoot(t)
+	root := busyboxRoot(t)
+	c := &namespace.Cmd{
+		Path: "sh",
+		Args: sh(`echo pid $$; echo procs $(ls /proc | grep '^[0-9]' | tr '\n' ,)
+touch /rootfile 2>/dev/null && echo rootwrite yes || echo rootwrite no
+touch /tmp/f && echo tmpwrite yes; echo user $(id -u); echo cwd $(pwd)`),
+		Env:        []string{"PATH=/bin"},
+		Dir:        "/tmp",
+		Namespaces: fiveNS,
+		Credential: &namespace.Credential{User: "nobody"},
+		Root: &mount.Root{Path: root, Readonly: true,
+			Mounts: []mount.Mount{mount.Proc("/proc"), mount.Tmpfs("/tmp", 1<<20, 0o1777, 0)}},
+	}
+	out := fields(run(t, c))
+	want := map[string]string{"pid": "1", "rootwrite": "no", "tmpwrite": "yes", "user": "65534", "cwd": "/tmp"}
+	for k, v := range want {
+		if out[k] != v {
+			t.Errorf("%s = %q, want %q (all: %v)", k, out[k], v, out)
+		}
+	}
+	if !strings.HasPrefix(out["procs"], "1,") {
+		t.Errorf("procs = %q", out["procs"])
+	}
+	if _, err := os.Stat(filepath.Join(root, "rootfile")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("write reached the host rootfs: %v", err)
+	}
+}
+
+func TestSpawnRootFailuresLeaveNothing(t *testing.T) {
+	testutil.RequireRoot(t)
+	checkLeaks(t)
+	root := busyboxRoot(t)
+	// Missing rootfs: refused before any kernel object exists.
+	err := (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: "/no/such/rootfs"}}).Start()
+	var ce *mount.ConfigError
+	if !errors.As(err, &ce) {
+		t.Errorf("missing rootfs: %v, want *mount.ConfigError", err)
+	}
+	// A bind source that does not exist fails inside the init.
+	err = (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: root,
+		Mounts: []mount.Mount{mount.Bind("/no/such/source", "/tmp", false)}}}).Start()
+	var se *namespace.SetupError
+	if !errors.As(err, &se) || se.Step != namespace.StepMount {
+		t.Errorf("bad bind: %v, want a root *SetupError", err)
+	}
+	// Unknown user inside the rootfs's /etc/passwd.
+	err = (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: root},
+		Credential: &namespace.Credential{User: "daemon"}}).Start()
+	if !errors.Is(err, namespace.ErrUnknownUser) {
+		t.Errorf("unknown user: %v", err)
+	}
+	if kids := children(t); kids != "" {
+		t.Errorf("children left behind: %s", kids)
+	}
+	// Other tests on the machine mount things concurrently: look only at
+	// the rootfs this test used.
+	infos, err := mount.MountsUnder(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range infos {
+		t.Errorf("mount left on the host: %s", i.Mountpoint)
+	}
+}

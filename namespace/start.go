@@ -1,0 +1,375 @@
+package namespace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// initCalled is set by Init. The parent calls Init too (first in main), so
+// true here proves the re-executed binary will run the init as well.
+var initCalled atomic.Bool
+
+const (
+	initArgv0 = "confine-init"
+	envInit   = "_CONFINE_INIT_FD"
+	readyByte = 'R'
+)
+
+// testHookStarted, set by tests, runs while the init waits for its config.
+var testHookStarted func(pid int)
+
+// Start starts the command. On a setup failure in the init it returns a
+// *SetupError after reaping the child; then nothing of it remains.
+func (c *Cmd) Start() error {
+	if !initCalled.Load() {
+		return ErrInitNotCalled
+	}
+	if c.ecmd != nil {
+		return errors.New("namespace: Cmd already started")
+	}
+	if err := c.validate(); err != nil {
+		return err
+	}
+	cfg, err := c.config()
+	if err != nil {
+		return err
+	}
+	cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
+	if err != nil {
+		return err
+	}
+	c.cgroup = cg
+	c.oomBefore = cg.oomKills()
+	if err := c.spawn(cfg); err != nil {
+		c.cgroup.close()
+		return err
+	}
+	return nil
+}
+
+func (c *Cmd) validate() error {
+	if c.Path == "" {
+		return &InvalidError{Field: "Path", Value: "", Reason: "must not be empty"}
+	}
+	if err := c.Namespaces.Validate(); err != nil {
+		return err
+	}
+	var joined Set
+	for _, h := range c.Join {
+		switch {
+		case h == nil:
+			return &InvalidError{Field: "Join", Value: "<nil>", Reason: "nil handle"}
+		case h.kind == USER:
+			return ErrMultithreadedUserns
+		case c.Namespaces.Has(h.kind) || joined.Has(h.kind):
+			return &InvalidError{Field: "Join", Value: h.kind.String(), Reason: "namespace kind both created and joined, or joined twice"}
+		}
+		joined = append(joined, h.kind)
+	}
+	needs := []struct {
+		set   bool
+		field string
+		kind  Kind
+	}{
+		{c.Hostname != "", "Hostname", UTS},
+		{c.Domainname != "", "Domainname", UTS},
+		{c.Root != nil, "Root", MNT},
+		{len(c.UIDMappings) > 0, "UIDMappings", USER},
+		{len(c.GIDMappings) > 0, "GIDMappings", USER},
+	}
+	for _, n := range needs {
+		if n.set && !c.Namespaces.Has(n.kind) {
+			return &InvalidError{Field: n.field, Value: n.kind.String(), Reason: "requires a new " + n.kind.String() + " namespace in Namespaces"}
+		}
+	}
+	if c.Root != nil {
+		if err := c.Root.Validate(); err != nil {
+			return fmt.Errorf("namespace: Root: %w", err)
+		}
+	}
+	if c.Capabilities != nil {
+		if err := c.Capabilities.validate(); err != nil {
+			return err
+		}
+	}
+	return c.validateLimits()
+}
+
+// validateLimits checks id maps, cgroup and rlimits.
+func (c *Cmd) validateLimits() error {
+	for _, m := range []struct {
+		field string
+		maps  []IDMap
+	}{{"UIDMappings", c.UIDMappings}, {"GIDMappings", c.GIDMappings}} {
+		for _, x := range m.maps {
+			if x.ContainerID < 0 || x.HostID < 0 || x.Size <= 0 || int64(x.ContainerID)+int64(x.Size) > 1<<32 || int64(x.HostID)+int64(x.Size) > 1<<32 {
+				return &InvalidError{Field: m.field, Value: fmt.Sprintf("%d %d %d", x.ContainerID, x.HostID, x.Size), Reason: "ids must be >= 0, size > 0, ranges within 32 bits"}
+			}
+		}
+	}
+	if c.CgroupFD != 0 && c.CgroupPath != "" {
+		return &InvalidError{Field: "CgroupPath", Value: c.CgroupPath, Reason: "set CgroupFD or CgroupPath, not both"}
+	}
+	if c.CgroupFD < 0 {
+		return &InvalidError{Field: "CgroupFD", Value: strconv.Itoa(c.CgroupFD), Reason: "must be an open fd or 0"}
+	}
+	for _, r := range c.Rlimits {
+		if r.Cur > r.Max {
+			return &InvalidError{Field: "Rlimits", Value: fmt.Sprintf("%d: %d > %d", r.Resource, r.Cur, r.Max), Reason: "soft limit above hard limit"}
+		}
+		if r.Resource < 0 || r.Resource >= rlimNLimits {
+			return &InvalidError{Field: "Rlimits", Value: strconv.Itoa(r.Resource), Reason: "unknown resource"}
+		}
+	}
+	return nil
+}
+
+func (c *Cmd) config() (*initConfig, error) {
+	cfg := &initConfig{
+		Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir,
+		Flags:    c.Namespaces.CloneFlags(),
+		Hostname: c.Hostname, Domainname: c.Domainname,
+		Root: c.Root, Credential: c.Credential, Capabilities: c.Capabilities,
+		NoNewPrivileges: c.NoNewPrivileges, Rlimits: c.Rlimits,
+		FirstFreeFD: 3 + len(c.ExtraFiles),
+		Pdeathsig:   int(c.Pdeathsig),
+	}
+	for _, h := range c.Join {
+		cfg.JoinMount = cfg.JoinMount || h.kind == MNT
+	}
+	if len(cfg.Args) == 0 {
+		cfg.Args = []string{c.Path}
+	}
+	if cfg.Env == nil {
+		cfg.Env = os.Environ()
+	}
+	if c.Seccomp != nil {
+		cfg.Seccomp = c.Seccomp.Instructions()
+		if len(cfg.Seccomp) == 0 || len(cfg.Seccomp) > 4096 {
+			return nil, &InvalidError{Field: "Seccomp", Value: strconv.Itoa(len(cfg.Seccomp)), Reason: "filter must have 1..4096 instructions"}
+		}
+	}
+	return cfg, nil
+}
+
+// spawn re-executes the sealed copy of this binary as the init, sends it
+// the config and waits for the status pipe to close (exec done) or to carry
+// a setup error.
+func (c *Cmd) spawn(cfg *initConfig) error {
+	payload, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("namespace: encoding init config: %w", err)
+	}
+	self, err := sealedSelf()
+	if err != nil {
+		return err
+	}
+	exePath, release, err := self.execPath(cfg.FirstFreeFD + 3) // config, status, MNT fd
+	if err != nil {
+		return err
+	}
+	defer release()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("namespace: creating config pipe: %w", err)
+	}
+	defer cfgW.Close()
+	statR, statW, err := os.Pipe()
+	if err != nil {
+		cfgR.Close()
+		return fmt.Errorf("namespace: creating status pipe: %w", err)
+	}
+	defer statR.Close()
+	err = c.startInit(cfg, exePath, cfgR, statW)
+	cfgR.Close()
+	statW.Close()
+	if err != nil {
+		c.ecmd = nil
+		return fmt.Errorf("namespace: starting init: %w", err)
+	}
+	c.Process = c.ecmd.Process
+	if testHookStarted != nil {
+		testHookStarted(c.Process.Pid)
+	}
+	// A failed write means the init died early; the status pipe says why.
+	_, _ = cfgW.Write(payload)
+	cfgW.Close()
+	if serr := readStatus(statR); serr != nil {
+		c.Wait()
+		return serr
+	}
+	return nil
+}
+
+// startInit forks the init with its files and namespaces.
+func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) error {
+	c.ecmd = &exec.Cmd{
+		Path:        exePath,
+		Args:        []string{initArgv0},
+		Env:         []string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD)},
+		Stdin:       c.Stdin,
+		Stdout:      c.Stdout,
+		Stderr:      c.Stderr,
+		ExtraFiles:  append(append([]*os.File(nil), c.ExtraFiles...), cfgR, statW),
+		SysProcAttr: c.sysProcAttr(cfg),
+	}
+	// The init enters a MNT namespace itself (see joinMount); the rest are
+	// entered on the starting thread and inherited through the fork.
+	var join []*Handle
+	for _, h := range c.Join {
+		if h.kind != MNT {
+			join = append(join, h)
+			continue
+		}
+		f, err := h.dupFile()
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, f)
+	}
+	if len(join) > 0 {
+		return Do(c.ecmd.Start, join...)
+	}
+	return c.ecmd.Start()
+}
+
+func (c *Cmd) sysProcAttr(cfg *initConfig) *syscall.SysProcAttr {
+	c.pidfd = -1
+	attr := &syscall.SysProcAttr{
+		Cloneflags:                 cfg.Flags,
+		UidMappings:                toSysMaps(c.UIDMappings),
+		GidMappings:                toSysMaps(c.GIDMappings),
+		GidMappingsEnableSetgroups: true,
+		Pdeathsig:                  c.Pdeathsig,
+		PidFD:                      &c.pidfd,
+	}
+	if cfg.Flags&unix.CLONE_NEWUSER != 0 && len(c.UIDMappings) > 0 && len(c.GIDMappings) > 0 {
+		// The init keeps its host uid across the mapping; unless it switches
+		// to a mapped id it is "nobody" in its namespace and exec drops its
+		// capabilities. The runtime switches after writing the maps.
+		attr.Credential = &syscall.Credential{Uid: innerID(c.UIDMappings), Gid: innerID(c.GIDMappings), NoSetGroups: true}
+	}
+	if c.cgroup.fd > 0 {
+		attr.UseCgroupFD, attr.CgroupFD = true, c.cgroup.fd
+	}
+	return attr
+}
+
+// readStatus returns nil when the init exec'd the command (the status pipe
+// closed after the ready byte), else the reported or inferred error.
+func readStatus(r io.Reader) error {
+	br := bufio.NewReader(r)
+	b, err := br.ReadByte()
+	if err != nil || b != readyByte {
+		return fmt.Errorf("%w (the child exited before the init handshake)", ErrInitNotCalled)
+	}
+	rest, err := io.ReadAll(br)
+	if err != nil {
+		return fmt.Errorf("namespace: reading init status: %w", err)
+	}
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return nil
+	}
+	var w wireError
+	if err := json.Unmarshal(rest, &w); err != nil {
+		return fmt.Errorf("namespace: decoding init status %q: %w", rest, err)
+	}
+	return w.toError()
+}
+
+// innerID is the id the init takes in a new user namespace: 0 (root) when
+// mapped, else the first mapped id.
+func innerID(m []IDMap) uint32 {
+	for _, x := range m {
+		if x.ContainerID == 0 {
+			return 0
+		}
+	}
+	if len(m) > 0 {
+		return uint32(m[0].ContainerID)
+	}
+	return 0
+}
+
+func toSysMaps(m []IDMap) []syscall.SysProcIDMap {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: x.ContainerID, HostID: x.HostID, Size: x.Size}
+	}
+	return out
+}
+
+// Wait waits for the command to exit and for stdio copying to finish, then
+// releases the pidfd and the cgroup reference. A non-zero exit is reported
+// in State, not as an error. Wait may be called more than once.
+func (c *Cmd) Wait() (*State, error) {
+	if c.ecmd == nil {
+		return nil, errors.New("namespace: Cmd not started")
+	}
+	c.waitOnce.Do(c.wait)
+	return c.state, c.waitErr
+}
+
+func (c *Cmd) wait() {
+	err := c.ecmd.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		c.waitErr = fmt.Errorf("namespace: waiting for command: %w", err)
+	}
+	if ps := c.ecmd.ProcessState; ps != nil {
+		st := &State{Pid: ps.Pid(), ExitCode: ps.ExitCode()}
+		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			st.Signal = ws.Signal()
+		}
+		st.Rusage, _ = ps.SysUsage().(*syscall.Rusage)
+		st.OOMKilled = c.cgroup.oomKills() > c.oomBefore
+		c.state = st
+	}
+	c.mu.Lock()
+	c.waited = true
+	if c.pidfd >= 0 {
+		unix.Close(c.pidfd)
+		c.pidfd = -1
+	}
+	c.mu.Unlock()
+	c.cgroup.close()
+}
+
+// Signal sends sig to the command through its pidfd, so it can never hit
+// a recycled PID. After Wait it returns os.ErrProcessDone.
+func (c *Cmd) Signal(sig syscall.Signal) error {
+	if c.ecmd == nil {
+		return errors.New("namespace: Cmd not started")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fd := c.pidfd
+	if c.waited {
+		return os.ErrProcessDone
+	}
+	if fd < 0 {
+		return c.Process.Signal(sig)
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return fmt.Errorf("namespace: pidfd_send_signal: %w", err)
+	}
+	return nil
+}
