@@ -1,0 +1,313 @@
+package cgroup
+
+import (
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DockerFlags are `docker run` resource flags as typed on the command line
+// ("" = flag not given). Resources converts them the way dockerd and runc
+// do on a cgroup v2 host.
+type DockerFlags struct {
+	CPUs              string // --cpus 0.5
+	CPUShares         string // --cpu-shares 512
+	CPUPeriod         string // --cpu-period (µs)
+	CPUQuota          string // --cpu-quota (µs, -1 = none)
+	CpusetCpus        string // --cpuset-cpus
+	CpusetMems        string // --cpuset-mems
+	Memory            string // --memory 512m
+	MemorySwap        string // --memory-swap (memory plus swap, -1 = unlimited)
+	MemoryReservation string // --memory-reservation
+	PidsLimit         string // --pids-limit (0 or -1 = unlimited)
+	BlkioWeight       string // --blkio-weight 10..1000
+	// DeviceReadBps etc. are DEV:RATE values of the repeatable
+	// --device-{read,write}-{bps,iops} flags.
+	DeviceReadBps, DeviceWriteBps   []string
+	DeviceReadIOPS, DeviceWriteIOPS []string
+}
+
+// dockerMinMemory is dockerd's lower bound for --memory (6 MiB).
+const dockerMinMemory = 6 << 20
+
+// Resources converts the flags. Errors are *InvalidError naming the flag.
+func (f DockerFlags) Resources() (Resources, error) {
+	var r Resources
+	cpu, err := f.cpu()
+	if err != nil {
+		return r, err
+	}
+	r.CPU = cpu
+	if r.Memory, err = f.memory(); err != nil {
+		return r, err
+	}
+	if f.PidsLimit != "" {
+		n, err := strconv.ParseInt(f.PidsLimit, 10, 64)
+		if err != nil {
+			return r, invalid("--pids-limit", f.PidsLimit, "must be an integer")
+		}
+		r.Pids = &Pids{Max: n}
+		if n <= 0 {
+			r.Pids.Max = Unlimited
+		}
+	}
+	if r.IO, err = f.io(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+func (f DockerFlags) cpu() (*CPU, error) {
+	c := &CPU{Cpus: f.CpusetCpus, Mems: f.CpusetMems}
+	if f.CPUs != "" {
+		if f.CPUPeriod != "" || f.CPUQuota != "" {
+			return nil, invalid("--cpus", f.CPUs, "conflicts with --cpu-period/--cpu-quota")
+		}
+		m, err := DockerCPUs(f.CPUs)
+		if err != nil {
+			return nil, err
+		}
+		c.Max = m
+	}
+	if f.CPUQuota != "" || f.CPUPeriod != "" {
+		m := &CPUMax{Quota: Unlimited}
+		if f.CPUQuota != "" {
+			q, err := strconv.ParseInt(f.CPUQuota, 10, 64)
+			if err != nil || q < -1 || (q > 0 && q < 1000) {
+				return nil, invalid("--cpu-quota", f.CPUQuota, "must be -1 or >= 1000 (µs)")
+			}
+			if q > 0 {
+				m.Quota = time.Duration(q) * time.Microsecond
+			}
+		}
+		if f.CPUPeriod != "" {
+			p, err := strconv.ParseInt(f.CPUPeriod, 10, 64)
+			if err != nil || p < 1000 || p > 1000000 {
+				return nil, invalid("--cpu-period", f.CPUPeriod, "must be 1000..1000000 (µs)")
+			}
+			m.Period = time.Duration(p) * time.Microsecond
+		}
+		c.Max = m
+	}
+	if f.CPUShares != "" {
+		s, err := strconv.ParseUint(f.CPUShares, 10, 64)
+		if err != nil {
+			return nil, invalid("--cpu-shares", f.CPUShares, "must be a non-negative integer")
+		}
+		c.Weight = SharesToWeight(s)
+	}
+	if *c == (CPU{}) {
+		return nil, nil
+	}
+	return c, nil
+}
+
+// DockerCPUs converts `--cpus` the way dockerd does: NanoCPUs =
+// value×10⁹ (exactly; finer precision is an error), then runc's quota =
+// NanoCPUs × 100000 / 10⁹ µs over a 100 ms period.
+func DockerCPUs(s string) (*CPUMax, error) {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok || r.Sign() <= 0 {
+		return nil, invalid("--cpus", s, "must be a positive decimal number")
+	}
+	nano := new(big.Rat).Mul(r, big.NewRat(1e9, 1))
+	if !nano.IsInt() || !nano.Num().IsInt64() {
+		return nil, invalid("--cpus", s, "too precise or too large")
+	}
+	quota := nano.Num().Int64() * 100000 / 1e9
+	if quota < 1000 {
+		return nil, invalid("--cpus", s, "below 0.01 CPU (the kernel's 1 ms minimum quota)")
+	}
+	return &CPUMax{Quota: time.Duration(quota) * time.Microsecond, Period: DefaultCPUPeriod}, nil
+}
+
+// SharesToWeight converts cgroup v1 cpu.shares (2..262144, default 1024)
+// to cgroup v2 cpu.weight (1..10000) with the formula runc, crun and the
+// kubelet use: 1 + ((shares-2)×9999)/262142. Shares outside the v1 range
+// are clamped as the v1 kernel did; 0 means "not set" and gives 0.
+func SharesToWeight(shares uint64) uint64 {
+	if shares == 0 {
+		return 0
+	}
+	shares = min(max(shares, 2), 262144)
+	return 1 + ((shares-2)*9999)/262142
+}
+
+func (f DockerFlags) memory() (*Memory, error) {
+	if f.Memory == "" && f.MemorySwap == "" && f.MemoryReservation == "" {
+		return nil, nil
+	}
+	mem, err := dockerSizeFlag("--memory", f.Memory, false)
+	if err != nil {
+		return nil, err
+	}
+	if mem > 0 && mem < dockerMinMemory {
+		return nil, invalid("--memory", f.Memory, "below Docker's minimum of 6MB")
+	}
+	swap, err := dockerSizeFlag("--memory-swap", f.MemorySwap, true)
+	if err != nil {
+		return nil, err
+	}
+	res, err := dockerSizeFlag("--memory-reservation", f.MemoryReservation, false)
+	if err != nil {
+		return nil, err
+	}
+	if mem > 0 && res > mem {
+		return nil, invalid("--memory-reservation", f.MemoryReservation, "must not exceed --memory")
+	}
+	if swap == 0 && mem > 0 {
+		swap = 2 * mem // dockerd's default: as much swap as memory
+	}
+	m := &Memory{Max: mem, Low: res}
+	m.Swap, err = swapV2(swap, mem, "--memory-swap", f.MemorySwap)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// swapV2 turns a cgroup v1 style memory+swap limit into memory.swap.max
+// the way runc does: -1 is unlimited, 0 unset, otherwise memsw - memory,
+// where memory == memsw disables swap (Zero).
+func swapV2(memsw, mem int64, field string, raw any) (int64, error) {
+	switch {
+	case memsw == -1:
+		return Unlimited, nil
+	case memsw == 0:
+		return 0, nil
+	case mem <= 0:
+		return 0, invalid(field, raw, "a swap limit needs a memory limit")
+	case memsw < mem:
+		return 0, invalid(field, raw, "memory+swap must be >= the memory limit")
+	case memsw == mem:
+		return Zero, nil
+	}
+	return memsw - mem, nil
+}
+
+func dockerSizeFlag(flag, s string, allowMinusOne bool) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if allowMinusOne && s == "-1" {
+		return -1, nil
+	}
+	n, err := ParseDockerSize(s)
+	if err != nil {
+		return 0, invalid(flag, s, err.Error())
+	}
+	return n, nil
+}
+
+// ParseDockerSize parses a size the way Docker's --memory does (go-units
+// RAMInBytes): a decimal number, an optional space, and an optional unit
+// b, k, m, g, t or p (any case, binary multiples of 1024), optionally
+// followed by "b" or "ib": "512m", "1.5g", "64KiB", "100". Fractions are
+// truncated to whole bytes.
+func ParseDockerSize(s string) (int64, error) {
+	i := 0
+	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
+		i++
+	}
+	num, unit := s[:i], s[i:]
+	unit = strings.TrimPrefix(unit, " ")
+	if num == "" || num[0] == '.' || num[len(num)-1] == '.' || strings.Count(num, ".") > 1 {
+		return 0, listError("invalid size: want a number like 512m or 1.5g")
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, listError("invalid size: want a number like 512m or 1.5g")
+	}
+	mul, ok := dockerUnit(strings.ToLower(unit))
+	if !ok {
+		return 0, listError("invalid size suffix " + strconv.Quote(unit) + ": want b, k, m, g, t or p")
+	}
+	v *= float64(mul)
+	if v >= math.MaxInt64 {
+		return 0, listError("size too large")
+	}
+	return int64(v), nil
+}
+
+func dockerUnit(u string) (int64, bool) {
+	if u == "" || u == "b" {
+		return 1, true
+	}
+	exp := strings.IndexByte("kmgtp", u[0])
+	if exp < 0 {
+		return 0, false
+	}
+	if rest := u[1:]; rest != "" && rest != "b" && rest != "ib" {
+		return 0, false
+	}
+	return int64(1) << (10 * (exp + 1)), true
+}
+
+func (f DockerFlags) io() (*IO, error) {
+	o := &IO{}
+	if f.BlkioWeight != "" {
+		w, err := strconv.ParseUint(f.BlkioWeight, 10, 16)
+		if err != nil || (w != 0 && (w < 10 || w > 1000)) {
+			return nil, invalid("--blkio-weight", f.BlkioWeight, "must be 10..1000 (or 0 for none)")
+		}
+		o.Weight = BlkioToIOWeight(w)
+	}
+	for _, spec := range []struct {
+		flag   string
+		vals   []string
+		isSize bool
+		set    func(d *IODevice, v int64)
+	}{
+		{"--device-read-bps", f.DeviceReadBps, true, func(d *IODevice, v int64) { d.Rbps = v }},
+		{"--device-write-bps", f.DeviceWriteBps, true, func(d *IODevice, v int64) { d.Wbps = v }},
+		{"--device-read-iops", f.DeviceReadIOPS, false, func(d *IODevice, v int64) { d.Riops = v }},
+		{"--device-write-iops", f.DeviceWriteIOPS, false, func(d *IODevice, v int64) { d.Wiops = v }},
+	} {
+		for _, val := range spec.vals {
+			path, rate, ok := strings.Cut(val, ":")
+			if !ok || !strings.HasPrefix(path, "/dev/") {
+				return nil, invalid(spec.flag, val, "want /dev/DEVICE:RATE")
+			}
+			var n int64
+			var err error
+			if spec.isSize {
+				n, err = ParseDockerSize(rate)
+			} else {
+				var u uint64
+				u, err = strconv.ParseUint(rate, 10, 63)
+				n = int64(u)
+			}
+			if err != nil || n <= 0 {
+				return nil, invalid(spec.flag, val, "want a positive rate")
+			}
+			spec.set(ioDevice(o, path), n)
+		}
+	}
+	if o.Weight == 0 && o.Devices == nil {
+		return nil, nil
+	}
+	return o, nil
+}
+
+// ioDevice finds or adds the entry for path, so one device named by
+// several flags gets one io.max line.
+func ioDevice(o *IO, path string) *IODevice {
+	for i := range o.Devices {
+		if o.Devices[i].Path == path {
+			return &o.Devices[i]
+		}
+	}
+	o.Devices = append(o.Devices, IODevice{Path: path})
+	return &o.Devices[len(o.Devices)-1]
+}
+
+// BlkioToIOWeight converts a cgroup v1 blkio.weight (10..1000) to io.weight
+// (1..10000) as runc does; 0 stays 0 (unset).
+func BlkioToIOWeight(w uint64) uint64 {
+	if w == 0 {
+		return 0
+	}
+	return 1 + (w-10)*9999/990
+}

@@ -1,0 +1,298 @@
+package cgroup
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+func TestParseDockerSize(t *testing.T) {
+	// Values as docker's RAMInBytes (go-units) gives them: binary units.
+	good := map[string]int64{
+		"100": 100, "1b": 1, "512m": 536870912, "512M": 536870912, "1g": 1073741824,
+		"1.5g": 1610612736, "0.5k": 512, "64KiB": 65536, "64kb": 65536, "2GB": 2147483648,
+		"1 m": 1048576, "1 ": 1, "1t": 1 << 40, "1p": 1 << 50, "1.0000001k": 1024,
+	}
+	for in, want := range good {
+		if got, err := ParseDockerSize(in); err != nil || got != want {
+			t.Errorf("ParseDockerSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "m", "-1", "1x", "1.2.3", "1mm", "1gbb", ".5m", "5.m", "1  m", "1e3", "9999999999p"} {
+		if got, err := ParseDockerSize(in); err == nil {
+			t.Errorf("ParseDockerSize(%q) = %d, want an error", in, got)
+		}
+	}
+}
+
+func FuzzParseDockerSize(f *testing.F) {
+	for _, s := range []string{"512m", "1.5g", "64KiB", "100", "1 MB", "-1", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseDockerSize(s); err == nil && n < 0 {
+			t.Fatalf("%q -> %d", s, n)
+		}
+	})
+}
+
+func TestDockerCPUs(t *testing.T) {
+	for in, quota := range map[string]int64{"0.5": 50000, "1.5": 150000, "2": 200000, "0.01": 1000, "0.25": 25000} {
+		m, err := DockerCPUs(in)
+		if err != nil || m.Quota != time.Duration(quota)*time.Microsecond || m.Period != 100*time.Millisecond {
+			t.Errorf("--cpus %s = %+v, %v; want %d 100000", in, m, err, quota)
+			continue
+		}
+		if v, _ := m.value(); v != itoa(uint64(quota))+" 100000" {
+			t.Errorf("--cpus %s writes %q", in, v)
+		}
+	}
+	for _, in := range []string{"0", "-1", "abc", "0.001", "0.0000000001"} {
+		if _, err := DockerCPUs(in); err == nil {
+			t.Errorf("--cpus %s accepted", in)
+		}
+	}
+}
+
+func TestSharesToWeight(t *testing.T) {
+	// Numbers runc's ConvertCPUSharesToCgroupV2Value produces.
+	for shares, want := range map[uint64]uint64{0: 0, 1: 1, 2: 1, 100: 4, 512: 20, 1024: 39, 2048: 79, 262144: 10000, 1 << 20: 10000} {
+		if got := SharesToWeight(shares); got != want {
+			t.Errorf("SharesToWeight(%d) = %d, want %d", shares, got, want)
+		}
+	}
+	for w, want := range map[uint64]uint64{0: 0, 10: 1, 500: 4950, 1000: 10000} {
+		if got := BlkioToIOWeight(w); got != want {
+			t.Errorf("BlkioToIOWeight(%d) = %d, want %d", w, got, want)
+		}
+	}
+}
+
+func TestDockerFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		f    DockerFlags
+		want Resources
+	}{
+		{"memory alone gets equal swap", DockerFlags{Memory: "512m"},
+			Resources{Memory: &Memory{Max: 512 << 20, Swap: 512 << 20}}},
+		{"memory-swap total", DockerFlags{Memory: "512m", MemorySwap: "1g"},
+			Resources{Memory: &Memory{Max: 512 << 20, Swap: 512 << 20}}},
+		{"memory-swap = memory disables swap", DockerFlags{Memory: "512m", MemorySwap: "512m"},
+			Resources{Memory: &Memory{Max: 512 << 20, Swap: Zero}}},
+		{"memory-swap -1", DockerFlags{Memory: "1g", MemorySwap: "-1"},
+			Resources{Memory: &Memory{Max: 1 << 30, Swap: Unlimited}}},
+		{"reservation", DockerFlags{Memory: "1g", MemoryReservation: "256m", MemorySwap: "-1"},
+			Resources{Memory: &Memory{Max: 1 << 30, Low: 256 << 20, Swap: Unlimited}}},
+		{"cpus and shares", DockerFlags{CPUs: "0.5", CPUShares: "512", CpusetCpus: "0-1"},
+			Resources{CPU: &CPU{Max: &CPUMax{Quota: 50 * time.Millisecond, Period: 100 * time.Millisecond}, Weight: 20, Cpus: "0-1"}}},
+		{"quota and period", DockerFlags{CPUQuota: "25000", CPUPeriod: "50000"},
+			Resources{CPU: &CPU{Max: &CPUMax{Quota: 25 * time.Millisecond, Period: 50 * time.Millisecond}}}},
+		{"quota -1", DockerFlags{CPUQuota: "-1"}, Resources{CPU: &CPU{Max: &CPUMax{Quota: Unlimited}}}},
+		{"pids 0", DockerFlags{PidsLimit: "0"}, Resources{Pids: &Pids{Max: Unlimited}}},
+		{"pids 100", DockerFlags{PidsLimit: "100"}, Resources{Pids: &Pids{Max: 100}}},
+		{"io", DockerFlags{BlkioWeight: "500", DeviceReadBps: []string{"/dev/sda:1mb"}, DeviceWriteIOPS: []string{"/dev/sda:100", "/dev/sdb:5"}},
+			Resources{IO: &IO{Weight: 4950, Devices: []IODevice{{Path: "/dev/sda", Rbps: 1 << 20, Wiops: 100}, {Path: "/dev/sdb", Wiops: 5}}}}},
+		{"nothing", DockerFlags{}, Resources{}},
+	}
+	for _, tt := range tests {
+		got, err := tt.f.Resources()
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, dump(got), dump(tt.want))
+		}
+	}
+	bad := map[string]DockerFlags{
+		"--memory":             {Memory: "4m"},
+		"--memory-swap":        {Memory: "512m", MemorySwap: "256m"},
+		"--memory-reservation": {Memory: "512m", MemoryReservation: "1g"},
+		"--cpus":               {CPUs: "1", CPUQuota: "1000"},
+		"--cpu-quota":          {CPUQuota: "500"},
+		"--cpu-period":         {CPUPeriod: "2000000"},
+		"--cpu-shares":         {CPUShares: "-5"},
+		"--pids-limit":         {PidsLimit: "lots"},
+		"--blkio-weight":       {BlkioWeight: "5"},
+		"--device-read-bps":    {DeviceReadBps: []string{"sda:1m"}},
+		"--device-write-iops":  {DeviceWriteIOPS: []string{"/dev/sda:1.5"}},
+	}
+	for field, f := range bad {
+		_, err := f.Resources()
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != field {
+			t.Errorf("%+v: %v, want *InvalidError for %s", f, err, field)
+		}
+	}
+	_, err := DockerFlags{MemorySwap: "1g"}.Resources()
+	if err == nil {
+		t.Error("--memory-swap without --memory accepted")
+	}
+}
+
+func TestKubernetesQuantities(t *testing.T) {
+	values := map[string]int64{"512Mi": 536870912, "1G": 1000000000, "1e3": 1000, "1.5Gi": 1610612736,
+		"100k": 100000, "0.5": 1, "1Ki": 1024, "128974848": 128974848, "129e6": 129000000, "123Mi": 128974848, "1E-1": 1}
+	for in, want := range values {
+		q, err := ParseQuantity(in)
+		v, ok := q.Value()
+		if err != nil || !ok || v != want {
+			t.Errorf("Value(%s) = %d, %v; want %d", in, v, err, want)
+		}
+	}
+	millis := map[string]int64{"500m": 500, "1.5": 1500, "0.1": 100, "1": 1000, "2.5m": 3, "1e3": 1000000, ".5": 500, "+2": 2000}
+	for in, want := range millis {
+		q, err := ParseQuantity(in)
+		v, ok := q.MilliValue()
+		if err != nil || !ok || v != want {
+			t.Errorf("MilliValue(%s) = %d, %v; want %d", in, v, err, want)
+		}
+	}
+	for _, in := range []string{"", "m", "1.2.3", "1mi", "1 Gi", "e3", "1e", "1e+", "1ee3", "abc", "1KiB"} {
+		if _, err := ParseQuantity(in); err == nil {
+			t.Errorf("ParseQuantity(%q) accepted", in)
+		}
+	}
+}
+
+func FuzzParseQuantity(f *testing.F) {
+	for _, s := range []string{"500m", "1.5", "512Mi", "1G", "1e3", "-1", "1E-3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := ParseQuantity(s)
+		if err == nil {
+			_, _ = q.Value()
+			_, _ = q.MilliValue()
+		}
+	})
+}
+
+func TestKubernetesCPU(t *testing.T) {
+	// kubelet: MilliCPUToShares, then getCPUWeight; MilliCPUToQuota.
+	tests := []struct {
+		req, lim string
+		weight   uint64
+		quota    time.Duration
+	}{
+		{"100m", "", 4, 0},
+		{"250m", "500m", 10, 50 * time.Millisecond},
+		{"1", "1", 39, 100 * time.Millisecond},
+		{"2", "1.5", 79, 150 * time.Millisecond},
+		{"1m", "5m", 1, time.Millisecond},
+		{"0", "", 1, 0},
+	}
+	for _, tt := range tests {
+		c, err := KubernetesCPU(tt.req, tt.lim)
+		if err != nil {
+			t.Errorf("%s/%s: %v", tt.req, tt.lim, err)
+			continue
+		}
+		if c.Weight != tt.weight {
+			t.Errorf("request %s: weight %d, want %d", tt.req, c.Weight, tt.weight)
+		}
+		if (tt.quota == 0) != (c.Max == nil) || (c.Max != nil && (c.Max.Quota != tt.quota || c.Max.Period != DefaultCPUPeriod)) {
+			t.Errorf("limit %s: %+v, want quota %v", tt.lim, c.Max, tt.quota)
+		}
+	}
+	if _, err := KubernetesCPU("-1", ""); err == nil {
+		t.Error("negative request accepted")
+	}
+	m, err := KubernetesMemory("256Mi", "512Mi")
+	if err != nil || m.Max != 512<<20 || m.Min != 256<<20 {
+		t.Errorf("KubernetesMemory = %+v, %v", m, err)
+	}
+	if _, err := KubernetesMemory("", "-1Gi"); err == nil {
+		t.Error("negative memory accepted")
+	}
+}
+
+func TestFromOCI(t *testing.T) {
+	i64 := func(v int64) *int64 { return &v }
+	u64 := func(v uint64) *uint64 { return &v }
+	u16 := func(v uint16) *uint16 { return &v }
+	dev := func(maj, min int64, rate uint64) specs.LinuxThrottleDevice {
+		d := specs.LinuxThrottleDevice{Rate: rate}
+		d.Major, d.Minor = maj, min
+		return d
+	}
+	in := &specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: i64(512 << 20), Swap: i64(1 << 30), Reservation: i64(128 << 20)},
+		CPU: &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Burst: u64(0),
+			Cpus: "0-1", Mems: "0", Idle: i64(1)},
+		Pids: &specs.LinuxPids{Limit: i64(-1)},
+		BlockIO: &specs.LinuxBlockIO{Weight: u16(500), ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{dev(8, 0, 1<<20)},
+			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{dev(8, 0, 100), dev(7, 1, 0)}},
+		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 0}, {Pagesize: "1GB", Limit: 1 << 30}},
+		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"},
+			{Allow: true, Type: "c", Major: i64(1), Minor: i64(3), Access: "rw"}},
+	}
+	got, err := FromOCI(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Resources{
+		Memory: &Memory{Max: 512 << 20, Low: 128 << 20, Swap: 512 << 20},
+		CPU: &CPU{Weight: 39, Max: &CPUMax{Quota: 50 * time.Millisecond, Period: 100 * time.Millisecond},
+			Burst: Zero, Cpus: "0-1", Mems: "0", Idle: On},
+		Pids: &Pids{Max: Unlimited},
+		IO: &IO{Weight: 4950, Devices: []IODevice{{Major: 8, Minor: 0, Rbps: 1 << 20, Wiops: 100},
+			{Major: 7, Minor: 1, Wiops: Unlimited}}},
+		HugeTLB: []HugeTLB{{PageSize: "2MB", Max: Zero}, {PageSize: "1GB", Max: 1 << 30}},
+		Devices: []DeviceRule{{Type: AllDevices, Major: DeviceWildcard, Minor: DeviceWildcard, Access: DeviceRWM},
+			{Type: CharDevice, Major: 1, Minor: 3, Access: DeviceRead | DeviceWrite, Allow: true}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("\n got %s\nwant %s", dump(got), dump(want))
+	}
+	// runc's swap rules.
+	for _, tt := range []struct {
+		limit, swap int64
+		want        int64
+	}{{512, 512, Zero}, {-1, 0, Unlimited}, {512, -1, Unlimited}, {512, 0, 0}, {100, 300, 200}} {
+		r, err := FromOCI(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(tt.limit), Swap: i64(tt.swap)}})
+		if err != nil || r.Memory.Swap != tt.want {
+			t.Errorf("limit %d swap %d: %+v, %v; want swap %d", tt.limit, tt.swap, r.Memory, err, tt.want)
+		}
+	}
+	bad := map[string]*specs.LinuxResources{
+		"LinuxMemory.Swap":               {Memory: &specs.LinuxMemory{Limit: i64(512), Swap: i64(256)}},
+		"LinuxMemory.KernelTCP":          {Memory: &specs.LinuxMemory{KernelTCP: i64(1)}},
+		"LinuxCPU.Idle":                  {CPU: &specs.LinuxCPU{Idle: i64(2)}},
+		"LinuxBlockIO.Weight":            {BlockIO: &specs.LinuxBlockIO{Weight: u16(5)}},
+		"LinuxResources.Unified":         {Unified: map[string]string{"memory.max": "1"}},
+		"LinuxResources.Network":         {Network: &specs.LinuxNetwork{}},
+		"LinuxResources.Devices[0].Type": {Devices: []specs.LinuxDeviceCgroup{{Type: "x"}}},
+	}
+	for field, l := range bad {
+		_, err := FromOCI(l)
+		var ie *InvalidError
+		if !errors.As(err, &ie) || ie.Field != field {
+			t.Errorf("%s: %v", field, err)
+		}
+	}
+}
+
+func dump(r Resources) string {
+	s := ""
+	if r.CPU != nil {
+		s += "CPU:" + sprint(*r.CPU)
+		if r.CPU.Max != nil {
+			s += " Max:" + sprint(*r.CPU.Max)
+		}
+	}
+	if r.Memory != nil {
+		s += " Memory:" + sprint(*r.Memory)
+	}
+	if r.IO != nil {
+		s += " IO:" + sprint(*r.IO)
+	}
+	if r.Pids != nil {
+		s += " Pids:" + sprint(*r.Pids)
+	}
+	return s + " HugeTLB:" + sprint(r.HugeTLB) + " Devices:" + sprint(r.Devices)
+}

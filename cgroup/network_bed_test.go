@@ -1,0 +1,417 @@
+package cgroup
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/internal/testutil"
+)
+
+// The bandwidth test bed: two network namespaces joined by a veth pair,
+// a TCP server in "srv" (10.199.0.1) and clients started in "cli"
+// (10.199.0.2) by child processes born in the cgroup under test.
+
+const (
+	bedSrvIP = "10.199.0.1"
+	bedCliIP = "10.199.0.2"
+	bedPort  = 5201
+	bedMSS   = 1448 // MTU 1500 - IPv4 20 - TCP 20 - timestamps 12
+	bedWire  = 1514 // MSS + 52 header bytes + Ethernet 14
+)
+
+type bed struct {
+	srvNS, cliNS string
+	cliLink      string // veth end in cliNS
+	srvLink      string
+	ln           net.Listener
+	conns        sync.WaitGroup
+	// received counts bulk bytes per connection tag (first byte 'A'..'Z').
+	received [26]atomic.Uint64
+}
+
+// useBPFFS mounts a private BPF filesystem for the pins, since the host has
+// none at /sys/fs/bpf, and points the package at it.
+func useBPFFS(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		t.Fatalf("mounting bpffs: %v", err)
+	}
+	old := networkPinRoot
+	networkPinRoot = filepath.Join(dir, "confine")
+	t.Cleanup(func() {
+		networkPinRoot = old
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmounting bpffs: %v", err)
+		}
+	})
+	return dir
+}
+
+// inNetns runs fn on a locked thread inside the namespace at path; the
+// thread is discarded afterwards.
+func inNetns(path string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			errc <- err
+			return
+		}
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+		unix.Close(fd)
+		if err != nil {
+			errc <- fmt.Errorf("setns %s: %w", path, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+func newBed(t testing.TB) *bed {
+	t.Helper()
+	testutil.RequireRoot(t)
+	b := &bed{srvNS: testutil.TempNetns(t), cliNS: testutil.TempNetns(t), srvLink: "bw0", cliLink: "bw1"}
+	srvH, cliH := nsHandle(t, b.srvNS), nsHandle(t, b.cliNS)
+	cliFd, err := netns.GetFromPath(b.cliNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cliFd.Close()
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: b.srvLink},
+		PeerName: b.cliLink, PeerNamespace: netlink.NsFd(int(cliFd))}
+	if err := srvH.LinkAdd(veth); err != nil {
+		t.Fatalf("adding veth: %v", err)
+	}
+	for _, s := range []struct {
+		h          *netlink.Handle
+		name, addr string
+	}{{srvH, b.srvLink, bedSrvIP}, {cliH, b.cliLink, bedCliIP}} {
+		for _, name := range []string{"lo", s.name} {
+			l, err := s.h.LinkByName(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name != "lo" {
+				a, _ := netlink.ParseAddr(s.addr + "/24")
+				if err := s.h.AddrAdd(l, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.h.LinkSetUp(l); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = inNetns(b.srvNS, func() (err error) {
+		b.ln, err = net.Listen("tcp4", net.JoinHostPort(bedSrvIP, strconv.Itoa(bedPort)))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listening: %v", err)
+	}
+	b.conns.Add(1)
+	go b.serve()
+	t.Cleanup(func() {
+		b.ln.Close()
+		b.conns.Wait()
+	})
+	return b
+}
+
+func nsHandle(t testing.TB, path string) *netlink.Handle {
+	t.Helper()
+	fd, err := netns.GetFromPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd.Close()
+	h, err := netlink.NewHandleAt(fd, unix.NETLINK_ROUTE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	return h
+}
+
+// serve accepts connections: a first byte 'A'..'Z' makes a bulk sink
+// counted in received[tag]; 'e' an echo of 64-byte requests; 'r' a bulk
+// source (the client measures what it receives: ingress tests).
+func (b *bed) serve() {
+	defer b.conns.Done()
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		b.conns.Add(1)
+		go func() {
+			defer b.conns.Done()
+			defer c.Close()
+			var tag [1]byte
+			if _, err := io.ReadFull(c, tag[:]); err != nil {
+				return
+			}
+			switch tag[0] {
+			case 'e':
+				_, _ = io.Copy(c, c)
+				return
+			case 'r':
+				buf := make([]byte, 64<<10)
+				for {
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}
+			if tag[0] < 'A' || tag[0] > 'Z' {
+				return
+			}
+			ctr := &b.received[tag[0]-'A']
+			buf := make([]byte, 256<<10)
+			for {
+				n, err := c.Read(buf)
+				ctr.Add(uint64(n))
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// client is a bulk sender (and optional echo pinger) running in a child
+// process born in a cgroup.
+type client struct {
+	cmd *exec.Cmd
+	out *bufio.Scanner
+	tag byte
+}
+
+type clientResult struct {
+	Sent, Segs, Retrans uint64
+	RTTs                []time.Duration
+	// RX samples received bytes over time (receive mode, tag 'r').
+	RX []rxSample
+}
+
+type rxSample struct {
+	At    time.Duration // since the client connected
+	Bytes uint64        // received so far
+}
+
+// rxGoodput returns the receive goodput in bytes/s between the first
+// sample at or after from and the last sample.
+func (r clientResult) rxGoodput(from time.Duration) float64 {
+	i := slices.IndexFunc(r.RX, func(s rxSample) bool { return s.At >= from })
+	if i < 0 || i == len(r.RX)-1 {
+		return 0
+	}
+	a, b := r.RX[i], r.RX[len(r.RX)-1]
+	return float64(b.Bytes-a.Bytes) / (b.At - a.At).Seconds()
+}
+
+// startClient starts "bwclient" in cgroup dir: it sends for secs seconds
+// with tag, pinging every pingMs (0: no pings).
+func (b *bed) startClient(t testing.TB, dir string, tag byte, secs float64, pingMs int) *client {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	cmd := testutil.HelperCommand(t, "bwclient", b.cliNS,
+		net.JoinHostPort(bedSrvIP, strconv.Itoa(bedPort)), string(tag),
+		strconv.FormatFloat(secs, 'f', -1, 64), strconv.Itoa(pingMs))
+	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting client: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &client{cmd: cmd, out: bufio.NewScanner(stdout), tag: tag}
+}
+
+func (c *client) wait(t testing.TB) clientResult {
+	t.Helper()
+	var r clientResult
+	for c.out.Scan() {
+		f := strings.Fields(c.out.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "rtt":
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			r.RTTs = append(r.RTTs, time.Duration(ns))
+		case "rx":
+			at, _ := strconv.ParseInt(f[1], 10, 64)
+			n, _ := strconv.ParseUint(f[2], 10, 64)
+			r.RX = append(r.RX, rxSample{At: time.Duration(at), Bytes: n})
+		case "done":
+			fmt.Sscanf(c.out.Text(), "done sent=%d segs=%d retrans=%d", &r.Sent, &r.Segs, &r.Retrans)
+		}
+	}
+	if err := c.cmd.Wait(); err != nil {
+		t.Fatalf("client: %v", err)
+	}
+	return r
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func init() {
+	// Handled here rather than through TestMain so this file needs no
+	// shared TestMain: only the "bwclient" helper is intercepted.
+	if os.Getenv(testutil.EnvHelper) == "bwclient" {
+		os.Exit(bwClient(os.Args[1:]))
+	}
+}
+
+// bwClient: NETNS ADDR TAG SECONDS PING_MS. Joins NETNS on its locked main
+// thread (sockets are created there), streams, and prints "rtt NS" lines
+// and a final "done sent=N segs=N retrans=N". With TAG 'r' it receives
+// instead and prints "rx NS BYTES" every 100 ms.
+func bwClient(args []string) int {
+	runtime.LockOSThread()
+	fd, err := unix.Open(args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Setns(fd, unix.CLONE_NEWNET)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bwclient: joining netns:", err)
+		return 1
+	}
+	secs, _ := strconv.ParseFloat(args[3], 64)
+	pingMs, _ := strconv.Atoi(args[4])
+	deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+	var echo net.Conn
+	if pingMs > 0 {
+		if echo, err = net.Dial("tcp4", args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, "bwclient:", err)
+			return 1
+		}
+		if _, err := echo.Write([]byte{'e'}); err != nil {
+			return 1
+		}
+	}
+	c, err := net.Dial("tcp4", args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bwclient:", err)
+		return 1
+	}
+	if _, err := c.Write([]byte(args[2][:1])); err != nil {
+		return 1
+	}
+	if args[2][0] == 'r' {
+		receive(c, deadline)
+		c.Close()
+		return 0
+	}
+	var pings sync.WaitGroup
+	if echo != nil {
+		pings.Add(1)
+		go func() {
+			defer pings.Done()
+			ping(echo, deadline, time.Duration(pingMs)*time.Millisecond)
+		}()
+	}
+	buf := make([]byte, 64<<10)
+	var sent uint64
+	for time.Now().Before(deadline) {
+		_ = c.SetWriteDeadline(deadline)
+		n, err := c.Write(buf)
+		sent += uint64(n)
+		if err != nil {
+			break
+		}
+	}
+	pings.Wait()
+	info, _ := tcpInfo(c)
+	fmt.Printf("done sent=%d segs=%d retrans=%d\n", sent, info.Data_segs_out, info.Total_retrans)
+	c.Close()
+	return 0
+}
+
+// receive reads until deadline, printing the byte count every 100 ms.
+func receive(c net.Conn, deadline time.Time) {
+	buf := make([]byte, 256<<10)
+	start, next := time.Now(), time.Duration(0)
+	var total uint64
+	for {
+		_ = c.SetReadDeadline(deadline)
+		n, err := c.Read(buf)
+		total += uint64(n)
+		if at := time.Since(start); at >= next || err != nil {
+			fmt.Printf("rx %d %d\n", at.Nanoseconds(), total)
+			next = at + 100*time.Millisecond
+		}
+		if err != nil {
+			fmt.Println("done sent=0 segs=0 retrans=0")
+			return
+		}
+	}
+}
+
+func ping(c net.Conn, deadline time.Time, every time.Duration) {
+	req := make([]byte, 64)
+	for time.Now().Add(every).Before(deadline) {
+		time.Sleep(every)
+		start := time.Now()
+		binary.LittleEndian.PutUint64(req, uint64(start.UnixNano()))
+		if _, err := c.Write(req); err != nil {
+			return
+		}
+		if _, err := io.ReadFull(c, req); err != nil {
+			return
+		}
+		fmt.Printf("rtt %d\n", time.Since(start).Nanoseconds())
+	}
+}
+
+func tcpInfo(c net.Conn) (*unix.TCPInfo, error) {
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var info *unix.TCPInfo
+	var ierr error
+	err = raw.Control(func(fd uintptr) { info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) })
+	if err == nil {
+		err = ierr
+	}
+	if info == nil {
+		info = &unix.TCPInfo{}
+	}
+	return info, err
+}

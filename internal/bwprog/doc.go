@@ -1,0 +1,49 @@
+// Package bwprog holds confine's per-cgroup bandwidth limiter: two
+// cgroup_skb eBPF programs (egress and ingress) written with cilium/ebpf's
+// asm package, their maps, and the attach/pin/adopt/update logic.
+//
+// # Design
+//
+// Each limited cgroup gets a config map and a state map (arrays keyed by
+// Direction) and one program per direction, attached as bpf_links and
+// pinned with the maps in one directory. Userspace writes Config whole;
+// the programs only read it, so a rate change is one map update. The
+// programs write State only with atomic instructions: the virtual tail (the
+// time the last charged byte would leave a link of the configured rate) is
+// advanced with fetch-add and raised to now-burst with compare-and-exchange,
+// so concurrent CPUs never lose each other's bytes. No spin lock is needed
+// (bpf_spin_lock would need BTF for the map value, which asm-built maps do
+// not carry).
+//
+// A packet costs its Ethernet wire size (GSO packets: every segment's
+// headers) times the per-byte time. Then:
+//   - EDT mode (Config.Flags&FlagEDT, egress only): skb->tstamp is set to the
+//     start of the packet's slot; an fq qdisc on the egress device holds it
+//     until then. Beyond the horizon (Config.DropNs) the packet is dropped
+//     with congestion notification. The program cannot see the qdisc, so
+//     userspace sets the flag when it knows fq is installed.
+//   - Virtual-queue mode: nothing is delayed. Below Config.MarkNs of virtual
+//     backlog a packet passes; up to Config.DropNs it passes with ECN CE set
+//     (if ECN-capable) and, on egress, congestion notification (TCP enters
+//     CWR); beyond, it is dropped (egress: with notification, which TCP also
+//     treats as a local congestion signal rather than a loss to retransmit).
+//     Userspace chooses the thresholds per direction: on ingress, where a
+//     drop is a real loss, the drop threshold lies further out.
+//
+// Small packets (skb->len <= Config.SmallLen: ACKs, SYNs, pings) are charged
+// but never held or dropped, and a TCP socket with nothing in flight is not
+// dropped while the backlog is below Config.CeilNs: with no ACK to come,
+// it would wait for its probe timer (>= 200 ms). So no flow starves.
+//
+// # Kernel requirements
+//
+// Linux 5.12 (BPF atomics); bpf_link for cgroups (5.7) for pinning; a BPF
+// filesystem for the pin directory. Supported reports what is missing as an
+// error matching internal.ErrNotSupported.
+//
+// # When not to use it
+//
+// The limiter sees only sockets whose cgroup is the limited one (the cgroup
+// of the process that created the socket). Traffic of sockets created
+// elsewhere and passed in is not limited.
+package bwprog

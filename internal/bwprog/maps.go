@@ -1,0 +1,89 @@
+package bwprog
+
+// Direction selects the egress or ingress limiter; it is also the key of
+// both maps.
+type Direction uint32
+
+const (
+	// Egress limits packets the cgroup's sockets send.
+	Egress Direction = 0
+	// Ingress limits packets delivered to the cgroup's sockets.
+	Ingress Direction = 1
+)
+
+func (d Direction) String() string {
+	if d == Ingress {
+		return "ingress"
+	}
+	return "egress"
+}
+
+// CostShift scales Config.CostPerByte: the cost of a packet in nanoseconds
+// is wire bytes * CostPerByte >> CostShift. 2^20 keeps 6 significant digits
+// at 100 Gbit/s and no overflow for 512 KiB packets at MinRate.
+const CostShift = 20
+
+// MinRate is the smallest rate in bits/s the programs can represent
+// without overflowing the per-packet cost computation.
+const MinRate = 1000
+
+// Flag bits of Config.Flags.
+const (
+	// FlagEDT selects earliest-departure-time mode: the program sets
+	// skb->tstamp and relies on an fq qdisc on the egress device to hold
+	// the packet until then. Without it the virtual-queue mode is used.
+	FlagEDT = 1 << 0
+)
+
+// Config is one direction's settings (value of the config map). Userspace
+// writes it whole; the program only reads it. A torn read during an update
+// affects at most the packets in flight during the write.
+type Config struct {
+	CostPerByte uint64 // ns per byte << CostShift; 0 = no limit (count only)
+	BurstNs     uint64 // credit kept for an idle cgroup, in ns of line time
+	MarkNs      uint64 // virtual backlog beyond which packets get CE/CN
+	DropNs      uint64 // backlog (EDT: departure horizon) beyond which packets drop
+	Flags       uint64 // FlagEDT
+	SmallLen    uint64 // packets with skb->len <= SmallLen are never dropped or delayed
+	CeilNs      uint64 // backlog up to which a TCP socket with nothing in flight still passes
+}
+
+// State is one direction's running state and counters (value of the state
+// map). Only the program writes it, with atomic instructions.
+type State struct {
+	Tail         uint64 // virtual departure time of the last charged byte (ktime ns)
+	PassBytes    uint64 // wire bytes passed
+	PassPackets  uint64 // packets passed (a GSO packet counts once)
+	Delayed      uint64 // packets given a later departure time (EDT)
+	Marked       uint64 // packets passed with CE mark / congestion notification
+	DropPackets  uint64 // packets dropped
+	DropBytes    uint64 // wire bytes dropped
+	PassSegments uint64 // segments passed (gso_segs summed)
+}
+
+// Field offsets of Config and State, used by the program.
+const (
+	cfgCost  = 0
+	cfgBurst = 8
+	cfgMark  = 16
+	cfgDrop  = 24
+	cfgFlags = 32
+	cfgSmall = 40
+	cfgCeil  = 48
+	cfgSize  = 56
+
+	stTail      = 0
+	stPassBytes = 8
+	stPassPkts  = 16
+	stDelayed   = 24
+	stMarked    = 32
+	stDropPkts  = 40
+	stDropBytes = 48
+	stPassSegs  = 56
+	stSize      = 64
+)
+
+// L2Overhead is added per segment to the L3 length the cgroup hook sees:
+// the Ethernet header, so that a limit of R bits/s gives the same goodput
+// as tbf or htb on an Ethernet or veth device.
+const L2Overhead = 14

@@ -1,0 +1,38 @@
+package bwprog
+
+import (
+	"sync"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/confinelab/confine/internal"
+)
+
+// supported loads both programs once against throwaway maps. Everything
+// the programs need is checked by that load: cgroup_skb with the egress
+// attach type and return codes 2/3 (5.1), gso_segs (5.1), bpf_tcp_sock
+// and bpf_skb_ecn_set_ce (5.1), skb->tstamp writes from cgroup_skb (5.0,
+// commit f11216b24219), BPF_ATOMIC fetch-add and cmpxchg (5.12, commit
+// 5ca419f2864a). So 5.12 is the effective minimum; bpf_link for cgroups
+// (5.7) is checked when pinning.
+var supported = sync.OnceValue(func() error {
+	config, state, err := newMaps()
+	if err != nil {
+		return &internal.UnsupportedError{Feature: "BPF array maps", Err: err}
+	}
+	defer config.Close()
+	defer state.Close()
+	for _, d := range []Direction{Egress, Ingress} {
+		p, err := ebpf.NewProgram(spec(d, config, state))
+		if err != nil {
+			return &internal.UnsupportedError{Feature: "cgroup_skb bandwidth program",
+				MinKernel: "5.12", Err: err}
+		}
+		p.Close()
+	}
+	return nil
+})
+
+// Supported reports whether this kernel loads the bandwidth programs; the
+// error matches internal.ErrNotSupported.
+func Supported() error { return supported() }
