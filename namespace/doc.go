@@ -45,10 +45,13 @@
 //		...
 //	}
 //
-// Without it Start returns ErrInitNotCalled. The init is the whole
-// program started again, so package-level init functions run in it too,
-// before Init: keep them free of side effects (no files created, no
-// goroutines that write anywhere).
+// Without it Start returns ErrInitNotCalled. Start waits until the init
+// has exec'd the command; StartContext bounds that wait (an init stuck in
+// setup, e.g. on a hung mount, is killed and reaped when ctx ends).
+//
+// The init is the whole program started again, so package-level init
+// functions run in it too, before Init: keep them free of side effects (no
+// files created, no goroutines that write anywhere).
 //
 // The init runs from a sealed memfd copy of the binary (made once per
 // process), so nothing in the sandbox can reach a writable reference to
@@ -71,9 +74,12 @@
 //
 // # Requirements
 //
-// Linux 5.7 or newer (clone3 with CLONE_INTO_CGROUP, pidfd, close_range
-// 5.11 with CLOSE_RANGE_CLOEXEC, openat2 5.6), run as root or with the
-// capabilities the requested namespaces and mounts need.
+// Handles and Do need Linux 4.11 (ioctl NS_GET_NSTYPE), TIME namespaces
+// 5.6. Cmd needs Linux 5.11 or newer: every start uses close_range with
+// CLOSE_RANGE_CLOEXEC (5.11) and openat2 (5.6), and a pidfd (5.3); a
+// cgroup adds clone3 with CLONE_INTO_CGROUP (5.7). Run as root or with the
+// capabilities the requested namespaces and mounts need (CAP_SYS_ADMIN
+// for most of them).
 //
 // # When not to use it
 //

@@ -3,6 +3,7 @@ package namespace
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +32,9 @@ var testHookStarted func(pid int)
 
 // Start starts the command. On a setup failure in the init it returns a
 // *SetupError after reaping the child; then nothing of it remains.
-func (c *Cmd) Start() error {
+func (c *Cmd) Start() error { return c.start(context.Background()) }
+
+func (c *Cmd) start(ctx context.Context) error {
 	if !initCalled.Load() {
 		return ErrInitNotCalled
 	}
@@ -51,7 +54,7 @@ func (c *Cmd) Start() error {
 	}
 	c.cgroup = cg
 	c.oomBefore = cg.oomKills()
-	if err := c.spawn(cfg); err != nil {
+	if err := c.spawn(ctx, cfg); err != nil {
 		c.cgroup.close()
 		return err
 	}
@@ -166,7 +169,7 @@ func (c *Cmd) config() (*initConfig, error) {
 // spawn re-executes the sealed copy of this binary as the init, sends it
 // the config and waits for the status pipe to close (exec done) or to carry
 // a setup error.
-func (c *Cmd) spawn(cfg *initConfig) error {
+func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 	payload, err := json.Marshal(cfg)
 	if err != nil {
 		return fmt.Errorf("namespace: encoding init config: %w", err)
@@ -202,14 +205,7 @@ func (c *Cmd) spawn(cfg *initConfig) error {
 	if testHookStarted != nil {
 		testHookStarted(c.Process.Pid)
 	}
-	// A failed write means the init died early; the status pipe says why.
-	_, _ = cfgW.Write(payload)
-	cfgW.Close()
-	if serr := readStatus(statR); serr != nil {
-		c.Wait()
-		return serr
-	}
-	return nil
+	return c.handshake(ctx, payload, cfgW, statR)
 }
 
 // startInit forks the init with its files and namespaces.

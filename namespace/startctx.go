@@ -1,0 +1,47 @@
+package namespace
+
+import (
+	"context"
+	"fmt"
+	"os"
+)
+
+// StartContext is Start with the init's setup bounded by ctx: when ctx
+// ends before the init has exec'd the command (a mount on a hung network
+// filesystem, a FIFO where /etc/passwd should be, a slow FUSE lookup), the
+// init is killed with SIGKILL, reaped, and StartContext returns an error
+// wrapping ctx.Err(); then nothing of it remains, as after a *SetupError.
+//
+// Like net.Dialer.DialContext, ctx bounds only starting: once StartContext
+// has returned nil, ending ctx has no effect on the command. Use Signal
+// (or Pdeathsig) to bound its run.
+func (c *Cmd) StartContext(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("namespace: starting %s: %w", c.Path, err)
+	}
+	return c.start(ctx)
+}
+
+// handshake sends the init its config and waits until the status pipe
+// closes (the command was exec'd) or reports a setup error. When ctx ends
+// first the init is killed, which closes the pipe and ends the wait.
+func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.File) error {
+	// c.Process is set before the AfterFunc is registered, and os.Process
+	// signals through a pidfd, so the kill cannot hit a recycled pid.
+	stop := context.AfterFunc(ctx, func() { _ = c.Process.Kill() })
+	// A failed write means the init died early; the status pipe says why.
+	_, _ = cfgW.Write(payload)
+	cfgW.Close()
+	serr := readStatus(statR)
+	if !stop() {
+		// The kill was sent, maybe just after the exec: either way the
+		// process is going away, so Start did not succeed.
+		c.Wait()
+		return fmt.Errorf("namespace: starting %s: init setup not finished: %w", c.Path, ctx.Err())
+	}
+	if serr != nil {
+		c.Wait()
+		return serr
+	}
+	return nil
+}
