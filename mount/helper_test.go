@@ -254,28 +254,11 @@ func hostMounts(t *testing.T, prefixes []string) string {
 	return strings.Join(sel, "\n")
 }
 
-// busyboxRoot builds a minimal rootfs in a temp dir: /bin/busybox and a
-// few directories (tmp is left out on purpose: Setup must create it).
+// busyboxRoot builds a minimal rootfs in a temp dir: /bin/busybox, /bin/sh
+// and a few directories (tmp is left out on purpose: Setup must create it).
 func busyboxRoot(t *testing.T) string {
 	t.Helper()
-	bb := testutil.RequireCommand(t, "busybox")
-	root := filepath.Join(t.TempDir(), "root")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "etc"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("busybox", filepath.Join(root, "bin/sh")); err != nil {
-		t.Fatal(err)
-	}
-	return root
+	return testutil.BusyboxRoot(t, []string{"proc", "sys", "dev", "etc"}, "sh")
 }
 
 // standardRoot is what confine run --rootfs --read-only --tmpfs /tmp

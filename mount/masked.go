@@ -11,6 +11,31 @@ const maskAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID |
 
 // mask hides p inside the root; a missing path is not an error.
 func (s *setup) mask(p string) error {
+	return s.ifExists(p, func(fd int) error {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			return err
+		}
+		var mfd int
+		var err error
+		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+			mfd, err = newFS("tmpfs", []fsParam{{"mode", "0555"}}, maskAttrs)
+		} else {
+			mfd, err = s.cloneDevNull()
+		}
+		if err != nil {
+			return err
+		}
+		defer unix.Close(mfd)
+		return attach(mfd, fd)
+	})
+}
+
+// ifExists resolves p inside the root and calls fn with an O_PATH fd of
+// it, closed afterwards. Masked and read-only path lists name paths that
+// a given rootfs or kernel may not have, so a missing one is skipped
+// rather than reported.
+func (s *setup) ifExists(p string, fn func(fd int) error) error {
 	fd, err := resolveInRoot(s.root, p, false)
 	if errors.Is(err, unix.ENOENT) {
 		return nil
@@ -19,21 +44,7 @@ func (s *setup) mask(p string) error {
 		return err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	var mfd int
-	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-		mfd, err = newFS("tmpfs", []fsParam{{"mode", "0555"}}, maskAttrs)
-	} else {
-		mfd, err = s.cloneDevNull()
-	}
-	if err != nil {
-		return err
-	}
-	defer unix.Close(mfd)
-	return attach(mfd, fd)
+	return fn(fd)
 }
 
 // cloneDevNull returns a detached bind of the host's /dev/null, verified
@@ -51,21 +62,15 @@ func (s *setup) cloneDevNull() (int, error) {
 // readonly remounts p inside the root read-only (recursively); a missing
 // path is not an error.
 func (s *setup) readonly(p string) error {
-	fd, err := resolveInRoot(s.root, p, false)
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	tree, err := cloneTree(fd, "", true)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(tree)
-	if err := setAttr(tree, unix.MOUNT_ATTR_RDONLY, 0, true); err != nil {
-		return err
-	}
-	return attach(tree, fd)
+	return s.ifExists(p, func(fd int) error {
+		tree, err := cloneTree(fd, "", true)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(tree)
+		if err := setAttr(tree, unix.MOUNT_ATTR_RDONLY, 0, true); err != nil {
+			return err
+		}
+		return attach(tree, fd)
+	})
 }

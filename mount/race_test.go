@@ -25,6 +25,31 @@ type raceReport struct {
 	Outside               []string
 }
 
+// startSwapper keeps exchanging a and b (relative to dirfd) with
+// renameat2(RENAME_EXCHANGE) on its own goroutine, so that a path being
+// resolved through them flips between a directory and a symlink at any
+// moment. stop ends it, waits for it and returns how many swaps were made;
+// it may be called more than once.
+func startSwapper(dirfd int, a, b string) (stop func() int64) {
+	var done atomic.Bool
+	var swaps atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !done.Load() {
+			if unix.Renameat2(dirfd, a, dirfd, b, unix.RENAME_EXCHANGE) == nil {
+				swaps.Add(1)
+			}
+		}
+	}()
+	return func() int64 {
+		done.Store(true)
+		wg.Wait()
+		return swaps.Load()
+	}
+}
+
 // helperRace runs in a throwaway mount namespace: a goroutine keeps
 // swapping ROOT/a (a directory) with ROOT/alink (a symlink to the host)
 // while the main goroutine applies mounts through them N times; every
@@ -44,17 +69,7 @@ func helperRace(args []string) int {
 		return 2
 	}
 	var rep raceReport
-	var stop atomic.Bool
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			if unix.Renameat2(rfd, "a", rfd, "alink", unix.RENAME_EXCHANGE) == nil {
-				atomic.AddInt64(&rep.Swaps, 1)
-			}
-		}
-	}()
+	stopSwapping := startSwapper(rfd, "a", "alink")
 	before := map[string]bool{}
 	for _, p := range mountpoints() {
 		before[p] = true
@@ -70,8 +85,7 @@ func helperRace(args []string) int {
 		}
 		rep.Rounds++
 	}
-	stop.Store(true)
-	wg.Wait()
+	rep.Swaps = stopSwapping()
 	for _, p := range mountpoints() {
 		if !before[p] && !strings.HasPrefix(p, root+"/") {
 			rep.Outside = append(rep.Outside, p)

@@ -4,8 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -23,6 +21,17 @@ func canaryDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// eachResolver runs test once per path resolver Setup may use: openat2
+// with RESOLVE_IN_ROOT, and the walk fallback of kernels before 5.6.
+func eachResolver(t *testing.T, test func(t *testing.T, walk bool)) {
+	t.Helper()
+	for _, walk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "openat2", true: "walk"}[walk], func(t *testing.T) {
+			test(t, walk)
+		})
+	}
 }
 
 func checkCanary(t *testing.T, c string) {
@@ -47,11 +56,7 @@ func symlink(t *testing.T, target, name string) {
 // mount lands inside the root, nothing is created or mounted outside it.
 func TestSetupHostileSymlinkTargets(t *testing.T) {
 	requireSetup(t)
-	for _, walk := range []bool{false, true} {
-		t.Run(map[bool]string{false: "openat2", true: "walk"}[walk], func(t *testing.T) {
-			testHostile(t, walk)
-		})
-	}
+	eachResolver(t, testHostile)
 }
 
 func testHostile(t *testing.T, walk bool) {
@@ -112,11 +117,7 @@ func TestSetupProcSymlinkRefused(t *testing.T) {
 // mount or file appears outside the root.
 func TestSetupRaceSymlinkSwap(t *testing.T) {
 	requireSetup(t)
-	for _, walk := range []bool{false, true} {
-		t.Run(map[bool]string{false: "openat2", true: "walk"}[walk], func(t *testing.T) {
-			testRace(t, walk)
-		})
-	}
+	eachResolver(t, testRace)
 }
 
 func testRace(t *testing.T, walk bool) {
@@ -126,19 +127,8 @@ func testRace(t *testing.T, walk bool) {
 		t.Fatal(err)
 	}
 	symlink(t, canary, root+"/alink")
-	var stop atomic.Bool
-	var swaps atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for !stop.Load() {
-			if unix.Renameat2(unix.AT_FDCWD, root+"/a", unix.AT_FDCWD, root+"/alink", unix.RENAME_EXCHANGE) == nil {
-				swaps.Add(1)
-			}
-		}
-	}()
-	defer func() { stop.Store(true); wg.Wait() }()
+	stopSwapping := startSwapper(unix.AT_FDCWD, root+"/a", root+"/alink")
+	defer stopSwapping()
 	var ok, failed int
 	for i := 0; i < 3; i++ {
 		rep := runSetup(t, request{Root: Root{Path: root, Mounts: []Mount{
@@ -152,10 +142,9 @@ func testRace(t *testing.T, walk bool) {
 			ok++
 		}
 	}
-	stop.Store(true)
-	wg.Wait()
-	t.Logf("%d swaps; Setup succeeded %d times, failed %d times", swaps.Load(), ok, failed)
-	if swaps.Load() == 0 {
+	swaps := stopSwapping()
+	t.Logf("%d swaps; Setup succeeded %d times, failed %d times", swaps, ok, failed)
+	if swaps == 0 {
 		t.Fatal("the swapper never ran")
 	}
 	checkCanary(t, canary)

@@ -69,17 +69,7 @@ func TestDoJoinsAndRestores(t *testing.T) {
 	}
 	defer target.Close()
 	for i := 0; i < 20; i++ { // reused threads must all be back
-		err = namespace.Do(func() error {
-			cur, err := namespace.Current(namespace.NET)
-			if err != nil {
-				return err
-			}
-			defer cur.Close()
-			if !cur.Equal(target) {
-				t.Errorf("inside Do: in %s, want %s", cur, target)
-			}
-			return nil
-		}, target)
+		err = namespace.Do(expectIn(t, target), target)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,17 +106,7 @@ func TestDoMountNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mnt.Close()
-	err = namespace.Do(func() error {
-		cur, err := namespace.Current(namespace.MNT)
-		if err != nil {
-			return err
-		}
-		defer cur.Close()
-		if !cur.Equal(mnt) {
-			t.Errorf("inside Do: in %s, want %s", cur, mnt)
-		}
-		return nil
-	}, mnt)
+	err = namespace.Do(expectIn(t, mnt), mnt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,5 +125,21 @@ func TestDoUserNamespaceTypedError(t *testing.T) {
 	defer h.Close()
 	if err := namespace.Do(func() error { return nil }, h); !errors.Is(err, namespace.ErrMultithreadedUserns) {
 		t.Errorf("Do(USER) = %v, want ErrMultithreadedUserns", err)
+	}
+}
+
+// expectIn returns a function for Do that reports an error unless the
+// calling thread is in want.
+func expectIn(t *testing.T, want *namespace.Handle) func() error {
+	return func() error {
+		cur, err := namespace.Current(want.Kind())
+		if err != nil {
+			return err
+		}
+		defer cur.Close()
+		if !cur.Equal(want) {
+			t.Errorf("inside Do: in %s, want %s", cur, want)
+		}
+		return nil
 	}
 }

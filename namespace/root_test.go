@@ -12,28 +12,12 @@ import (
 	"github.com/confinelab/confine/namespace"
 )
 
-// busyboxRoot builds a minimal rootfs: /bin/busybox, /bin/sh and /bin/true.
+// busyboxRoot builds a minimal rootfs: /bin/busybox with the applets the
+// tests run, and an /etc/passwd naming root and nobody.
 func busyboxRoot(t testing.TB) string {
 	t.Helper()
-	bb := testutil.RequireCommand(t, "busybox")
-	root := filepath.Join(t.TempDir(), "root")
-	for _, d := range []string{"bin", "proc", "tmp", "etc"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(bb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range []string{"sh", "true", "ls", "cat", "touch", "id", "grep", "tr", "pwd"} {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", l)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	root := testutil.BusyboxRoot(t, []string{"proc", "tmp", "etc"},
+		"sh", "true", "ls", "cat", "touch", "id", "grep", "tr", "pwd")
 	passwd := "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
 	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
 		t.Fatal(err)

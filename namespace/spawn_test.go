@@ -48,6 +48,22 @@ func fields(out string) map[string]string {
 	return m
 }
 
+// expectNewNamespaces checks that the child's "ns_NAME" fields in out
+// name a namespace of each kind other than this process's.
+func expectNewNamespaces(t *testing.T, out map[string]string, kinds ...namespace.Kind) {
+	t.Helper()
+	for _, k := range kinds {
+		h, err := namespace.Open(os.Getpid(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := out["ns_"+k.ProcName()]; got == "" || got == h.String() {
+			t.Errorf("%s namespace %q, parent's %s", k, got, h)
+		}
+		h.Close()
+	}
+}
+
 func TestSpawnNewNamespaces(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireCommand(t, "ip")
@@ -96,16 +112,7 @@ mount -t proc proc /proc && echo procs $(ls /proc | grep '^[0-9]' | tr '\n' ,)`
 			t.Errorf("unexpected process %q in the new /proc", p)
 		}
 	}
-	for _, k := range []namespace.Kind{namespace.PID, namespace.NET, namespace.IPC, namespace.MNT, namespace.UTS} {
-		h, err := namespace.Open(os.Getpid(), k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := out["ns_"+k.ProcName()]; got == "" || got == h.String() {
-			t.Errorf("%s namespace %q, parent's %s", k, got, h)
-		}
-		h.Close()
-	}
+	expectNewNamespaces(t, out, namespace.PID, namespace.NET, namespace.IPC, namespace.MNT, namespace.UTS)
 	if _, err := os.Stat(filepath.Join(mnt, "inside")); !os.IsNotExist(err) {
 		t.Errorf("child's tmpfs mount leaked to the host: %v", err)
 	}
@@ -172,16 +179,7 @@ func TestSpawnUserAndTimeNamespaces(t *testing.T) {
 	if out["uid"] != "0" || out["map"] != "0 100000 65536" {
 		t.Errorf("uid %q map %q", out["uid"], out["map"])
 	}
-	for _, k := range []namespace.Kind{namespace.TIME, namespace.CGROUP} {
-		h, err := namespace.Open(os.Getpid(), k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := out["ns_"+k.ProcName()]; got == "" || got == h.String() {
-			t.Errorf("%s namespace %q, parent's %s", k, got, h)
-		}
-		h.Close()
-	}
+	expectNewNamespaces(t, out, namespace.TIME, namespace.CGROUP)
 }
 
 func TestSpawnStdio(t *testing.T) {

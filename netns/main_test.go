@@ -49,15 +49,7 @@ func TestMain(m *testing.M) {
 		r.Close()
 		w.Close()
 	}
-	restore := testutil.PreserveRunNetns()
-	code := m.Run()
-	if err := restore(); err != nil {
-		fmt.Fprintln(os.Stderr, "restoring /run/netns:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testutil.RunPreservingNetns(m))
 }
 
 var nameSeq atomic.Int64

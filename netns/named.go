@@ -114,13 +114,8 @@ func mountNewNetns(path string) (*Handle, error) {
 // namespace just made even if path is tampered with meanwhile.
 func bindThreadNetns(path string) (*Handle, error) {
 	const self = "/proc/thread-self/ns/net"
-	fd, err := unix.Open(self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	h, err := OpenPath(self)
 	if err != nil {
-		return nil, opErr("opening", self, err)
-	}
-	h, err := newHandle(fd, self)
-	if err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {

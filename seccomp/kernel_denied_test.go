@@ -61,10 +61,7 @@ func deniedCalls(prog *Program) []deniedCall {
 // helperDenied loads Docker's profile and issues every denied call with
 // zero arguments, printing what the kernel returned.
 func helperDenied(args []string) int {
-	prog, _, err := CompileProfile(mustParseFile(args[0]), dockerTarget)
-	if err == nil {
-		_, err = Load(prog, LoadOptions{Flags: FlagTSYNC})
-	}
+	prog, err := loadDockerFile(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
@@ -89,15 +86,8 @@ func helperDenied(args []string) int {
 // three ABIs under the loaded filter: the kernel must return exactly the
 // simulated errno (EPERM, or ENOSYS above the newest syscall).
 func TestKernelRefusesWhatSimulatorRefuses(t *testing.T) {
-	prog, _, err := CompileProfile(loadDocker(t), dockerTarget)
-	if err != nil {
-		t.Fatal(err)
-	}
+	prog, out := runDockerChild(t, "seccomp-denied")
 	want := deniedCalls(prog)
-	out, err := testutil.HelperCommand(t, "seccomp-denied", dockerProfilePath).Output()
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	i := 0
 	for ; sc.Scan(); i++ {

@@ -77,11 +77,7 @@ func (p kprobe) do() unix.Errno {
 // helperProbe loads Docker's default profile on every thread and prints
 // the errno of each kprobe.
 func helperProbe(args []string) int {
-	prog, _, err := CompileProfile(mustParseFile(args[0]), dockerTarget)
-	if err == nil {
-		_, err = Load(prog, LoadOptions{Flags: FlagTSYNC})
-	}
-	if err != nil {
+	if _, err := loadDockerFile(args[0]); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
@@ -89,6 +85,33 @@ func helperProbe(args []string) int {
 		fmt.Printf("%d %d\n", i, int(p.do()))
 	}
 	return 0
+}
+
+// loadDockerFile, run in a helper child, compiles the profile at path for
+// dockerTarget and loads it on every thread of the process.
+func loadDockerFile(path string) (*Program, error) {
+	prog, _, err := CompileProfile(mustParseFile(path), dockerTarget)
+	if err == nil {
+		_, err = Load(prog, LoadOptions{Flags: FlagTSYNC})
+	}
+	return prog, err
+}
+
+// runDockerChild compiles Docker's profile in the test process (for the
+// simulator) and runs helper, which loads the same profile from
+// dockerProfilePath, returning the compiled program and the child's
+// stdout.
+func runDockerChild(t *testing.T, helper string) (*Program, []byte) {
+	t.Helper()
+	prog, _, err := CompileProfile(loadDocker(t), dockerTarget)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := testutil.HelperCommand(t, helper, dockerProfilePath).Output()
+	if err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	return prog, out
 }
 
 func mustParseFile(path string) *Profile {
@@ -104,14 +127,7 @@ func mustParseFile(path string) *Profile {
 }
 
 func TestKernelAgreesWithSimulator(t *testing.T) {
-	prog, _, err := CompileProfile(loadDocker(t), dockerTarget)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := testutil.HelperCommand(t, "seccomp-probe", dockerProfilePath).Output()
-	if err != nil {
-		t.Fatalf("child: %v", err)
-	}
+	prog, out := runDockerChild(t, "seccomp-probe")
 	got := map[int]unix.Errno{}
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {

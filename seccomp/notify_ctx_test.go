@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,22 +21,9 @@ func init() {
 // once and printing the answer, so the parent controls when the
 // notification arrives.
 func helperNotifyWait(args []string) int {
-	p := &Profile{DefaultAction: NameActAllow, Syscalls: []Syscall{{Names: []string{"getpriority"}, Action: NameActNotify}}}
-	prog, _, err := CompileProfile(p, Target{Kernel: "6.1"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 3
+	if code := sendNotifyListener(); code != 0 {
+		return code
 	}
-	l, err := Load(prog, LoadOptions{Flags: FlagTSYNC | FlagTSYNCESRCH | FlagNewListener})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 3
-	}
-	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(l.FD()), nil, 0); err != nil {
-		fmt.Fprintln(os.Stderr, "sending listener:", err)
-		return 3
-	}
-	l.Close()
 	if _, err := unix.Read(3, make([]byte, 1)); err != nil {
 		fmt.Fprintln(os.Stderr, "waiting for go:", err)
 		return 3
@@ -47,45 +33,10 @@ func helperNotifyWait(args []string) int {
 	return 0
 }
 
-// startNotifyWait starts helperNotifyWait and returns its listener and
-// the parent's end of the socket (write a byte to let it call).
-func startNotifyWait(t *testing.T) (*Listener, int, func() string) {
-	t.Helper()
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	childEnd := os.NewFile(uintptr(pair[1]), "child-sock")
-	t.Cleanup(func() { unix.Close(pair[0]) })
-	cmd := testutil.HelperCommand(t, "seccomp-notify-wait")
-	cmd.ExtraFiles = []*os.File{childEnd}
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	childEnd.Close()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	l := receiveListener(t, pair[0])
-	t.Cleanup(func() { l.Close() })
-	wait := func() string {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child: %v", err)
-		}
-		return out.String()
-	}
-	return l, pair[0], wait
-}
-
 func TestReceiveContext(t *testing.T) {
 	testutil.RequireKernel(t, "5.8") // POLLHUP once the targets are gone
 	testutil.CheckLeaks(t)
-	l, sock, wait := startNotifyWait(t)
+	l, sock, wait := startNotifyChild(t, "seccomp-notify-wait")
 
 	// Nothing pending: a deadline ends the wait with DeadlineExceeded.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

@@ -17,6 +17,24 @@ import (
 // getpriority four times and prints the results. The fourth answer is an
 // fd the supervisor installed; the child writes to it.
 func helperNotify(args []string) int {
+	if code := sendNotifyListener(); code != 0 {
+		return code
+	}
+	for i := 0; i < 4; i++ {
+		r, _, e := unix.Syscall(unix.SYS_GETPRIORITY, unix.PRIO_PROCESS, 0, 0)
+		fmt.Printf("call%d %d %d\n", i, int(r), int(e))
+		if i == 3 && e == 0 {
+			unix.Write(int(r), []byte("hello from the target"))
+			unix.Close(int(r))
+		}
+	}
+	return 0
+}
+
+// sendNotifyListener, run in a helper child, loads a filter sending
+// getpriority to a new listener and passes the listener to the parent over
+// fd 3 (SCM_RIGHTS). It returns the helper's exit code on failure, else 0.
+func sendNotifyListener() int {
 	p := &Profile{DefaultAction: NameActAllow, Syscalls: []Syscall{{Names: []string{"getpriority"}, Action: NameActNotify}}}
 	prog, _, err := CompileProfile(p, Target{Kernel: "6.1"})
 	if err != nil {
@@ -33,15 +51,45 @@ func helperNotify(args []string) int {
 		return 3
 	}
 	l.Close()
-	for i := 0; i < 4; i++ {
-		r, _, e := unix.Syscall(unix.SYS_GETPRIORITY, unix.PRIO_PROCESS, 0, 0)
-		fmt.Printf("call%d %d %d\n", i, int(r), int(e))
-		if i == 3 && e == 0 {
-			unix.Write(int(r), []byte("hello from the target"))
-			unix.Close(int(r))
-		}
-	}
 	return 0
+}
+
+// startNotifyChild starts the named helper with a socket on its fd 3 and
+// receives the listener that sendNotifyListener passes over it. It returns
+// the listener, the parent's end of the socket, and a wait function that
+// reaps the child and returns its stdout. Cleanup kills a child not waited
+// for and closes the listener and socket.
+func startNotifyChild(t *testing.T, helper string) (*Listener, int, func() string) {
+	t.Helper()
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	childEnd := os.NewFile(uintptr(pair[1]), "child-sock")
+	t.Cleanup(func() { unix.Close(pair[0]) })
+	cmd := testutil.HelperCommand(t, helper)
+	cmd.ExtraFiles = []*os.File{childEnd}
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	childEnd.Close()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	l := receiveListener(t, pair[0])
+	t.Cleanup(func() { l.Close() })
+	wait := func() string {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("child: %v", err)
+		}
+		return out.String()
+	}
+	return l, pair[0], wait
 }
 
 func receiveListener(t *testing.T, sock int) *Listener {
@@ -84,28 +132,7 @@ func receiveWithin(t *testing.T, l *Listener, d time.Duration) *Notif {
 func TestUserNotification(t *testing.T) {
 	testutil.RequireKernel(t, "5.9") // ADDFD
 	testutil.CheckLeaks(t)
-	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	childEnd := os.NewFile(uintptr(pair[1]), "child-sock")
-	defer unix.Close(pair[0])
-	cmd := testutil.HelperCommand(t, "seccomp-notify")
-	cmd.ExtraFiles = []*os.File{childEnd}
-	var out strings.Builder
-	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	childEnd.Close()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
-	l := receiveListener(t, pair[0])
-	defer l.Close()
+	l, _, wait := startNotifyChild(t, "seccomp-notify")
 
 	// 1: fail with an errno of our choice.
 	n := receiveWithin(t, l, 10*time.Second)
@@ -154,12 +181,10 @@ func TestUserNotification(t *testing.T) {
 	if err != nil || string(msg) != "hello from the target" {
 		t.Errorf("read %q %v through the added fd", msg, err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child: %v", err)
-	}
+	out := wait()
 	want := fmt.Sprintf("call0 -1 %d\ncall1 42 0\ncall2 ", int(unix.EXDEV))
-	if !strings.HasPrefix(out.String(), want) || !strings.Contains(out.String(), fmt.Sprintf("call3 %d 0", fd)) {
-		t.Errorf("child saw:\n%s", out.String())
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, fmt.Sprintf("call3 %d 0", fd)) {
+		t.Errorf("child saw:\n%s", out)
 	}
 	if err := l.Close(); err != nil || l.Close() != nil || l.FD() != -1 {
 		t.Error("Close not idempotent")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,15 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	restore := testutil.PreserveRunNetns()
-	code := m.Run()
-	if err := restore(); err != nil {
-		fmt.Fprintln(os.Stderr, "restoring /run/netns:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	os.Exit(code)
+	os.Exit(testutil.RunPreservingNetns(m))
 }
 
 // build compiles the example into a temporary directory.
