@@ -47,3 +47,22 @@ lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+# The README's main command: a tour of `confine run` inside the test bed's
+# VM (pure cgroup v2, every controller), showing each limit act.
+CONFINE_BIN := $(CURDIR)/.cache/bin/confine
+.PHONY: demo bench-suite confine-bin
+confine-bin:
+	@mkdir -p $(dir $(CONFINE_BIN))
+	CGO_ENABLED=0 $(GO) build -o $(CONFINE_BIN) ./examples/confine
+
+demo: provision vmexec confine-bin
+	cd examples/confine && $(VMEXEC) $(CONFINE_BIN) demo
+
+# End-to-end benchmark table (spawn latency vs unshare/bwrap/runc, cgroup
+# and seccomp costs), saved to examples/confine/bench/RESULTS.md.
+BENCH_N ?= 30
+bench-suite: confine-bin
+	@command -v bwrap >/dev/null || apt-get install -y bubblewrap
+	@command -v runc >/dev/null || apt-get install -y runc
+	$(GO) run ./examples/confine/bench -confine $(CONFINE_BIN) -n $(BENCH_N) -o examples/confine/bench/RESULTS.md

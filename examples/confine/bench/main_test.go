@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/confinelab/confine/internal/testutil"
+)
+
+// TestSuite runs the whole benchmark briefly (tier 2: root on the host)
+// and checks every measurement produced a value or says why it could not.
+func TestSuite(t *testing.T) {
+	testutil.RequireRoot(t)
+	goBin := testutil.RequireCommand(t, "go")
+	testutil.RequireCommand(t, "busybox")
+	testutil.RequireCommand(t, "unshare")
+	bin := filepath.Join(t.TempDir(), "confine")
+	build := exec.Command(goBin, "build", "-o", bin, "..")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building confine: %v\n%s", err, out)
+	}
+	var b strings.Builder
+	if err := suite(&b, bin, 3); err != nil {
+		t.Fatal(err)
+	}
+	table := b.String()
+	t.Log("\n" + table)
+	for _, want := range []string{"spawn: `confine run`", "spawn: `unshare", "cgroup: New + Delete", "cgroup: Stats", "seccomp: compile", "bandwidth: `confine run"} {
+		line := ""
+		for _, l := range strings.Split(table, "\n") {
+			if strings.Contains(l, want) {
+				line = l
+			}
+		}
+		if line == "" || strings.Contains(line, "| failed |") || strings.Contains(line, "| n/a |") {
+			t.Errorf("%s: no measurement in %q", want, line)
+		}
+	}
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/internal/testutil"
+)
+
+// Tier 2: the built binary, as root on this host.
+
+func TestExitStatuses(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+		msg  string
+	}{
+		{[]string{"true"}, 0, ""},
+		{[]string{"sh", "-c", "exit 3"}, 3, ""},
+		{[]string{"no-such-command-here"}, exitNotFound, "no-such-command-here"},
+		{[]string{"/etc/passwd"}, exitNotExecutable, "permission denied"},
+		// PID 1 is immune to its own signals; with --init the shell is
+		// PID 2 and dies of the SIGKILL it sends itself.
+		{[]string{"--init", "sh", "-c", "kill -9 $$"}, 128 + 9, ""},
+		{[]string{"--init", "sh", "-c", "exit 4"}, 4, ""},
+		{[]string{"--cpus", "lots", "true"}, exitConfine, "--cpus"},
+	} {
+		r := confine(t, append([]string{"run"}, tc.args...)...)
+		if r.code != tc.want || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("%v: exit %d stderr %q, want %d mentioning %q", tc.args, r.code, r.stderr, tc.want, tc.msg)
+		}
+		if r.code == exitConfine && strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: flag error must be one line: %q", tc.args, r.stderr)
+		}
+	}
+}
+
+func TestNamespaces(t *testing.T) {
+	r := confine(t, "run", "--hostname", "box", "sh", "-c", "echo $$; hostname; ls /sys/class/net; readlink /proc/1/exe")
+	lines := strings.Fields(r.stdout)
+	if r.code != 0 || len(lines) != 4 || lines[0] != "1" || lines[1] != "box" || lines[2] != "lo" {
+		t.Fatalf("want PID 1, hostname box and only lo, got %q (exit %d)", lines, r.code)
+	}
+	// --network host keeps the host's interfaces (and their count).
+	host, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = confine(t, "run", "--network", "host", "sh", "-c", "ls /sys/class/net | wc -l")
+	if n, _ := strconv.Atoi(strings.TrimSpace(r.stdout)); n != len(host) {
+		t.Fatalf("--network host sees %d interfaces, the host %d", n, len(host))
+	}
+}
+
+func TestReadOnlyAndTmpfs(t *testing.T) {
+	r := confine(t, "run", "--read-only", "sh", "-c", "echo x > /var/tmp/confine-ro-test")
+	if r.code == 0 || !strings.Contains(r.stderr, "Read-only file system") {
+		t.Fatalf("--read-only: exit %d, stderr %q; want EROFS", r.code, r.stderr)
+	}
+	if _, err := os.Stat("/var/tmp/confine-ro-test"); err == nil {
+		_ = os.Remove("/var/tmp/confine-ro-test")
+		t.Fatal("the write reached the host")
+	}
+	r = confine(t, "run", "--read-only", "--tmpfs", "/var/tmp:size=1m", "sh", "-c",
+		"echo x > /var/tmp/confine-ro-test && cat /var/tmp/confine-ro-test && ! head -c 2m /dev/zero > /var/tmp/big")
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "x" {
+		t.Fatalf("--tmpfs on a read-only root must be writable and sized: exit %d", r.code)
+	}
+	if _, err := os.Stat("/var/tmp/confine-ro-test"); err == nil {
+		t.Fatal("the tmpfs write reached the host")
+	}
+}
+
+func TestVolume(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "in"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := confine(t, "run", "-v", dir+":/mnt:ro", "sh", "-c", "cat /mnt/in; touch /mnt/out")
+	if r.stdout != "hello" || r.code == 0 || !strings.Contains(r.stderr, "Read-only") {
+		t.Fatalf("read-only volume: exit %d", r.code)
+	}
+	r = confine(t, "run", "-v", dir+":/mnt", "-w", "/mnt", "sh", "-c", "touch out")
+	if _, err := os.Stat(filepath.Join(dir, "out")); r.code != 0 || err != nil {
+		t.Fatalf("writable volume with -w: exit %d, %v", r.code, err)
+	}
+}
+
+func TestV1BoundFlag(t *testing.T) {
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := confine(t, "run", "--memory", "32m", "true")
+	if _, bound := h.V1["memory"]; bound {
+		if r.code != exitConfine || !strings.HasPrefix(r.stderr, "confine: --memory: cannot be honoured") ||
+			!strings.Contains(r.stderr, "cgroup v1") {
+			t.Fatalf("want exit 125 naming --memory and cgroup v1, got %d %q", r.code, r.stderr)
+		}
+		return
+	}
+	if r.code != 0 {
+		t.Fatalf("memory is in cgroup v2 here, --memory must work: %d", r.code)
+	}
+}
+
+func TestStatsJSON(t *testing.T) {
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := confine(t, "run", "--stats", "sh", "-c", "exit 5")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(lastLine(r.stderr)), &m); err != nil {
+		t.Fatalf("stats line: %v", err)
+	}
+	keys := []string{"exit_code", "wall_ms", "cpu_usage_usec", "cpu_throttled_usec", "memory_peak_bytes",
+		"oom_kills", "pids_peak", "io_read_bytes", "io_write_bytes", "net_tx_bytes", "net_rx_bytes",
+		"net_delayed_packets", "net_dropped_packets"}
+	if len(m) != len(keys) {
+		t.Errorf("got %d keys, want %d", len(m), len(keys))
+	}
+	for _, k := range keys {
+		if _, ok := m[k]; !ok {
+			t.Errorf("key %s missing", k)
+		}
+	}
+	if r.code != 5 || m["exit_code"] != 5.0 || m["cpu_usage_usec"] == nil || m["wall_ms"] == nil {
+		t.Fatalf("exit %d, stats %v", r.code, m)
+	}
+	// A controller the v2 hierarchy lacks cannot be measured: null, not 0.
+	for ctrl, key := range map[string]string{"memory": "memory_peak_bytes", "pids": "pids_peak", "io": "io_read_bytes", "cpu": "cpu_throttled_usec"} {
+		if !contains(h.Controllers, ctrl) && m[key] != nil {
+			t.Errorf("%s: %v, want null without the %s controller", key, m[key], ctrl)
+		}
+	}
+	// Traffic is counted by the limiter's programs, which need a BPF
+	// filesystem for their pins.
+	if (m["net_tx_bytes"] == nil) == bpffsMounted() {
+		t.Errorf("net_tx_bytes %v with a BPF filesystem mounted: %v", m["net_tx_bytes"], bpffsMounted())
+	}
+}
+
+func TestSeccompDefault(t *testing.T) {
+	testutil.RequireCommand(t, "unshare")
+	// The kernel lets anyone create a user namespace; Docker's profile
+	// refuses it without CAP_SYS_ADMIN. So only seccomp can say EPERM here.
+	r := confine(t, "run", "unshare", "--user", "true")
+	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Fatalf("default profile: exit %d %q, want EPERM", r.code, r.stderr)
+	}
+	r = confine(t, "run", "--security-opt", "seccomp=unconfined", "unshare", "--user", "true")
+	if r.code != 0 {
+		t.Fatalf("unconfined: exit %d", r.code)
+	}
+	prof := filepath.Join(t.TempDir(), "p.json")
+	if err := os.WriteFile(prof, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["uname"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = confine(t, "run", "--security-opt", "seccomp="+prof, "uname")
+	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Fatalf("profile from a file: exit %d", r.code)
+	}
+}
+
+func TestCapabilitiesAndDevices(t *testing.T) {
+	r := confine(t, "run", "sh", "-c", "grep CapEff /proc/self/status")
+	if !strings.Contains(r.stdout, "00000000a80425fb") {
+		t.Fatalf("want docker's default effective set a80425fb, got %q", r.stdout)
+	}
+	r = confine(t, "run", "--cap-drop", "ALL", "sh", "-c", "grep CapEff /proc/self/status")
+	if !strings.Contains(r.stdout, "0000000000000000") {
+		t.Fatalf("--cap-drop ALL: %q", r.stdout)
+	}
+	// /dev/kmsg is outside docker's device allowlist: refused by the
+	// device program even with CAP_SYSLOG, allowed with --device.
+	r = confine(t, "run", "--cap-add", "SYSLOG", "sh", "-c", ": < /dev/kmsg")
+	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Fatalf("/dev/kmsg without --device: exit %d", r.code)
+	}
+	r = confine(t, "run", "--cap-add", "SYSLOG", "--device", "/dev/kmsg:r", "sh", "-c", ": < /dev/kmsg")
+	if r.code != 0 {
+		t.Fatalf("/dev/kmsg with --device: exit %d", r.code)
+	}
+}
+
+func TestSignalForwarded(t *testing.T) {
+	cmd := exec.Command(confineBinary(t), "run", "sh", "-c", `trap "exit 7" TERM; echo ready; while :; do sleep 0.1; done`)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := out.Read(buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("read %q: %v", buf, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("SIGTERM did not reach the command")
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 7 {
+		t.Fatalf("want the trap's exit 7, got %v", err)
+	}
+}
+
+func TestGCAfterSIGKILL(t *testing.T) {
+	bin := confineBinary(t)
+	parent := "confine-test-gc-" + strconv.Itoa(os.Getpid())
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(h.Root, parent)
+	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(dir) })
+	pins, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*")
+	// The egress limiter and the device filter pin BPF objects: gc must
+	// remove those too.
+	cmd := exec.Command(bin, "run", "--cgroup-parent", parent, "--egress-rate", "10mbit", "sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for i := 0; i < 100 && len(left) == 0; i++ {
+		time.Sleep(50 * time.Millisecond)
+		left, _ = filepath.Glob(filepath.Join(dir, "confine-*"))
+	}
+	if during, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*"); len(during) <= len(pins) {
+		t.Errorf("the run pinned nothing under /sys/fs/bpf/confine: %v", during)
+	}
+	r := confine(t, "gc", "--cgroup-parent", parent)
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("gc must leave a live run alone: %d %q", r.code, r.stdout)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if len(left) != 1 {
+		t.Fatalf("want the run's cgroup, found %v", left)
+	}
+	r = confine(t, "gc", "--cgroup-parent", parent)
+	if r.code != 0 || strings.TrimSpace(r.stdout) != "removed "+left[0] {
+		t.Fatalf("gc: exit %d, %q", r.code, r.stdout)
+	}
+	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
+		t.Fatalf("%s still there: %v", left[0], err)
+	}
+	if now, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*"); len(now) > len(pins) {
+		t.Errorf("pins left: %v (before: %v)", now, pins)
+	}
+}
+
+// TestNothingLeftBehind runs a full-featured sandbox and a failing one and
+// checks no cgroup, mount or pin of theirs survives.
+func TestNothingLeftBehind(t *testing.T) {
+	bin := confineBinary(t)
+	h, err := cgroup.Detect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := "confine-test-leak-" + strconv.Itoa(os.Getpid())
+	dir := filepath.Join(h.Root, parent)
+	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(dir) })
+	mounts := mountPoints(t)
+	pins, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*")
+	for _, args := range [][]string{
+		{"--read-only", "--tmpfs", "/tmp", "--egress-rate", "10mbit", "--stats", "true"},
+		{"--device", "/dev/kmsg", "no-such-command-here"},
+		{"--memory", "32m", "true"},
+	} {
+		cmd := exec.Command(bin, append([]string{"run", "--cgroup-parent", parent}, args...)...)
+		runCmd(t, cmd)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "confine-*")); len(left) != 0 {
+		t.Errorf("cgroups left: %v", left)
+	}
+	for p := range mountPoints(t) {
+		// Other packages' tests mount under /tmp/Test*... meanwhile; the
+		// bpffs confine mounts once for the limiter stays, as systemd's.
+		if !mounts[p] && !strings.HasPrefix(p, "/tmp/") && p != "/sys/fs/bpf" && !strings.HasPrefix(p, "/run/netns") {
+			t.Errorf("new mount on the host: %s", p)
+		}
+	}
+	if now, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*"); len(now) > len(pins) {
+		t.Errorf("pins left: %v (before: %v)", now, pins)
+	}
+}
+
+// mountPoints lists the mount points of the host's mount namespace.
+func mountPoints(t *testing.T) map[string]bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 4 {
+			m[f[4]] = true
+		}
+	}
+	return m
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/mount"
+	"github.com/confinelab/confine/namespace"
+)
+
+// options is a parsed `confine run` command line. Values are validated as
+// they are read; finish checks what depends on several flags.
+type options struct {
+	rootfs   string
+	readOnly bool
+	mounts   []mount.Mount // --tmpfs and -v, in command-line order
+	hostname string
+	network  string // "none", "host" or "ns"
+	netnsPth string // for "ns:PATH"
+	user     *namespace.Credential
+	env      []string
+	workdir  string
+
+	docker       cgroup.DockerFlags
+	egressRate   uint64
+	ingressRate  uint64
+	cgroupParent string
+	devices      []deviceSpec
+	// controllers maps each cgroup controller the flags need to the first
+	// flag that needs it, so a host that cannot honour it can name the flag.
+	controllers map[string]string
+
+	noNewPrivs bool
+	seccomp    string // "" (built-in default), "unconfined" or a profile path
+	capAdd     []string
+	capDrop    []string
+
+	init    bool
+	stats   bool
+	help    bool
+	command []string
+
+	// Filled by finish.
+	resources cgroup.Resources
+}
+
+func newOptions() *options {
+	return &options{network: "none", controllers: map[string]string{}}
+}
+
+func (o *options) useController(controller, flag string) {
+	if _, ok := o.controllers[controller]; !ok {
+		o.controllers[controller] = flag
+	}
+}
+
+// defaultPath is the PATH a command is looked up in, as docker sets it.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// finish validates what needs more than one flag or the file system, and
+// converts the resource flags the way dockerd does.
+func (o *options) finish() error {
+	if o.rootfs != "" {
+		st, err := os.Stat(o.rootfs)
+		if err != nil {
+			return &FlagError{Flag: "--rootfs", Value: o.rootfs, Reason: errReason(err)}
+		}
+		if !st.IsDir() {
+			return &FlagError{Flag: "--rootfs", Value: o.rootfs, Reason: "not a directory"}
+		}
+	}
+	if o.seccomp != "" && o.seccomp != "unconfined" {
+		if _, err := loadProfile(o.seccomp); err != nil {
+			return &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
+		}
+	}
+	if _, err := o.capSet(); err != nil {
+		return err
+	}
+	r, err := o.docker.Resources()
+	if err != nil {
+		var ie *cgroup.InvalidError
+		if errors.As(err, &ie) {
+			return &FlagError{Flag: ie.Field, Value: valueString(ie.Value), Reason: ie.Reason}
+		}
+		return &FlagError{Flag: "resources", Reason: err.Error()}
+	}
+	if r.Memory != nil && r.Memory.Max > 0 {
+		// Kill the whole sandbox on OOM, as Kubernetes does, so the run
+		// ends with 137 rather than limping on without the killed child.
+		r.Memory.OOMGroup = cgroup.On
+	}
+	if o.egressRate != 0 || o.ingressRate != 0 {
+		r.Network = &cgroup.Network{EgressRate: o.egressRate, IngressRate: o.ingressRate}
+	}
+	r.Devices = append(cgroup.DefaultDevices(), o.deviceRules()...)
+	o.resources = r
+	return nil
+}
+
+// environ is the command's environment: docker's PATH and HOSTNAME, then
+// the -e values (later ones win, as in docker).
+func (o *options) environ() []string {
+	env := []string{"PATH=" + defaultPath, "HOSTNAME=" + o.effectiveHostname()}
+	if o.user == nil || (o.user.User == "" && o.user.UID == 0) {
+		env = append(env, "HOME=/root")
+	}
+	seen := map[string]int{}
+	for i, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		seen[k] = i
+	}
+	for _, kv := range o.env {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[k]; ok {
+			env[i] = kv
+			continue
+		}
+		seen[k] = len(env)
+		env = append(env, kv)
+	}
+	return env
+}
+
+// effectiveHostname is --hostname or a name made from confine's PID.
+func (o *options) effectiveHostname() string {
+	if o.hostname != "" {
+		return o.hostname
+	}
+	return "confine-" + strconv.Itoa(os.Getpid())
+}
+
+func valueString(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// errReason is an error's text without the "stat PATH: " prefix the flag
+// error already shows.
+func errReason(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

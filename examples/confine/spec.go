@@ -1,0 +1,161 @@
+package main
+
+import (
+	"debug/elf"
+	"fmt"
+	"os"
+
+	"github.com/confinelab/confine/mount"
+	"github.com/confinelab/confine/namespace"
+	"github.com/confinelab/confine/seccomp"
+)
+
+// sandbox is what a run needs besides its cgroup: the command description
+// and the namespace handle it joins (closed by close).
+type sandbox struct {
+	cmd  *namespace.Cmd
+	join *namespace.Handle
+}
+
+func (s *sandbox) close() {
+	if s != nil {
+		_ = s.join.Close()
+	}
+}
+
+// buildSandbox turns the options into a namespace.Cmd: new PID, IPC, MNT
+// and UTS namespaces (and NET unless the network is host or joined), the
+// private root, credentials, capabilities and the seccomp filter.
+func buildSandbox(o *options) (*sandbox, error) {
+	s := &sandbox{}
+	ns := namespace.Set{namespace.PID, namespace.IPC, namespace.MNT, namespace.UTS}
+	switch {
+	case o.network == "none" && o.egressRate != 0:
+		h, err := prepareEDTNetns(o)
+		if err != nil {
+			return nil, err
+		}
+		if h == nil {
+			ns = append(ns, namespace.NET)
+		}
+		s.join = h
+	case o.network == "none":
+		ns = append(ns, namespace.NET)
+	case o.network == "ns":
+		h, err := namespace.OpenPath(o.netnsPth)
+		if err != nil {
+			return nil, &FlagError{Flag: "--network", Value: "ns:" + o.netnsPth, Reason: errReason(err)}
+		}
+		if h.Kind() != namespace.NET {
+			_ = h.Close()
+			return nil, &FlagError{Flag: "--network", Value: "ns:" + o.netnsPth, Reason: "not a network namespace"}
+		}
+		s.join = h
+	}
+	caps, err := o.capSet()
+	if err != nil {
+		return nil, err
+	}
+	prog, err := o.seccompProgram(caps)
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	root := o.root()
+	path, argv := o.command[0], o.command
+	if o.init {
+		if path, err = o.addInit(&root); err != nil {
+			s.close()
+			return nil, err
+		}
+		argv = append([]string{path, initSubcommand, "--"}, o.command...)
+	}
+	s.cmd = &namespace.Cmd{
+		Path:            path,
+		Args:            argv,
+		Env:             o.environ(),
+		Dir:             o.workdir,
+		Stdin:           os.Stdin,
+		Stdout:          os.Stdout,
+		Stderr:          os.Stderr,
+		Namespaces:      ns,
+		Hostname:        o.effectiveHostname(),
+		Credential:      o.user,
+		Capabilities:    &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps},
+		NoNewPrivileges: o.noNewPrivs,
+		Root:            &root,
+		Seccomp:         prog,
+	}
+	if s.join != nil {
+		s.cmd.Join = []*namespace.Handle{s.join}
+	}
+	return s, nil
+}
+
+// addInit makes confine's own binary reachable in the sandbox for --init
+// and returns its path there: bound read-only into /dev with --rootfs, the
+// host path itself otherwise.
+func (o *options) addInit(r *mount.Root) (string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("--init: finding confine's binary: %w", err)
+	}
+	if o.rootfs == "" {
+		return exe, nil
+	}
+	if f, err := elf.Open(exe); err == nil {
+		dynamic := false
+		for _, p := range f.Progs {
+			dynamic = dynamic || p.Type == elf.PT_INTERP
+		}
+		_ = f.Close()
+		if dynamic {
+			return "", &FlagError{Flag: "--init", Reason: "confine's binary is dynamically linked and cannot run inside --rootfs; build it with CGO_ENABLED=0"}
+		}
+	}
+	r.Mounts = append(r.Mounts, mount.Bind(exe, initPath, true))
+	return initPath, nil
+}
+
+// root is the private root: mount.DefaultRoot, then --device nodes (with
+// --rootfs), then --tmpfs and -v mounts in command-line order.
+func (o *options) root() mount.Root {
+	r := mount.DefaultRoot(o.rootfs, o.readOnly)
+	if o.rootfs == "" && o.network != "host" {
+		// The host's /sys shows the host's network devices; a sysfs
+		// mounted in the sandbox's NET namespace shows only its own.
+		r.Mounts = append(r.Mounts, mount.Sysfs("/sys"))
+	}
+	if o.rootfs != "" {
+		for _, d := range o.devices {
+			r.Mounts = append(r.Mounts, mount.Bind(d.host, d.container, false))
+		}
+	}
+	r.Mounts = append(r.Mounts, o.mounts...)
+	return r
+}
+
+// seccompProgram compiles the built-in profile or --security-opt
+// seccomp=PATH for the capabilities the command keeps (groups that need a
+// capability apply only with it, as in docker); nil for unconfined.
+func (o *options) seccompProgram(caps namespace.CapSet) (*seccomp.Program, error) {
+	if o.seccomp == "unconfined" {
+		return nil, nil
+	}
+	p := seccomp.Default()
+	if o.seccomp != "" {
+		var err error
+		if p, err = loadProfile(o.seccomp); err != nil {
+			return nil, &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
+		}
+	}
+	var names []string
+	for _, c := range caps.List() {
+		names = append(names, c.String())
+	}
+	prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: names})
+	if err != nil {
+		return nil, fmt.Errorf("compiling seccomp profile: %w", err)
+	}
+	return prog, nil
+}
