@@ -1,7 +1,7 @@
 package cgroup
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -16,20 +16,48 @@ import (
 // deleteWait bounds how long Delete waits for exiting processes to leave.
 const deleteWait = 10 * time.Second
 
-// Delete removes the cgroup and its descendants, deepest first, after
-// detaching device and network programs, and closes c. It does not kill:
-// stop the processes first (Kill). Processes that are exiting are waited
-// for (until cgroup.events says "populated 0", watched with inotify, at most
-// 10 s); if the group stays populated the error wraps EBUSY and names it.
+// DeleteOptions tunes DeleteContext. The zero value waits and does not kill.
+type DeleteOptions struct {
+	// Kill sends SIGKILL to every process left in the cgroup and its
+	// descendants (as Kill does) before removing them.
+	Kill bool
+}
+
+// Delete is DeleteContext with a 10 s bound and no killing: it removes an
+// empty cgroup tree, waiting for processes that are already exiting.
 func (c *Cgroup) Delete() error {
+	return c.delete(context.Background(), DeleteOptions{}, deleteWait)
+}
+
+// DeleteContext removes the cgroup and its descendants, deepest first,
+// after detaching device and network programs, and closes c. With
+// opts.Kill the remaining processes are killed first; otherwise a
+// populated cgroup is waited for (WaitEmpty) until ctx ends, and the error
+// then wraps EBUSY, names the directory and carries ctx's error. Every
+// failure is returned (errors.Join), not only the first.
+func (c *Cgroup) DeleteContext(ctx context.Context, opts DeleteOptions) error {
+	return c.delete(ctx, opts, 0)
+}
+
+// delete is DeleteContext; a bound > 0 limits each wait for empty. The
+// bound's context is made only when a wait is needed, so the common
+// delete of an empty leaf allocates nothing for it.
+func (c *Cgroup) delete(ctx context.Context, opts DeleteOptions, bound time.Duration) error {
 	var errs []error
-	if err := c.deleteDevices(); err != nil {
-		errs = append(errs, internal.Errorf("detaching device program", err))
+	if opts.Kill {
+		if err := c.killAll(ctx); err != nil && !gone(c.path) {
+			errs = append(errs, err)
+		}
 	}
-	if err := c.deleteNetwork(); err != nil {
-		errs = append(errs, internal.Errorf("detaching network programs", err))
+	if c.onCgroupFS() {
+		if err := c.deleteDevices(); err != nil {
+			errs = append(errs, internal.Errorf("detaching device program", err))
+		}
+		if err := c.deleteNetwork(); err != nil {
+			errs = append(errs, internal.Errorf("detaching network programs", err))
+		}
 	}
-	if err := c.removeTree(); err != nil {
+	if err := c.removeTree(ctx, bound); err != nil {
 		errs = append(errs, err)
 	}
 	if err := c.Close(); err != nil {
@@ -38,14 +66,14 @@ func (c *Cgroup) Delete() error {
 	return errors.Join(errs...)
 }
 
-func (c *Cgroup) removeTree() error {
+func (c *Cgroup) removeTree(ctx context.Context, bound time.Duration) error {
 	// Common case first: a leaf with no children goes with one rmdir,
 	// without listing its ~50 control files.
 	switch err := unix.Rmdir(c.path); {
 	case err == nil, errors.Is(err, unix.ENOENT):
 		return nil
 	case errors.Is(err, unix.EBUSY) && !hasChildren(c.path):
-		return rmdirWait(c.path)
+		return c.rmdirWait(ctx, bound, c.path)
 	}
 	var dirs []string
 	err := filepath.WalkDir(c.path, func(p string, d fs.DirEntry, err error) error {
@@ -64,66 +92,61 @@ func (c *Cgroup) removeTree() error {
 		return internal.Errorf("listing cgroup tree", err)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := rmdirWait(dirs[i]); err != nil {
+		if err := c.rmdirWait(ctx, bound, dirs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// rmdirWait removes one cgroup directory, waiting for it to become
-// unpopulated when the kernel says it is busy.
-func rmdirWait(dir string) error {
+// rmdirWait removes dir, a directory of c's subtree. When the kernel says
+// it is busy it waits for c's whole subtree to be empty (cgroup.events is
+// hierarchical, so one wait serves every directory) and tries once more.
+func (c *Cgroup) rmdirWait(ctx context.Context, bound time.Duration, dir string) error {
 	err := unix.Rmdir(dir)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
-	if errors.Is(err, unix.EBUSY) {
-		if werr := waitUnpopulated(dir, deleteWait); werr == nil {
-			err = unix.Rmdir(dir)
-			if err == nil || errors.Is(err, unix.ENOENT) {
-				return nil
-			}
-		}
-		return internal.Errorf("removing cgroup (still populated; kill its processes first)",
-			&os.PathError{Op: "rmdir", Path: dir, Err: err})
+	if !errors.Is(err, unix.EBUSY) {
+		return internal.Errorf("removing cgroup", &os.PathError{Op: "rmdir", Path: dir, Err: err})
+	}
+	if bound > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, bound)
+		defer cancel()
+	}
+	if werr := c.WaitEmpty(ctx); werr != nil {
+		return errors.Join(internal.Errorf("removing cgroup (still populated: kill its processes first)",
+			&os.PathError{Op: "rmdir", Path: dir, Err: err}), werr)
+	}
+	// Empty now; a failure here is new (e.g. a child cgroup made meanwhile).
+	err = unix.Rmdir(dir)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
 	}
 	return internal.Errorf("removing cgroup", &os.PathError{Op: "rmdir", Path: dir, Err: err})
 }
 
-// waitUnpopulated waits until dir/cgroup.events reports "populated 0".
-// The kernel signals changes of that file as inotify IN_MODIFY, so this
-// sleeps in the kernel rather than polling.
-func waitUnpopulated(dir string, timeout time.Duration) error {
-	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
-	if err != nil {
-		return err
+// onCgroupFS reports whether c lives on a cgroup2 filesystem (or may: an
+// error says yes). Elsewhere (a test's fake root) nothing can be attached
+// and no pin is named after it, and the inode number that names pins could
+// even equal a real cgroup's id, so BPF clean-up must not run.
+func (c *Cgroup) onCgroupFS() bool {
+	var st unix.Statfs_t
+	var err error
+	if fd := c.FD(); fd >= 0 {
+		err = unix.Fstatfs(fd, &st)
+	} else {
+		err = unix.Statfs(c.path, &st)
 	}
-	defer unix.Close(ifd)
-	ev := filepath.Join(dir, "cgroup.events")
-	if _, err := unix.InotifyAddWatch(ifd, ev, unix.IN_MODIFY); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(timeout)
-	buf := make([]byte, 4096)
-	for {
-		b, err := os.ReadFile(ev)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte("populated 0")) {
-			return nil
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return unix.ETIMEDOUT
-		}
-		pfd := []unix.PollFd{{Fd: int32(ifd), Events: unix.POLLIN}}
-		if _, err := unix.Poll(pfd, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
-			return err
-		}
-		_, _ = unix.Read(ifd, buf) // drain; the content is re-read above
-	}
+	return err != nil || st.Type == unix.CGROUP2_SUPER_MAGIC
+}
+
+// gone reports whether the directory no longer exists (a cgroup deleted
+// before, perhaps through a value closed since): nothing left to kill.
+func gone(dir string) bool {
+	_, err := os.Stat(dir)
+	return errors.Is(err, os.ErrNotExist)
 }
 
 // hasChildren reports whether dir has a subdirectory (a child cgroup).

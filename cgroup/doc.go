@@ -49,10 +49,70 @@
 //
 // [Cgroup.AddProcess], [Cgroup.Processes], and [Cgroup.FD], an
 // O_PATH|O_DIRECTORY|O_CLOEXEC fd for clone3 CLONE_INTO_CGROUP (Linux 5.7;
-// syscall.SysProcAttr.UseCgroupFD). [Cgroup.Delete] removes the cgroup and
-// its descendants deepest first, waiting (through inotify on
-// cgroup.events) for exiting processes to leave; it does not kill: use
-// [Cgroup.Kill]. [Cgroup.Close] releases the fd (nil-safe, idempotent).
+// syscall.SysProcAttr.UseCgroupFD). [Cgroup.Close] releases the fd
+// (nil-safe, idempotent).
+//
+// # Freeze, Kill, WaitEmpty, Delete
+//
+// All waits are notifications, not sleep loops: kernfs wakes pollers of
+// cgroup.events on every change, and ctx ends a wait. [Cgroup.Freeze]
+// returns once cgroup.events says "frozen 1" (on ctx's end it thaws again);
+// [Cgroup.Thaw] once it says "frozen 0". [Cgroup.Kill] writes cgroup.kill
+// (Linux 5.14), or on older kernels freezes, SIGKILLs every listed process
+// of the subtree and thaws; then it waits like [Cgroup.WaitEmpty] for
+// "populated 0". In a threaded cgroup the kernel refuses cgroup.kill and
+// cgroup.procs (EOPNOTSUPP): the error matches [ErrNotSupported].
+//
+// [Cgroup.Delete] detaches the cgroup's device and network programs and
+// removes their pins, removes the cgroup and its descendants deepest first
+// and closes c. A busy directory is waited for with WaitEmpty (Delete: at
+// most 10 s; [Cgroup.DeleteContext]: until ctx ends). It does not kill
+// unless asked ([DeleteOptions].Kill, or Kill first); a cgroup that stays
+// populated gives an error wrapping EBUSY, naming the directory and
+// carrying the wait's error.
+//
+// # Devices
+//
+// [Resources].Devices is a list of [DeviceRule]s enforced by a cgroup
+// device eBPF program. The list starts from "every device denied"; for
+// each access bit (read, write, mknod) of a request the last rule that
+// matches the device and names that bit decides, and a bit no rule names
+// is denied (the OCI spec's and cgroup v1's semantics). A nil list leaves
+// the program alone, an empty one denies every device; [DefaultDevices]
+// is Docker's and runc's allowlist. Every update replaces the program: it
+// never piles up (runc #2366). Where a BPF filesystem is mounted at
+// /sys/fs/bpf the program is attached through a bpf_link pinned at
+// /sys/fs/bpf/confine/cg-<cgroup id>/devices, which a restarted manager
+// updates in place; without one it is attached with BPF_PROG_ATTACH.
+// Needs Linux 4.15 (5.7 for links). Applying rules and Delete remove EVERY
+// device program on the cgroup, foreign ones included: do not set Devices
+// on a cgroup whose device policy another manager owns (systemd's
+// DevicePolicy, a container runtime).
+//
+// # Events
+//
+// A [Watcher] delivers typed [Event]s (populated, empty, frozen, thawed,
+// OOM, OOM kill, removed, error) for many cgroups from one inotify
+// instance and one goroutine: no fd or goroutine per cgroup. It watches
+// cgroup.events, memory.events where the memory controller is enabled at
+// [Watcher.Add], and each cgroup's parent directory, because the kernel
+// signals a removed cgroup only there. Changes between two reads are
+// merged; OOM counts stay exact. [Watcher.Close] stops it.
+//
+// # Network
+//
+// [Resources].Network limits the bandwidth of sockets created inside the
+// cgroup with cgroup_skb eBPF programs: egress by earliest-departure-time
+// pacing where the egress device has an fq qdisc ([Network].EDT,
+// [InstallFQ]), else by a virtual queue that marks ECN, notifies
+// congestion and finally drops; ingress by the same virtual queue, which
+// marks long before it drops. Rates change live with Apply; counters are read
+// through Stats; Delete detaches and unpins. Needs Linux 5.12 (BPF
+// atomics), bpf_link on cgroups (5.7) and a BPF filesystem at /sys/fs/bpf
+// (the links and maps are pinned below /sys/fs/bpf/confine/cg-<id>);
+// otherwise the error matches [ErrNotSupported]. Only sockets created by a
+// process in the cgroup are limited: a socket created elsewhere and passed
+// in is not.
 //
 // # Conversions
 //

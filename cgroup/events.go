@@ -98,7 +98,7 @@ type watch struct {
 	parent     *dirWatch
 	name       string
 	ev         cgEvents
-	mem        memEventCounts
+	mem        MemoryEvents
 }
 
 // NewWatcher starts a watcher whose channel buffers up to buffer events
@@ -152,7 +152,7 @@ func (w *Watcher) Add(c *Cgroup) error {
 	// Baseline: only later changes become events.
 	err := w.readLocked(wt.eventsPath, func(b []byte) error { return parseCgroupEvents(b, &wt.ev) })
 	if err == nil && wt.memPath != "" {
-		err = w.readLocked(wt.memPath, func(b []byte) error { return parseMemoryEvents(b, &wt.mem) })
+		err = w.readLocked(wt.memPath, func(b []byte) error { return parseMemoryEventsStat(b, &wt.mem) })
 	}
 	if err != nil {
 		w.rmLocked(wt)

@@ -130,7 +130,7 @@ func (w *Watcher) refreshLocked(wt *watch, cg bool, out []Event) []Event {
 		return out
 	}
 	old := wt.mem
-	err := w.readLocked(wt.memPath, func(b []byte) error { return parseMemoryEvents(b, &wt.mem) })
+	err := w.readLocked(wt.memPath, func(b []byte) error { return parseMemoryEventsStat(b, &wt.mem) })
 	if err != nil {
 		wt.mem = old
 		if errors.Is(err, os.ErrNotExist) {
@@ -138,11 +138,11 @@ func (w *Watcher) refreshLocked(wt *watch, cg bool, out []Event) []Event {
 		}
 		return append(out, Event{Cgroup: wt.c, Kind: EventError, Err: err})
 	}
-	if wt.mem.oom > old.oom {
-		out = append(out, Event{Cgroup: wt.c, Kind: EventOOM, Count: wt.mem.oom, Delta: wt.mem.oom - old.oom})
+	if wt.mem.OOM > old.OOM {
+		out = append(out, Event{Cgroup: wt.c, Kind: EventOOM, Count: wt.mem.OOM, Delta: wt.mem.OOM - old.OOM})
 	}
-	if wt.mem.oomKill > old.oomKill {
-		out = append(out, Event{Cgroup: wt.c, Kind: EventOOMKill, Count: wt.mem.oomKill, Delta: wt.mem.oomKill - old.oomKill})
+	if wt.mem.OOMKill > old.OOMKill {
+		out = append(out, Event{Cgroup: wt.c, Kind: EventOOMKill, Count: wt.mem.OOMKill, Delta: wt.mem.OOMKill - old.OOMKill})
 	}
 	return out
 }

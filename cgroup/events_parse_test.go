@@ -16,6 +16,7 @@ func TestParseCgroupEvents(t *testing.T) {
 		{"populated 1\nfrozen 1", cgEvents{true, true}, false},
 		{"populated 1\nnew_key 7\n", cgEvents{populated: true}, false},
 		{"", cgEvents{}, false},
+		{"populated 0\n\nfrozen 1\n", cgEvents{frozen: true}, false},
 		{"populated\n", cgEvents{}, true},
 		{"populated x\n", cgEvents{}, true},
 		{"populated 1 2\n", cgEvents{}, true},
@@ -32,15 +33,17 @@ func TestParseCgroupEvents(t *testing.T) {
 
 const memEventsSample = "low 0\nhigh 12\nmax 40\noom 3\noom_kill 2\noom_group_kill 1\n"
 
+// TestParseMemoryEvents: the watcher reads memory.events with the Stats
+// parser; oom_group_kill included.
 func TestParseMemoryEvents(t *testing.T) {
-	var ev memEventCounts
-	if err := parseMemoryEvents([]byte(memEventsSample), &ev); err != nil {
+	var ev MemoryEvents
+	if err := parseMemoryEventsStat([]byte(memEventsSample), &ev); err != nil {
 		t.Fatal(err)
 	}
-	if want := (memEventCounts{high: 12, max: 40, oom: 3, oomKill: 2, oomGroupKill: 1}); ev != want {
+	if want := (MemoryEvents{High: 12, Max: 40, OOM: 3, OOMKill: 2, OOMGroupKill: 1}); ev != want {
 		t.Fatalf("%+v, want %+v", ev, want)
 	}
-	if err := parseMemoryEvents([]byte("oom -1\n"), &ev); err == nil {
+	if err := parseMemoryEventsStat([]byte("oom -1\n"), &ev); err == nil {
 		t.Fatal("negative accepted")
 	}
 }
@@ -48,10 +51,10 @@ func TestParseMemoryEvents(t *testing.T) {
 func TestParseAllocs(t *testing.T) {
 	b := []byte(memEventsSample)
 	c := []byte("populated 1\nfrozen 0\n")
-	var m memEventCounts
+	var m MemoryEvents
 	var e cgEvents
 	if n := testing.AllocsPerRun(100, func() {
-		_ = parseMemoryEvents(b, &m)
+		_ = parseMemoryEventsStat(b, &m)
 		_ = parseCgroupEvents(c, &e)
 	}); n != 0 {
 		t.Fatalf("%v allocs per parse, want 0", n)
@@ -65,25 +68,25 @@ func FuzzParseEvents(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var m memEventCounts
+		var m MemoryEvents
 		var e cgEvents
-		errM := parseMemoryEvents(b, &m)
+		errM := parseMemoryEventsStat(b, &m)
 		errC := parseCgroupEvents(b, &e)
 		if (errM == nil) != (errC == nil) {
 			t.Fatalf("parsers disagree on syntax: %v vs %v", errM, errC)
 		}
-		if errM == nil && m.oom != 0 && !bytes.Contains(b, []byte("oom ")) {
-			t.Fatalf("oom %d from input without an oom line", m.oom)
+		if errM == nil && m.OOM != 0 && !bytes.Contains(b, []byte("oom ")) {
+			t.Fatalf("oom %d from input without an oom line", m.OOM)
 		}
 	})
 }
 
 func BenchmarkParseMemoryEvents(b *testing.B) {
 	buf := []byte(memEventsSample)
-	var ev memEventCounts
+	var ev MemoryEvents
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := parseMemoryEvents(buf, &ev); err != nil {
+		if err := parseMemoryEventsStat(buf, &ev); err != nil {
 			b.Fatal(err)
 		}
 	}

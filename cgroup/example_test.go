@@ -1,10 +1,12 @@
 package cgroup_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"github.com/confinelab/confine/cgroup"
 )
@@ -25,6 +27,20 @@ func ExampleNew() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
 	if err := cmd.Run(); err != nil {
 		log.Fatal(err)
+	}
+}
+
+// Tear down a job's cgroup: kill whatever is still running in it, wait
+// for the processes to leave, and remove the tree, within 30 seconds.
+func ExampleCgroup_DeleteContext() {
+	cg, err := cgroup.Open("example/job")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := cg.DeleteContext(ctx, cgroup.DeleteOptions{Kill: true}); err != nil {
+		log.Fatal(err) // wraps EBUSY (and ctx's error) if it stayed populated
 	}
 }
 

@@ -2,7 +2,7 @@ package cgroup
 
 // Freezing, killing and waiting for a cgroup to empty.
 //
-// Helpers for the rest of the package (Delete):
+// The one mechanism the package uses for these (DeleteContext too):
 //
 //   - c.killAll(ctx) error: cgroup.kill, or the freeze/SIGKILL/thaw fallback
 //     on kernels before 5.14; does not wait for the processes to exit.

@@ -72,6 +72,21 @@ func progress(t *testing.T, pid int, d time.Duration) bool {
 	return cpuTicks(t, pid) > before
 }
 
+// watchOne returns a watcher with the given buffer watching c, closed
+// at cleanup.
+func watchOne(t *testing.T, buffer int, c *Cgroup) *Watcher {
+	t.Helper()
+	w, err := NewWatcher(buffer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Add(c); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 func expectEvent(t *testing.T, w *Watcher, c *Cgroup, kinds ...EventKind) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
@@ -100,14 +115,7 @@ func TestFreezeThawKill(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.CheckLeaks(t)
 	c := openTemp(t)
-	w, err := NewWatcher(16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Add(c); err != nil {
-		t.Fatal(err)
-	}
+	w := watchOne(t, 16, c)
 	cmd := startChild(t, c, "spin")
 	expectEvent(t, w, c, EventPopulated)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -21,14 +21,7 @@ func TestVMFreezeKillForking(t *testing.T) {
 	testutil.CheckLeaks(t)
 	for _, fallback := range []bool{false, true} {
 		c := openTemp(t)
-		w, err := NewWatcher(64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { w.Close() })
-		if err := w.Add(c); err != nil {
-			t.Fatal(err)
-		}
+		w := watchOne(t, 64, c)
 		startChild(t, c, "forkloop")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		waitForking(t, c)
@@ -42,6 +35,7 @@ func TestVMFreezeKillForking(t *testing.T) {
 		if !slices.Equal(a, b) {
 			t.Fatalf("process set changed while frozen: %v -> %v", a, b)
 		}
+		var err error
 		if fallback {
 			err = c.killFallback(ctx)
 		} else {
@@ -92,14 +86,7 @@ func TestVMWatcherOOM(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = os.WriteFile(filepath.Join(c.Path(), "memory.swap.max"), []byte("0"), 0)
-	w, err := NewWatcher(16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Add(c); err != nil {
-		t.Fatal(err)
-	}
+	w := watchOne(t, 16, c)
 	cmd := testutil.HelperCommand(t, "alloc", "64")
 	cmd.SysProcAttr = childInto(c)
 	if err := cmd.Run(); err == nil {

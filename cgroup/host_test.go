@@ -191,6 +191,7 @@ func TestHostHugeTLBLimit(t *testing.T) {
 	// TempCgroup does not until the root delegates it, so create directly
 	// below the root and remove at cleanup.
 	p := filepath.Join(h.Root, "confine-test-hugetlb-"+itoa(uint64(os.Getpid())))
+	restoreRootHugeTLB(t, h.Root) // registered first: runs after the removal
 	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(p) })
 	cg, err := New(p+"/leaf", Resources{HugeTLB: []HugeTLB{{PageSize: size, Max: 64 << 30}}})
 	if err != nil {
@@ -214,6 +215,31 @@ func TestHostHugeTLBLimit(t *testing.T) {
 		t.Errorf("%s = %s after Unlimited", file, got)
 	}
 	checkHugeTLBEnforced(t, cg)
+}
+
+// restoreRootHugeTLB disables hugetlb in the host root's
+// cgroup.subtree_control at cleanup if it is not enabled now, so the test
+// leaves the host as it found it. Another process's cgroup that enabled
+// hugetlb meanwhile keeps it (EBUSY), which is only logged.
+func restoreRootHugeTLB(t *testing.T, root string) {
+	t.Helper()
+	ctl := filepath.Join(root, "cgroup.subtree_control")
+	b, err := os.ReadFile(ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasController(b, "hugetlb") {
+		return
+	}
+	t.Cleanup(func() {
+		err := os.WriteFile(ctl, []byte("-hugetlb"), 0)
+		switch {
+		case errors.Is(err, unix.EBUSY):
+			t.Logf("hugetlb left enabled in %s: in use below it (%v)", ctl, err)
+		case err != nil:
+			t.Errorf("restoring %s: %v", ctl, err)
+		}
+	})
 }
 
 // checkHugeTLBEnforced has a child fault in one 2 MB huge page with the

@@ -5,6 +5,8 @@ package cgroup
 // must grow), so a reused Stats costs no garbage. Unknown keys are
 // ignored: kernels add keys over time. A malformed number is an error.
 
+import "bytes"
+
 type parseError struct {
 	what string
 }
@@ -69,8 +71,8 @@ func parseSingle(b []byte) (uint64, error) {
 	return v, nil
 }
 
-// parseKV calls set for each "key value" line; set returns false for an
-// unknown key, which is skipped.
+// parseKV calls set for each "key value" line (set ignores keys it does
+// not know). A line with a missing, malformed or extra value is an error.
 func parseKV(b []byte, what string, set func(key []byte, v uint64)) error {
 	for len(b) > 0 {
 		var line []byte
@@ -79,9 +81,9 @@ func parseKV(b []byte, what string, set func(key []byte, v uint64)) error {
 			continue
 		}
 		key, rest := nextField(line)
-		val, _ := nextField(rest)
+		val, extra := nextField(rest)
 		v, ok := parseU64(val)
-		if !ok {
+		if !ok || len(key) == 0 || len(bytes.TrimSpace(extra)) != 0 {
 			return &parseError{what}
 		}
 		set(key, v)

@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -86,10 +85,7 @@ func vmCgroup(t *testing.T, name string, r Resources) *Cgroup {
 func killDelete(t testing.TB, cg *Cgroup) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := cg.Kill(ctx); err != nil && !errors.Is(err, errClosed) && !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("Kill: %v", err)
-	}
-	if err := cg.Delete(); err != nil {
+	if err := cg.DeleteContext(ctx, DeleteOptions{Kill: true}); err != nil {
 		t.Errorf("Delete: %v", err)
 	}
 }

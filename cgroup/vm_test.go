@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -270,12 +271,14 @@ func TestVMLeakCycles(t *testing.T) {
 		if err := cg.AddProcess(cmd.Process.Pid); err != nil {
 			t.Fatalf("cycle %d: AddProcess: %v", i, err)
 		}
-		if err := cg.writeFile("cgroup.kill", "1"); err != nil {
-			t.Fatalf("cycle %d: kill: %v", i, err)
-		}
+		// Kill, wait for empty and remove in one call; the exited child
+		// leaves the cgroup before it is reaped.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = cg.DeleteContext(ctx, DeleteOptions{Kill: true})
+		cancel()
 		_ = cmd.Wait()
-		if err := cg.Delete(); err != nil {
-			t.Fatalf("cycle %d: Delete: %v", i, err)
+		if err != nil {
+			t.Fatalf("cycle %d: DeleteContext with Kill: %v", i, err)
 		}
 	}
 	t.Logf("%d create/apply/add/kill/delete cycles in %v", n, time.Since(start))

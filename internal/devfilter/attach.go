@@ -40,7 +40,9 @@ func Attach(cgroupPath string, prog *ebpf.Program, pinPath string) error {
 
 // Detach removes every device program from the cgroup at cgroupPath and
 // removes the pin at pinPath (if not ""). Afterwards the cgroup's device
-// access is no longer filtered. A missing cgroup is not an error.
+// access is no longer filtered. A missing cgroup is not an error, and a
+// directory that is not on a cgroup2 filesystem has nothing attached, so
+// it is a no-op there (besides removing the pin).
 func Detach(cgroupPath, pinPath string) error {
 	if pinPath != "" {
 		// Detach explicitly before unpinning: dropping the last reference
@@ -64,6 +66,9 @@ func Detach(cgroupPath, pinPath string) error {
 		return err
 	}
 	defer cg.Close()
+	if ok, err := onCgroup2(cg); err != nil || !ok {
+		return err
+	}
 	return detachAll(cg, 0)
 }
 

@@ -19,6 +19,13 @@ func detachAll(cg *os.File, keep ebpf.ProgramID) error {
 	if err := unix.Fstat(int(cg.Fd()), &st); err != nil {
 		return fmt.Errorf("stat cgroup: %w", err)
 	}
+	// The query lists link-attached programs too, so when it shows
+	// nothing but keep there is no link to look for: the common Delete of
+	// a cgroup without devices costs one syscall, not a walk of every
+	// link on the system.
+	if only, err := onlyAttached(cg, keep); err != nil || only {
+		return err
+	}
 	if err := detachLinks(st.Ino, keep); err != nil {
 		return err
 	}
@@ -71,4 +78,29 @@ func detachLinks(cgroupID uint64, keep ebpf.ProgramID) error {
 		errs = append(errs, fmt.Errorf("listing links: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// onlyAttached reports whether no device program other than keep is
+// attached to the cgroup.
+func onlyAttached(cg *os.File, keep ebpf.ProgramID) (bool, error) {
+	res, err := link.QueryPrograms(link.QueryOptions{Target: int(cg.Fd()), Attach: ebpf.AttachCGroupDevice})
+	if err != nil {
+		return false, fmt.Errorf("querying device programs: %w", err)
+	}
+	for _, p := range res.Programs {
+		if p.ID != keep {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// onCgroup2 reports whether the open directory is on a cgroup2
+// filesystem; nothing can be attached to any other directory.
+func onCgroup2(dir *os.File) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(dir.Fd()), &st); err != nil {
+		return false, fmt.Errorf("statfs cgroup: %w", err)
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC, nil
 }

@@ -119,3 +119,12 @@ func TestInstructionsShape(t *testing.T) {
 type nopWriter struct{}
 
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestDetachNotCgroup: a directory that is not on cgroupfs (a fake root in
+// tests) has nothing attached; Detach is a no-op there, where querying
+// would fail with EBADF.
+func TestDetachNotCgroup(t *testing.T) {
+	if err := Detach(t.TempDir(), ""); err != nil {
+		t.Fatalf("Detach on a plain directory: %v", err)
+	}
+}
