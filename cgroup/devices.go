@@ -213,6 +213,7 @@ func (c *Cgroup) applyDevices(rules []DeviceRule) error {
 
 // pinID is the cgroup id naming its pin directory, taken from the open
 // directory fd so that it is still known after the directory was removed.
+// It takes c's lock (through FD): never call it with the lock held.
 func (c *Cgroup) pinID() (uint64, error) {
 	if fd := c.FD(); fd >= 0 {
 		return bpfpin.CgroupIDFromFD(fd)

@@ -5,13 +5,8 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/confinelab/confine/internal"
 	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/bwprog"
 )
@@ -66,9 +61,9 @@ type NetworkDirStats struct {
 	DroppedBytes             uint64
 }
 
-// networkPinRoot holds the per-cgroup pin directories (cg-<cgroup id>);
+// networkFS holds the per-cgroup pin directories (confine/cg-<cgroup id>);
 // tests point it at a private BPF filesystem.
-var networkPinRoot = bpfpin.Root
+var networkFS = bpfpin.Default
 
 func (n *Network) validate() error {
 	if n == nil {
@@ -94,12 +89,15 @@ func (n *Network) validate() error {
 	return nil
 }
 
+// networkPinDir is the cgroup's pin directory, named by the id of the open
+// directory fd (pinID) so that it is still found, and the pins removed,
+// after the directory itself was removed.
 func (c *Cgroup) networkPinDir() (string, error) {
-	id, err := bpfpin.CgroupID(c.path)
+	id, err := c.pinID()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(networkPinRoot, "cg-"+strconv.FormatUint(id, 10)), nil
+	return networkFS.DirForID(id), nil
 }
 
 func (c *Cgroup) applyNetwork(n *Network) error {
@@ -113,10 +111,11 @@ func (c *Cgroup) applyNetwork(n *Network) error {
 		bwprog.Egress:  dirConfig(n.EgressRate, n.EgressBurst, n.EDT),
 		bwprog.Ingress: ingressConfig(n.IngressRate, n.IngressBurst),
 	}
-	dir, err := c.networkPinDir()
+	id, err := c.pinID()
 	if err != nil {
 		return fmt.Errorf("applying network limits: %w", err)
 	}
+	dir := networkFS.DirForID(id)
 	l, err := bwprog.Open(dir)
 	if err == nil { // adopt and update live
 		defer l.Close()
@@ -130,23 +129,27 @@ func (c *Cgroup) applyNetwork(n *Network) error {
 	if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("applying network limits: %w", err)
 	}
-	if err := ensurePinDir(dir); err != nil {
+	if _, err := networkFS.EnsureDirForID(id); err != nil {
 		return fmt.Errorf("applying network limits: %w", err)
 	}
 	l, err = bwprog.Attach(c.path, dir, cfg)
 	if err != nil {
-		removePinDir(dir)
+		_ = networkFS.RemovePinDir(dir) // only if we left it empty
 		return fmt.Errorf("applying network limits: %w", err)
 	}
 	return l.Close()
 }
 
+// networkStats reads the counters into s. Stats calls it with c.mu held
+// and c.fd open, so it takes the cgroup id from c.fd itself (pinID would
+// lock c.mu again).
 func (c *Cgroup) networkStats(s *NetworkStats) error {
 	*s = NetworkStats{}
-	dir, err := c.networkPinDir()
+	id, err := bpfpin.CgroupIDFromFD(c.fd)
 	if err != nil {
 		return fmt.Errorf("reading network counters: %w", err)
 	}
+	dir := networkFS.DirForID(id)
 	l, err := bwprog.Open(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -168,50 +171,34 @@ func (c *Cgroup) networkStats(s *NetworkStats) error {
 	return nil
 }
 
+// deleteNetwork unpins the limiter's links and maps, which detaches and
+// frees the programs, and removes the pin directory when that left it
+// empty. It needs neither the cgroup directory nor a complete set of pins,
+// so it also cleans up after the cgroup was removed (as long as c is open)
+// or after a half-finished attach.
 func (c *Cgroup) deleteNetwork() error {
 	dir, err := c.networkPinDir()
 	if errors.Is(err, os.ErrNotExist) {
-		return nil // the cgroup is gone, and its links with it
+		return nil // no fd and no directory: nothing names the pins
 	}
 	if err != nil {
 		return fmt.Errorf("removing network limits: %w", err)
 	}
-	l, err := bwprog.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		removePinDir(dir)
-		return nil
+	var errs []error
+	// Open first when possible: Remove drops the pins and then the fds, and
+	// the last reference going with an fd frees the links and programs at
+	// once (one dropped with a pin is freed later, from a workqueue).
+	if l, err := bwprog.Open(dir); err == nil {
+		errs = append(errs, l.Remove())
 	}
-	if err != nil {
+	for _, name := range bwprog.PinNames { // what a partial set left
+		errs = append(errs, bpfpin.Unpin(dir, name))
+	}
+	errs = append(errs, networkFS.RemovePinDir(dir))
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("removing network limits: %w", err)
 	}
-	if err := l.Remove(); err != nil {
-		return fmt.Errorf("removing network limits: %w", err)
-	}
-	removePinDir(dir)
 	return nil
-}
-
-// ensurePinDir creates dir (and the confine root) on a BPF filesystem.
-func ensurePinDir(dir string) error {
-	root := filepath.Dir(filepath.Dir(dir))
-	var st unix.Statfs_t
-	if err := unix.Statfs(root, &st); err != nil || st.Type != unix.BPF_FS_MAGIC {
-		return &internal.UnsupportedError{Feature: "pinning BPF objects",
-			Reason: "no BPF filesystem mounted at " + root, Err: err}
-	}
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := unix.Mkdir(d, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
-			return &os.PathError{Op: "mkdir", Path: d, Err: err}
-		}
-	}
-	return nil
-}
-
-// removePinDir removes dir and the confine root if they are empty; other
-// users' pins (device programs) keep them.
-func removePinDir(dir string) {
-	_ = unix.Rmdir(dir)
-	_ = unix.Rmdir(filepath.Dir(dir))
 }
 
 // Limiter tuning. Virtual-queue thresholds are in line time: backlog is

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -22,6 +21,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/testutil"
 )
 
@@ -55,10 +55,10 @@ func useBPFFS(t testing.TB) string {
 	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
 		t.Fatalf("mounting bpffs: %v", err)
 	}
-	old := networkPinRoot
-	networkPinRoot = filepath.Join(dir, "confine")
+	old := networkFS
+	networkFS = bpfpin.FS(dir)
 	t.Cleanup(func() {
-		networkPinRoot = old
+		networkFS = old
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
 			t.Errorf("unmounting bpffs: %v", err)
 		}
@@ -235,6 +235,14 @@ func (r clientResult) rxGoodput(from time.Duration) float64 {
 // with tag, pinging every pingMs (0: no pings).
 func (b *bed) startClient(t testing.TB, dir string, tag byte, secs float64, pingMs int) *client {
 	t.Helper()
+	return b.startPacedClient(t, dir, tag, secs, pingMs, 0)
+}
+
+// startPacedClient is startClient with the bulk socket paced by TCP itself
+// (SO_MAX_PACING_RATE, bytes/s; 0: not paced): a control that sends at a
+// rate without any limiter or qdisc.
+func (b *bed) startPacedClient(t testing.TB, dir string, tag byte, secs float64, pingMs int, pace uint64) *client {
+	t.Helper()
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +250,7 @@ func (b *bed) startClient(t testing.TB, dir string, tag byte, secs float64, ping
 	defer unix.Close(fd)
 	cmd := testutil.HelperCommand(t, "bwclient", b.cliNS,
 		net.JoinHostPort(bedSrvIP, strconv.Itoa(bedPort)), string(tag),
-		strconv.FormatFloat(secs, 'f', -1, 64), strconv.Itoa(pingMs))
+		strconv.FormatFloat(secs, 'f', -1, 64), strconv.Itoa(pingMs), strconv.FormatUint(pace, 10))
 	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -298,7 +306,7 @@ func init() {
 	}
 }
 
-// bwClient: NETNS ADDR TAG SECONDS PING_MS. Joins NETNS on its locked main
+// bwClient: NETNS ADDR TAG SECONDS PING_MS PACE. Joins NETNS on its locked main
 // thread (sockets are created there), streams, and prints "rtt NS" lines
 // and a final "done sent=N segs=N retrans=N". With TAG 'r' it receives
 // instead and prints "rx NS BYTES" every 100 ms.
@@ -332,6 +340,12 @@ func bwClient(args []string) int {
 	}
 	if _, err := c.Write([]byte(args[2][:1])); err != nil {
 		return 1
+	}
+	if pace, _ := strconv.ParseUint(args[5], 10, 64); pace != 0 {
+		if err := setPacing(c, pace); err != nil {
+			fmt.Fprintln(os.Stderr, "bwclient: pacing:", err)
+			return 1
+		}
 	}
 	if args[2][0] == 'r' {
 		receive(c, deadline)
@@ -397,6 +411,21 @@ func ping(c net.Conn, deadline time.Time, every time.Duration) {
 		}
 		fmt.Printf("rtt %d\n", time.Since(start).Nanoseconds())
 	}
+}
+
+func setPacing(c net.Conn, bytesPerSec uint64) error {
+	raw, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptUint64(int(fd), unix.SOL_SOCKET, unix.SO_MAX_PACING_RATE, bytesPerSec)
+	})
+	if err == nil {
+		err = serr
+	}
+	return err
 }
 
 func tcpInfo(c net.Conn) (*unix.TCPInfo, error) {

@@ -101,6 +101,17 @@ func BenchmarkNetworkAccuracy(b *testing.B) {
 			bd.bulk(b, testutil.TempCgroup(b), 'B', rate).report(b)
 		})
 	}
+	// Controls, no limiter and no qdisc: the same pings beside a bulk flow
+	// paced by TCP itself at 1 Gbit/s (the latency floor at that rate on
+	// this host), and beside an unpaced flow at full line rate (CPU bound).
+	b.Run("tcp-paced-1gbit", func(b *testing.B) {
+		r := bd.bulkPing(b, testutil.TempCgroup(b), 'D', 0, 10, 1e9/8)
+		r.rate = 1e9
+		r.report(b)
+	})
+	b.Run("none-line-rate", func(b *testing.B) {
+		bd.bulkPing(b, testutil.TempCgroup(b), 'C', 0, 10, 0).report(b)
+	})
 }
 
 type bulkResult struct {
@@ -117,7 +128,13 @@ func (bd *bed) bulk(b *testing.B, dir string, tag byte, rate uint64) bulkResult 
 	if rate != 0 {
 		ping = 10
 	}
-	cl := bd.startClient(b, dir, tag, *bwSecs+0.2, ping)
+	return bd.bulkPing(b, dir, tag, rate, ping, 0)
+}
+
+// bulkPing is bulk pinging every pingMs (0: no pings), with TCP pacing the
+// bulk flow at pace bytes/s when pace != 0.
+func (bd *bed) bulkPing(b *testing.B, dir string, tag byte, rate uint64, ping int, pace uint64) bulkResult {
+	cl := bd.startPacedClient(b, dir, tag, *bwSecs+0.2, ping, pace)
 	got := bd.measure(tag, time.Second, time.Duration(*bwSecs*float64(time.Second)))
 	res := cl.wait(b)
 	return bulkResult{goodput: got, rate: rate, res: res,
@@ -125,7 +142,11 @@ func (bd *bed) bulk(b *testing.B, dir string, tag byte, rate uint64) bulkResult 
 }
 
 func (r bulkResult) report(b *testing.B) {
-	b.ReportMetric(100*r.goodput/idealGoodput(r.rate), "%-of-ideal")
+	if r.rate != 0 {
+		b.ReportMetric(100*r.goodput/idealGoodput(r.rate), "%-of-ideal")
+	} else {
+		b.ReportMetric(r.goodput*8/1e6, "Mbit/s-goodput")
+	}
 	b.ReportMetric(float64(r.p50.Microseconds())/1e3, "ms-p50-rtt")
 	b.ReportMetric(float64(r.p99.Microseconds())/1e3, "ms-p99-rtt")
 	if r.res.Segs > 0 {

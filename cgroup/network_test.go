@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
+	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/bwprog"
 	"github.com/confinelab/confine/internal/testutil"
 )
@@ -32,9 +34,29 @@ func (b *bed) measure(tag byte, from, to time.Duration) float64 {
 	return float64(n1-n0) / t1.Sub(t0).Seconds()
 }
 
+// openCgroup opens the cgroup at path as a manager would (the directory fd
+// names the pin directory) and closes it at cleanup.
+func openCgroup(t testing.TB, path string) *Cgroup {
+	t.Helper()
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// networkStatsOf reads the counters through the public Stats, which holds
+// c's lock while it reads them.
+func networkStatsOf(c *Cgroup) (NetworkStats, error) {
+	var s Stats
+	err := c.Stats(&s, StatNetwork)
+	return s.Network, err
+}
+
 func limitedCgroup(t testing.TB, n *Network) *Cgroup {
 	t.Helper()
-	c := &Cgroup{path: testutil.TempCgroup(t)}
+	c := openCgroup(t, testutil.TempCgroup(t))
 	if err := c.applyNetwork(n); err != nil {
 		t.Fatalf("applyNetwork: %v", err)
 	}
@@ -63,8 +85,8 @@ func TestNetworkGoodput(t *testing.T) {
 			cl := b.startClient(t, c.path, tag, 6.5, 10)
 			got := b.measure(tag, 1500*time.Millisecond, 6*time.Second)
 			res := cl.wait(t)
-			var st NetworkStats
-			if err := c.networkStats(&st); err != nil {
+			st, err := networkStatsOf(c)
+			if err != nil {
 				t.Fatal(err)
 			}
 			ratio := got / idealGoodput(rate)
@@ -93,7 +115,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	testutil.CheckLeaks(t)
 	useBPFFS(t)
 	path := testutil.TempCgroup(t)
-	c := &Cgroup{path: path}
+	c := openCgroup(t, path)
 	if err := c.applyNetwork(&Network{EgressRate: 10e6, IngressRate: 5e6}); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +130,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	}
 	ids := limiterIDs(t, dir)
 
-	restarted := &Cgroup{path: path} // as a new process would open it
+	restarted := openCgroup(t, path) // as a new process would open it
 	if err := restarted.applyNetwork(&Network{EgressRate: 20e6}); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +147,7 @@ func TestNetworkLifecycle(t *testing.T) {
 	if got := limiterIDs(t, dir); got != ids {
 		t.Fatalf("update replaced the programs: %v -> %v", ids, got)
 	}
-	var st NetworkStats
-	if err := restarted.networkStats(&st); err != nil || !st.Limited {
+	if st, err := networkStatsOf(restarted); err != nil || !st.Limited {
 		t.Fatalf("stats: %+v, %v", st, err)
 	}
 
@@ -142,11 +163,58 @@ func TestNetworkLifecycle(t *testing.T) {
 			t.Fatalf("program %d still loaded after delete", id)
 		}
 	}
-	if err := c.networkStats(&st); err != nil || st.Limited {
+	if st, err := networkStatsOf(c); err != nil || st.Limited {
 		t.Fatalf("stats after delete: %+v, %v", st, err)
 	}
 	if err := c.deleteNetwork(); err != nil {
 		t.Fatalf("second delete: %v", err)
+	}
+}
+
+// TestNetworkDeleteAfterRmdir removes the cgroup directory out from under
+// an open Cgroup: the path can no longer name the pin directory, but the
+// fd's cgroup id still does, so Delete unpins everything and the programs
+// are released; nothing is left in bpffs.
+func TestNetworkDeleteAfterRmdir(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	testutil.CheckLeaks(t)
+	mnt := useBPFFS(t)
+	path := testutil.TempCgroup(t)
+	c, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.applyNetwork(&Network{EgressRate: 10e6, IngressRate: 5e6}); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := c.networkPinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := limiterIDs(t, dir)
+	if err := unix.Rmdir(path); err != nil {
+		t.Fatalf("removing the cgroup directory: %v", err)
+	}
+	if _, err := bpfpin.CgroupID(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("cgroup id by path after rmdir: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, bwprog.PinEgress)); err != nil {
+		t.Fatalf("pins gone with the directory already (test proves nothing): %v", err)
+	}
+	if err := c.Delete(); err != nil {
+		t.Fatalf("Delete after rmdir: %v", err)
+	}
+	// The mount holds only the kernel's own maps.debug/progs.debug.
+	if _, err := os.Stat(bpfpin.FS(mnt).Root()); !errors.Is(err, os.ErrNotExist) {
+		left, _ := os.ReadDir(mnt)
+		t.Fatalf("confine pins left in bpffs after Delete: %v (%v)", left, err)
+	}
+	for _, id := range ids {
+		if p, err := ebpf.NewProgramFromID(id); err == nil {
+			p.Close()
+			t.Fatalf("program %d still loaded after Delete", id)
+		}
 	}
 }
 
@@ -242,7 +310,7 @@ func TestNetworkSharedVeth(t *testing.T) {
 	}
 	wg.Wait()
 	// Live change: A to 40 Mbit/s; measure from 1 s after the update.
-	if err := (&Cgroup{path: ca.path}).applyNetwork(&Network{EgressRate: 40e6}); err != nil {
+	if err := openCgroup(t, ca.path).applyNetwork(&Network{EgressRate: 40e6}); err != nil {
 		t.Fatal(err)
 	}
 	after := b.measure('A', time.Second, time.Second+window)
@@ -311,8 +379,8 @@ func TestNetworkIngress(t *testing.T) {
 		t.Run(FormatRate(rate), func(t *testing.T) {
 			c := limitedCgroup(t, &Network{IngressRate: rate})
 			res := b.startClient(t, c.path, 'r', 9.5, 0).wait(t)
-			var st NetworkStats
-			if err := c.networkStats(&st); err != nil {
+			st, err := networkStatsOf(c)
+			if err != nil {
 				t.Fatal(err)
 			}
 			got := res.rxGoodput(1500 * time.Millisecond)

@@ -5,18 +5,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/confinelab/confine/internal"
 )
 
 // FSRoot is where the BPF filesystem is expected to be mounted.
 const FSRoot = "/sys/fs/bpf"
 
 // Root is the directory holding every confine pin directory.
-const Root = FSRoot + "/confine"
+const Root = FSRoot + "/confine" // = Default.Root()
 
 // CgroupID returns the id of the cgroup v2 directory at path: its inode
 // number on the cgroup2 filesystem.
@@ -47,9 +44,7 @@ func CgroupIDFromFD(fd int) (uint64, error) {
 
 // DirForID returns the pin directory of the cgroup with the given id. It
 // does not create it.
-func DirForID(id uint64) string {
-	return filepath.Join(Root, "cg-"+strconv.FormatUint(id, 10))
-}
+func DirForID(id uint64) string { return Default.DirForID(id) }
 
 // Dir returns the pin directory of the cgroup at cgroupPath without
 // creating it.
@@ -63,18 +58,7 @@ func Dir(cgroupPath string) (string, error) {
 
 // Available reports whether a BPF filesystem is mounted at FSRoot, as an
 // *internal.UnsupportedError when it is not.
-func Available() error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(FSRoot, &st); err != nil {
-		return &internal.UnsupportedError{Feature: "pinning BPF objects",
-			Reason: "no BPF filesystem at " + FSRoot, Err: err}
-	}
-	if st.Type != unix.BPF_FS_MAGIC {
-		return &internal.UnsupportedError{Feature: "pinning BPF objects",
-			Reason: "no BPF filesystem mounted at " + FSRoot}
-	}
-	return nil
-}
+func Available() error { return Default.Available() }
 
 // EnsureDir creates (mode 0700) and returns the pin directory of the cgroup
 // at cgroupPath. It is safe to call concurrently from several features.
@@ -90,24 +74,7 @@ func EnsureDir(cgroupPath string) (string, error) {
 }
 
 // EnsureDirForID is EnsureDir for a cgroup id (see CgroupIDFromFD).
-func EnsureDirForID(id uint64) (string, error) {
-	if err := Available(); err != nil {
-		return "", err
-	}
-	dir := DirForID(id)
-	// Retry: a concurrent RemovePinDir may remove an empty Root between
-	// the two mkdirs.
-	var err error
-	for range 3 {
-		if err = mkdirs(Root, dir); !errors.Is(err, unix.ENOENT) {
-			break
-		}
-	}
-	if err != nil {
-		return "", err
-	}
-	return dir, nil
-}
+func EnsureDirForID(id uint64) (string, error) { return Default.EnsureDirForID(id) }
 
 func mkdirs(dirs ...string) error {
 	for _, d := range dirs {
@@ -132,19 +99,7 @@ func RemoveDir(cgroupPath string) error {
 
 // RemovePinDir is RemoveDir for a pin directory returned by DirForID; use
 // it when the cgroup itself may already be gone.
-func RemovePinDir(dir string) error {
-	for _, d := range []string{dir, Root} {
-		err := unix.Rmdir(d)
-		switch {
-		case err == nil, errors.Is(err, unix.ENOENT):
-		case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
-			return nil // someone else's pins are still there
-		default:
-			return &os.PathError{Op: "rmdir", Path: d, Err: err}
-		}
-	}
-	return nil
-}
+func RemovePinDir(dir string) error { return Default.RemovePinDir(dir) }
 
 // Unpin removes the pinned object name in the cgroup's pin directory dir.
 // A missing pin is not an error.
