@@ -6,8 +6,6 @@ import (
 	"io/fs"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/confinelab/confine/mount"
 )
 
@@ -26,7 +24,7 @@ type initConfig struct {
 	Capabilities    *Capabilities
 	NoNewPrivileges bool
 	Rlimits         []Rlimit
-	Seccomp         []unix.SockFilter
+	Seccomp         bpfProgram
 	FirstFreeFD     int // 3 + len(ExtraFiles): fds from here on are closed at exec
 	Pdeathsig       int
 	JoinMount       bool // a MNT namespace fd follows the status pipe

@@ -53,9 +53,16 @@
 // functions run in it too, before Init: keep them free of side effects (no
 // files created, no goroutines that write anywhere).
 //
-// The init runs from a sealed memfd copy of the binary (made once per
-// process), so nothing in the sandbox can reach a writable reference to
-// the host binary through /proc/PID/exe (CVE-2019-5736).
+// The init never runs from a writable reference to the host binary, so
+// nothing in the sandbox can overwrite it through /proc/PID/exe
+// (CVE-2019-5736). As root on Linux 5.2+ with overlayfs, the binary is
+// opened once per process through a private overlayfs mount with no upper
+// layer, made with fsopen/fsmount and never attached anywhere: no copy,
+// writes fail with EROFS even if the mount's read-only flag were cleared,
+// and no path reaches the mount (it is not in any mount namespace).
+// Otherwise (unprivileged, no overlayfs, the binary replaced or deleted on
+// disk since the process started) a sealed memfd copy of the binary is made
+// once per process, which costs a copy of the whole file.
 //
 // With a new PID namespace the command itself is PID 1: it must reap
 // orphans that get reparented to it, signals without a handler are ignored

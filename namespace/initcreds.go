@@ -62,7 +62,8 @@ func lastCap() Cap {
 }
 
 func dropBounding(keep CapSet) error {
-	for c := Cap(0); c <= lastCap(); c++ {
+	last := lastCap() // a file read: once, not once per capability
+	for c := Cap(0); c <= last; c++ {
 		if keep.Has(c) {
 			continue
 		}

@@ -174,7 +174,7 @@ func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 	if err != nil {
 		return fmt.Errorf("namespace: encoding init config: %w", err)
 	}
-	self, err := sealedSelf()
+	self, err := initExe()
 	if err != nil {
 		return err
 	}

@@ -58,15 +58,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	if o.stats {
 		enableForStats(h, o)
 	}
-	sb, err := buildSandbox(o)
+	sb, rc, err := prepare(h, o)
 	if err != nil {
 		return fail(stderr, err)
 	}
 	defer sb.close()
-	rc, err := createRunCgroup(h, o)
-	if err != nil {
-		return fail(stderr, err)
-	}
 	status := execute(o, sb, rc, sigs, stderr)
 	if err := rc.remove(); err != nil {
 		fmt.Fprintf(stderr, "confine: cleaning up: %v\n", err)
@@ -75,6 +71,51 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return status
+}
+
+// prepare builds the sandbox (compiling the seccomp profile takes about a
+// millisecond) while the run's cgroup is created, to shorten the start on
+// a machine with more than one CPU. A sandbox error wins over a cgroup
+// error, as when the two ran in sequence, and nothing is left behind on
+// either.
+func prepare(h *cgroup.Hierarchy, o *options) (*sandbox, *runCgroup, error) {
+	if o.network == "none" && o.egressRate != 0 {
+		// Preparing the sandbox's network namespace decides the egress
+		// mode (EDT when fq could be installed) the cgroup is created
+		// with: one after the other.
+		sb, err := buildSandbox(o)
+		if err != nil {
+			return nil, nil, err
+		}
+		rc, err := createRunCgroup(h, o)
+		if err != nil {
+			sb.close()
+			return nil, nil, err
+		}
+		return sb, rc, nil
+	}
+	type built struct {
+		sb  *sandbox
+		err error
+	}
+	ch := make(chan built, 1)
+	go func() {
+		sb, err := buildSandbox(o)
+		ch <- built{sb, err}
+	}()
+	rc, cerr := createRunCgroup(h, o)
+	b := <-ch
+	if b.err != nil || cerr != nil {
+		b.sb.close()
+		if cerr == nil {
+			_ = rc.remove()
+		}
+		if b.err != nil {
+			return nil, nil, b.err
+		}
+		return nil, nil, cerr
+	}
+	return b.sb, rc, nil
 }
 
 // execute starts the command in the cgroup, waits for it and reports.

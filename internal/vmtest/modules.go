@@ -11,12 +11,12 @@ import (
 )
 
 // RequiredModules are loaded by /init at boot: the test bed promises them.
-var RequiredModules = []string{"veth", "loop", "sch_fq", "null_blk"}
+var RequiredModules = []string{"veth", "loop", "sch_fq", "null_blk", "overlay"}
 
 // OptionalModules are copied into the initramfs when the kernel has them, so
 // tests can `modprobe` them, but are not loaded at boot.
 var OptionalModules = []string{
-	"dummy", "tun", "overlay", "sch_htb", "sch_tbf", "sch_netem",
+	"dummy", "tun", "sch_htb", "sch_tbf", "sch_netem",
 	"sch_ingress", "cls_bpf", "act_bpf", "sch_prio", "ifb",
 }
 
