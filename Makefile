@@ -3,7 +3,7 @@
 #   make test                     all three test tiers (host, root on host, VM)
 #   make test-host                tiers 1 and 2 on this machine (-race)
 #   make test-vm [PKG=./cgroup] [RUN=TestVMMemory]   tier 3 inside the qemu VM
-#   make bench                    Go benchmarks
+#   make bench                    Go benchmarks, then the end-to-end suite (bench-suite)
 #   make lint                     gofmt, go vet, staticcheck
 SHELL := /bin/bash
 GO ?= go
@@ -42,6 +42,7 @@ test-vm: provision vmexec
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -skip '^TestVM' ./...
+	$(MAKE) bench-suite
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
