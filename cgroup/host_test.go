@@ -47,11 +47,7 @@ func TestHostCreateOpenDelete(t *testing.T) {
 		t.Error("FD is not close-on-exec")
 	}
 
-	cmd := testutil.HelperCommand(t, "sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cmd := startSleeper(t)
 	if err := cg.AddProcess(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +106,7 @@ func TestHostMoveProcessesToLeaf(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cg.Close()
-	cmd := testutil.HelperCommand(t, "sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cmd := startSleeper(t)
 	if err := cg.AddProcess(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -151,11 +143,7 @@ func TestHostThreaded(t *testing.T) {
 	if err := thr.SetThreaded(); err != nil {
 		t.Fatal(err)
 	}
-	cmd := testutil.HelperCommand(t, "sleep", "30")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	cmd := startSleeper(t)
 	if err := dom.AddProcess(cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
@@ -343,4 +331,16 @@ func readTrim(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// startSleeper starts a child that sleeps in the caller's cgroup (tests move
+// it with AddProcess), and kills and reaps it at cleanup.
+func startSleeper(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := testutil.HelperCommand(t, "sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
 }
