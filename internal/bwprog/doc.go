@@ -4,19 +4,23 @@
 //
 // # Design
 //
-// Each limited cgroup gets a config map and a state map (arrays keyed by
-// Direction) and one program per direction, attached as bpf_links and
-// pinned with the maps in one directory. Userspace writes Config whole;
-// the programs only read it, so a rate change is one map update. The
-// programs write State only with atomic instructions: the virtual tail (the
-// time the last charged byte would leave a link of the configured rate) is
-// advanced with fetch-add and raised to now-burst with compare-and-exchange,
-// so concurrent CPUs never lose each other's bytes. No spin lock is needed
-// (bpf_spin_lock would need BTF for the map value, which asm-built maps do
-// not carry).
+// Each limited cgroup gets three maps, each keyed by Direction: a config
+// array, a state array holding the virtual tail (the time the last charged
+// byte would leave a link of the configured rate), and a per-CPU counter
+// array; and one program per direction, attached as bpf_links and pinned
+// with the maps in one directory. Userspace writes Config whole; the
+// programs only read it, so a rate change is one map update. The tail is
+// the only value CPUs share, and a packet touches it with one atomic
+// instruction: a fetch-add while the limiter is busy, a compare-and-exchange
+// that restarts it at now-burst after idleness. So concurrent CPUs never
+// lose each other's bytes and no spin lock is needed (bpf_spin_lock would
+// need BTF for the map value, which asm-built maps do not carry). The
+// egress and ingress tails lie in different cache lines, and each CPU
+// counts in its own copy of the counters.
 //
 // A packet costs its Ethernet wire size (GSO packets: every segment's
-// headers) times the per-byte time. Then:
+// headers, read from the packet without a helper call) times the per-byte
+// time. Then:
 //   - EDT mode (Config.Flags&FlagEDT, egress only): skb->tstamp is set to the
 //     start of the packet's slot; an fq qdisc on the egress device holds it
 //     until then. Beyond the horizon (Config.DropNs) the packet is dropped
@@ -30,10 +34,12 @@
 //     Userspace chooses the thresholds per direction: on ingress, where a
 //     drop is a real loss, the drop threshold lies further out.
 //
-// Small packets (skb->len <= Config.SmallLen: ACKs, SYNs, pings) are charged
-// but never held or dropped, and a TCP socket with nothing in flight is not
-// dropped while the backlog is below Config.CeilNs: with no ACK to come,
-// it would wait for its probe timer (>= 200 ms). So no flow starves.
+// Small packets (skb->len <= Config.SmallLen: ACKs, SYNs, pings) are
+// charged but pass unmarked while the backlog is below Config.CeilNs, and a
+// TCP socket with nothing in flight is not dropped below that backlog
+// either: with no ACK to come, it would wait for its probe timer
+// (>= 200 ms). So no flow starves, and a flood of small packets is still
+// held to the rate: beyond the ceiling they drop too.
 //
 // # Kernel requirements
 //

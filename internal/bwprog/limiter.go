@@ -14,38 +14,63 @@ import (
 
 // Names of the pinned objects inside a cgroup's pin directory.
 const (
-	PinConfig  = "bw_config"
-	PinState   = "bw_state"
-	PinEgress  = "bw_egress"
-	PinIngress = "bw_ingress"
+	PinConfig   = "bw_config"
+	PinState    = "bw_state"
+	PinCounters = "bw_counters"
+	PinEgress   = "bw_egress"
+	PinIngress  = "bw_ingress"
 )
 
 // PinNames lists every object Attach pins, for callers checking cleanup.
-var PinNames = []string{PinConfig, PinState, PinEgress, PinIngress}
+var PinNames = []string{PinConfig, PinState, PinCounters, PinEgress, PinIngress}
 
-// Limiter is the bandwidth limiter of one cgroup: two maps and two links,
-// all pinned in one directory. It holds file descriptors; Close releases
-// them and leaves the pinned limiter in force, Remove detaches it.
+// Limiter is the bandwidth limiter of one cgroup: three maps and two
+// links, all pinned in one directory. It holds file descriptors; Close
+// releases them and leaves the pinned limiter in force, Remove detaches it.
 type Limiter struct {
 	pinDir string
-	config *ebpf.Map
-	state  *ebpf.Map
-	links  [2]link.Link
+	maps
+	links [2]link.Link
 }
 
-func newMaps() (config, state *ebpf.Map, err error) {
-	config, err = ebpf.NewMap(&ebpf.MapSpec{Name: "confine_bw_cfg", Type: ebpf.Array,
-		KeySize: 4, ValueSize: cfgSize, MaxEntries: 2})
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating config map: %w", err)
+// maps are a limiter's maps, each keyed by Direction: the settings
+// (written by userspace), the virtual tails (shared by all CPUs) and the
+// counters (one copy per CPU).
+type maps struct {
+	config, state, counters *ebpf.Map
+}
+
+func newMaps() (m maps, err error) {
+	defer func() {
+		if err != nil {
+			m.close()
+		}
+	}()
+	for _, s := range []struct {
+		m    **ebpf.Map
+		spec ebpf.MapSpec
+	}{
+		{&m.config, ebpf.MapSpec{Name: "confine_bw_cfg", Type: ebpf.Array, ValueSize: cfgSize}},
+		{&m.state, ebpf.MapSpec{Name: "confine_bw_st", Type: ebpf.Array, ValueSize: stSize}},
+		{&m.counters, ebpf.MapSpec{Name: "confine_bw_ct", Type: ebpf.PerCPUArray, ValueSize: ctSize}},
+	} {
+		s.spec.KeySize, s.spec.MaxEntries = 4, 2
+		if *s.m, err = ebpf.NewMap(&s.spec); err != nil {
+			return m, fmt.Errorf("creating map %s: %w", s.spec.Name, err)
+		}
 	}
-	state, err = ebpf.NewMap(&ebpf.MapSpec{Name: "confine_bw_st", Type: ebpf.Array,
-		KeySize: 4, ValueSize: stSize, MaxEntries: 2})
-	if err != nil {
-		config.Close()
-		return nil, nil, fmt.Errorf("creating state map: %w", err)
+	return m, nil
+}
+
+func (m *maps) close() error {
+	var errs []error
+	for _, p := range []**ebpf.Map{&m.config, &m.state, &m.counters} {
+		if *p != nil {
+			errs = append(errs, (*p).Close())
+			*p = nil
+		}
 	}
-	return config, state, nil
+	return errors.Join(errs...)
 }
 
 // Attach loads both programs, writes cfg (indexed by Direction), attaches
@@ -63,7 +88,7 @@ func Attach(cgroupPath, pinDir string, cfg [2]Config) (_ *Limiter, err error) {
 			l.Close()
 		}
 	}()
-	if l.config, l.state, err = newMaps(); err != nil {
+	if l.maps, err = newMaps(); err != nil {
 		return nil, err
 	}
 	for _, d := range []Direction{Egress, Ingress} {
@@ -72,12 +97,13 @@ func Attach(cgroupPath, pinDir string, cfg [2]Config) (_ *Limiter, err error) {
 		}
 	}
 	for _, d := range []Direction{Egress, Ingress} {
-		prog, err := ebpf.NewProgram(spec(d, l.config, l.state))
+		ps := spec(d, &l.maps)
+		prog, err := ebpf.NewProgram(ps)
 		if err != nil {
 			return nil, fmt.Errorf("loading %s program: %w", d, err)
 		}
 		l.links[d], err = link.AttachCgroup(link.CgroupOptions{
-			Path: cgroupPath, Attach: spec(d, l.config, l.state).AttachType, Program: prog})
+			Path: cgroupPath, Attach: ps.AttachType, Program: prog})
 		prog.Close() // the link holds the program
 		if err != nil {
 			return nil, fmt.Errorf("attaching %s program to %s: %w", d, cgroupPath, err)
@@ -91,7 +117,7 @@ func (l *Limiter) pin() error {
 		name string
 		pin  func(string) error
 	}{
-		{PinConfig, l.config.Pin}, {PinState, l.state.Pin},
+		{PinConfig, l.config.Pin}, {PinState, l.state.Pin}, {PinCounters, l.counters.Pin},
 		{PinEgress, l.links[Egress].Pin}, {PinIngress, l.links[Ingress].Pin},
 	}
 	for _, o := range objs {
@@ -122,6 +148,9 @@ func Open(pinDir string) (_ *Limiter, err error) {
 	if l.state, err = ebpf.LoadPinnedMap(filepath.Join(pinDir, PinState), nil); err != nil {
 		return nil, fmt.Errorf("opening pinned state map: %w", err)
 	}
+	if l.counters, err = ebpf.LoadPinnedMap(filepath.Join(pinDir, PinCounters), nil); err != nil {
+		return nil, fmt.Errorf("opening pinned counter map: %w", err)
+	}
 	for d, name := range []string{PinEgress, PinIngress} {
 		if l.links[d], err = link.LoadPinnedLink(filepath.Join(pinDir, name), nil); err != nil {
 			return nil, fmt.Errorf("opening pinned %s link: %w", name, err)
@@ -148,11 +177,24 @@ func (l *Limiter) Config(d Direction) (Config, error) {
 	return c, nil
 }
 
-// Stats reads one direction's counters.
+// Stats reads one direction's tail and counters, summed over all CPUs.
 func (l *Limiter) Stats(d Direction) (State, error) {
+	return l.maps.stats(d)
+}
+
+func (m *maps) stats(d Direction) (State, error) {
 	var s State
-	if err := l.state.Lookup(uint32(d), &s); err != nil {
+	var v [stSize / 8]uint64
+	if err := m.state.Lookup(uint32(d), &v); err != nil {
+		return s, fmt.Errorf("reading %s state: %w", d, err)
+	}
+	s.Tail = v[stTail/8]
+	var per []Counters
+	if err := m.counters.Lookup(uint32(d), &per); err != nil {
 		return s, fmt.Errorf("reading %s counters: %w", d, err)
+	}
+	for _, c := range per {
+		s.add(c)
 	}
 	return s, nil
 }
@@ -202,11 +244,6 @@ func (l *Limiter) Close() error {
 			l.links[i] = nil
 		}
 	}
-	for _, m := range []**ebpf.Map{&l.config, &l.state} {
-		if *m != nil {
-			errs = append(errs, (*m).Close())
-			*m = nil
-		}
-	}
+	errs = append(errs, l.maps.close())
 	return errors.Join(errs...)
 }

@@ -1,7 +1,7 @@
 package bwprog
 
 // Direction selects the egress or ingress limiter; it is also the key of
-// both maps.
+// every map.
 type Direction uint32
 
 const (
@@ -44,14 +44,23 @@ type Config struct {
 	MarkNs      uint64 // virtual backlog beyond which packets get CE/CN
 	DropNs      uint64 // backlog (EDT: departure horizon) beyond which packets drop
 	Flags       uint64 // FlagEDT
-	SmallLen    uint64 // packets with skb->len <= SmallLen are never dropped or delayed
-	CeilNs      uint64 // backlog up to which a TCP socket with nothing in flight still passes
+	SmallLen    uint64 // packets with skb->len <= SmallLen pass unmarked below CeilNs
+	CeilNs      uint64 // backlog up to which small packets and idle TCP sockets still pass
 }
 
-// State is one direction's running state and counters (value of the state
-// map). Only the program writes it, with atomic instructions.
+// State is one direction's running state and counters as Limiter.Stats
+// reports them: the virtual tail from the shared state map and the
+// counters summed over the per-CPU counter map.
 type State struct {
-	Tail         uint64 // virtual departure time of the last charged byte (ktime ns)
+	Tail uint64 // virtual departure time of the last charged byte (ktime ns)
+	Counters
+}
+
+// Counters are one direction's counters (value of the per-CPU counter
+// map). Each CPU counts in its own copy, so the programs never contend for
+// a cache line over them; they still add atomically, since a softirq may
+// interrupt a program in process context on the same CPU.
+type Counters struct {
 	PassBytes    uint64 // wire bytes passed
 	PassPackets  uint64 // packets passed (a GSO packet counts once)
 	Delayed      uint64 // packets given a later departure time (EDT)
@@ -61,7 +70,18 @@ type State struct {
 	PassSegments uint64 // segments passed (gso_segs summed)
 }
 
-// Field offsets of Config and State, used by the program.
+func (c *Counters) add(o Counters) {
+	c.PassBytes += o.PassBytes
+	c.PassPackets += o.PassPackets
+	c.Delayed += o.Delayed
+	c.Marked += o.Marked
+	c.DropPackets += o.DropPackets
+	c.DropBytes += o.DropBytes
+	c.PassSegments += o.PassSegments
+}
+
+// Field offsets of Config, the state map value and Counters, used by the
+// program.
 const (
 	cfgCost  = 0
 	cfgBurst = 8
@@ -72,15 +92,19 @@ const (
 	cfgCeil  = 48
 	cfgSize  = 56
 
-	stTail      = 0
-	stPassBytes = 8
-	stPassPkts  = 16
-	stDelayed   = 24
-	stMarked    = 32
-	stDropPkts  = 40
-	stDropBytes = 48
-	stPassSegs  = 56
-	stSize      = 64
+	// The state map value is the tail alone, padded so that the egress and
+	// ingress tails (written by different CPUs) never share a cache line.
+	stTail = 0
+	stSize = 128
+
+	ctPassBytes = 0
+	ctPassPkts  = 8
+	ctDelayed   = 16
+	ctMarked    = 24
+	ctDropPkts  = 32
+	ctDropBytes = 40
+	ctPassSegs  = 48
+	ctSize      = 56
 )
 
 // L2Overhead is added per segment to the L3 length the cgroup hook sees:

@@ -16,14 +16,13 @@ import (
 // 5ca419f2864a). So 5.12 is the effective minimum; bpf_link for cgroups
 // (5.7) is checked when pinning.
 var supported = sync.OnceValue(func() error {
-	config, state, err := newMaps()
+	m, err := newMaps()
 	if err != nil {
 		return &internal.UnsupportedError{Feature: "BPF array maps", Err: err}
 	}
-	defer config.Close()
-	defer state.Close()
+	defer m.close()
 	for _, d := range []Direction{Egress, Ingress} {
-		p, err := ebpf.NewProgram(spec(d, config, state))
+		p, err := ebpf.NewProgram(spec(d, &m))
 		if err != nil {
 			return &internal.UnsupportedError{Feature: "cgroup_skb bandwidth program",
 				MinKernel: "5.12", Err: err}

@@ -8,6 +8,8 @@ import (
 // Offsets in struct __sk_buff and struct bpf_tcp_sock (include/uapi/linux/bpf.h).
 const (
 	skbLen      = 0
+	skbData     = 76
+	skbDataEnd  = 80
 	skbTstamp   = 152
 	skbGsoSegs  = 164 // 5.1
 	skbSk       = 168
@@ -26,9 +28,8 @@ const (
 	fpCost   = -32
 	fpOld    = -40
 	fpSegs   = -48
-	fpBuf    = -64 // 16 bytes of packet header
-	fpL3     = -72
-	fpBacklg = -80
+	fpState  = -56 // pointer to this direction's state map value
+	fpBacklg = -64
 )
 
 // Return codes of cgroup_skb programs. Egress may add congestion
@@ -42,21 +43,22 @@ const (
 	retPassCN = 3
 )
 
-// spec returns the program for one direction. config and state are the two
-// array maps, keyed by Direction.
-func spec(dir Direction, config, state *ebpf.Map) *ebpf.ProgramSpec {
+// spec returns the program for one direction over the maps m, keyed by
+// Direction.
+func spec(dir Direction, m *maps) *ebpf.ProgramSpec {
 	attach := ebpf.AttachCGroupInetEgress
 	if dir == Ingress {
 		attach = ebpf.AttachCGroupInetIngress
 	}
 	var insns asm.Instructions
-	insns = append(insns, lookups(dir, config, state)...)
+	insns = append(insns, lookups(dir, m)...)
 	insns = append(insns, wireLen()...)
-	insns = append(insns, charge()...)
+	insns = append(insns, charge(m)...)
 	if dir == Egress {
 		insns = append(insns, edt()...)
 	}
 	insns = append(insns, virtualQueue(dir)...)
+	insns = append(insns, small()...)
 	insns = append(insns, exits(dir)...)
 	return &ebpf.ProgramSpec{
 		Name:         programName + "_" + dir.String()[:2],
@@ -67,32 +69,39 @@ func spec(dir Direction, config, state *ebpf.Map) *ebpf.ProgramSpec {
 	}
 }
 
-// lookups: R6 = ctx, R7 = config, R8 = state. Missing entries pass.
-func lookups(dir Direction, config, state *ebpf.Map) asm.Instructions {
+// lookup: R0 = pointer to the value of key fpKey in m, or pass_raw.
+func lookup(m *ebpf.Map) asm.Instructions {
 	return asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.StoreImm(asm.RFP, fpKey, int64(dir), asm.Word),
-		asm.LoadMapPtr(asm.R1, config.FD()),
+		asm.LoadMapPtr(asm.R1, m.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpKey),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass_raw"),
-		asm.Mov.Reg(asm.R7, asm.R0),
-		asm.LoadMapPtr(asm.R1, state.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "pass_raw"),
-		asm.Mov.Reg(asm.R8, asm.R0),
 	}
 }
 
-// wireLen stores in fpWire the bytes the packet occupies on an Ethernet
-// wire: len + segs*L2Overhead + (segs-1)*(L3+L4 header), since a GSO
-// packet's headers are replicated in every segment. The header length is
-// read from the packet (IPv4 IHL or IPv6's fixed 40, plus TCP data offset
-// or UDP's 8); defaultHdr is used when that fails. gso_segs is in
-// __sk_buff since 5.1 (commit d9ff286a0f59).
+// lookups: R6 = ctx, R7 = config, R8 = this CPU's counters. Missing
+// entries pass. Array lookups are inlined by the verifier (per-CPU arrays
+// since 6.10), so these cost a bounds check each.
+func lookups(dir Direction, m *maps) asm.Instructions {
+	insns := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.RFP, fpKey, int64(dir), asm.Word),
+	}
+	insns = append(insns, lookup(m.config)...)
+	insns = append(insns, asm.Mov.Reg(asm.R7, asm.R0))
+	insns = append(insns, lookup(m.counters)...)
+	return append(insns, asm.Mov.Reg(asm.R8, asm.R0))
+}
+
+// wireLen stores in R9 and fpWire the bytes the packet occupies on an
+// Ethernet wire: len + segs*L2Overhead + (segs-1)*(L3+L4 header), since a
+// GSO packet's headers are replicated in every segment. The header length
+// is read from the packet directly (the hook sees it from the L3 header:
+// IPv4 IHL or IPv6's fixed 40, plus TCP data offset or UDP's 8);
+// defaultHdr is used when the headers are not in the linear part. Only
+// GSO packets need it. gso_segs is in __sk_buff since 5.1 (commit
+// d9ff286a0f59), direct packet reads in cgroup_skb since 4.20.
 func wireLen() asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMem(asm.R1, asm.R6, skbGsoSegs, asm.Word),
@@ -100,93 +109,112 @@ func wireLen() asm.Instructions {
 		asm.Mov.Imm(asm.R1, 1),
 		asm.StoreMem(asm.RFP, fpSegs, asm.R1, asm.DWord).WithSymbol("have_segs"),
 		asm.LoadMem(asm.R9, asm.R6, skbLen, asm.Word),
-		asm.Mul.Imm(asm.R1, L2Overhead),
-		asm.Add.Reg(asm.R9, asm.R1),
-		asm.LoadMem(asm.R1, asm.RFP, fpSegs, asm.DWord),
-		asm.JLE.Imm(asm.R1, 1, "wire_done"),
-		// Read the first 16 bytes of the L3 header.
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, 0),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, fpBuf),
-		asm.Mov.Imm(asm.R4, 16),
-		asm.FnSkbLoadBytes.Call(),
-		asm.Mov.Imm(asm.R3, defaultHdr),
-		asm.JNE.Imm(asm.R0, 0, "hdr_done"),
-		asm.LoadMem(asm.R1, asm.RFP, fpBuf, asm.Byte),
 		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.RSh.Imm(asm.R2, 4),
-		asm.JEq.Imm(asm.R2, 6, "ipv6"),
-		asm.JNE.Imm(asm.R2, 4, "hdr_done"),
-		asm.And.Imm(asm.R1, 0xf),
-		asm.LSh.Imm(asm.R1, 2),
-		asm.LoadMem(asm.R2, asm.RFP, fpBuf+9, asm.Byte),
+		asm.Mul.Imm(asm.R2, L2Overhead),
+		asm.Add.Reg(asm.R9, asm.R2),
+		asm.JLE.Imm(asm.R1, 1, "wire_done"),
+		// R1 = segs from here on; R3 = header bytes per segment.
+		asm.Mov.Imm(asm.R3, defaultHdr),
+		asm.LoadMem(asm.R4, asm.R6, skbData, asm.Word),
+		asm.LoadMem(asm.R5, asm.R6, skbDataEnd, asm.Word),
+		asm.Mov.Reg(asm.R2, asm.R4),
+		asm.Add.Imm(asm.R2, 20),
+		asm.JGT.Reg(asm.R2, asm.R5, "hdr_done"),
+		asm.LoadMem(asm.R2, asm.R4, 0, asm.Byte),
+		asm.Mov.Reg(asm.R0, asm.R2),
+		asm.RSh.Imm(asm.R0, 4),
+		asm.JEq.Imm(asm.R0, 6, "ipv6"),
+		asm.JNE.Imm(asm.R0, 4, "hdr_done"),
+		asm.And.Imm(asm.R2, 0xf),
+		asm.LSh.Imm(asm.R2, 2),
+		asm.LoadMem(asm.R0, asm.R4, 9, asm.Byte),
 		asm.Ja.Label("l4"),
-		asm.Mov.Imm(asm.R1, 40).WithSymbol("ipv6"),
-		asm.LoadMem(asm.R2, asm.RFP, fpBuf+6, asm.Byte),
-		asm.StoreMem(asm.RFP, fpL3, asm.R1, asm.DWord).WithSymbol("l4"),
-		asm.Mov.Reg(asm.R3, asm.R1),
-		asm.JNE.Imm(asm.R2, protoUDP, "not_udp"),
+		asm.Mov.Imm(asm.R2, 40).WithSymbol("ipv6"),
+		asm.LoadMem(asm.R0, asm.R4, 6, asm.Byte),
+		asm.Mov.Reg(asm.R3, asm.R2).WithSymbol("l4"),
+		asm.JNE.Imm(asm.R0, protoUDP, "not_udp"),
 		asm.Add.Imm(asm.R3, 8),
 		asm.Ja.Label("hdr_done"),
-		asm.JNE.Imm(asm.R2, protoTCP, "hdr_done").WithSymbol("not_udp"),
+		asm.JNE.Imm(asm.R0, protoTCP, "hdr_done").WithSymbol("not_udp"),
 		// TCP: data offset is the high nibble of byte 12.
-		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.Add.Imm(asm.R2, 12),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, fpBuf),
-		asm.Mov.Imm(asm.R4, 1),
-		asm.FnSkbLoadBytes.Call(),
-		asm.Mov.Imm(asm.R3, defaultHdr),
-		asm.JNE.Imm(asm.R0, 0, "hdr_done"),
-		asm.LoadMem(asm.R3, asm.RFP, fpBuf, asm.Byte),
-		asm.RSh.Imm(asm.R3, 4),
-		asm.LSh.Imm(asm.R3, 2),
-		asm.LoadMem(asm.R1, asm.RFP, fpL3, asm.DWord),
-		asm.Add.Reg(asm.R3, asm.R1),
-		asm.LoadMem(asm.R1, asm.RFP, fpSegs, asm.DWord).WithSymbol("hdr_done"),
-		asm.Sub.Imm(asm.R1, 1),
+		asm.Add.Reg(asm.R4, asm.R2),
+		asm.Mov.Reg(asm.R0, asm.R4),
+		asm.Add.Imm(asm.R0, 13),
+		asm.JGT.Reg(asm.R0, asm.R5, "tcp_unread"),
+		asm.LoadMem(asm.R0, asm.R4, 12, asm.Byte),
+		asm.RSh.Imm(asm.R0, 4),
+		asm.LSh.Imm(asm.R0, 2),
+		asm.Add.Reg(asm.R3, asm.R0),
+		asm.Ja.Label("hdr_done"),
+		asm.Mov.Imm(asm.R3, defaultHdr).WithSymbol("tcp_unread"),
+		asm.Sub.Imm(asm.R1, 1).WithSymbol("hdr_done"),
 		asm.Mul.Reg(asm.R1, asm.R3),
 		asm.Add.Reg(asm.R9, asm.R1),
 		asm.StoreMem(asm.RFP, fpWire, asm.R9, asm.DWord).WithSymbol("wire_done"),
 	}
 }
 
-// charge adds the packet's cost to the virtual tail. The tail is first
-// raised to now-burst (a compare-and-exchange: losing the race to another
-// CPU is fine, that CPU raised or advanced it), then advanced with an
-// atomic fetch-add, so concurrent senders never lose each other's bytes
-// (BPF_ATOMIC fetch and cmpxchg need 5.12, commit 5ca419f2864a). fpBacklg
-// gets the signed backlog in ns after this packet. Unlimited directions
-// only count.
-func charge() asm.Instructions {
-	return asm.Instructions{
+// charge adds the packet's cost to the virtual tail with one atomic
+// instruction (BPF_ATOMIC fetch and cmpxchg need 5.12, commit
+// 5ca419f2864a), so concurrent senders never lose each other's bytes. A
+// tail older than now-burst (an idle or underused link) is replaced by
+// now-burst+cost with compare-and-exchange; a busy tail is advanced with
+// fetch-add, as is any tail whose exchange lost a race (the winner raised
+// it). fpOld gets the tail before this packet, fpBacklg the signed
+// backlog in ns after it. Unlimited directions only count.
+func charge(m *maps) asm.Instructions {
+	insns := asm.Instructions{
 		asm.LoadMem(asm.R1, asm.R7, cfgCost, asm.DWord),
 		asm.JEq.Imm(asm.R1, 0, "pass"),
 		asm.Mul.Reg(asm.R1, asm.R9),
 		asm.RSh.Imm(asm.R1, CostShift),
 		asm.StoreMem(asm.RFP, fpCost, asm.R1, asm.DWord),
+	}
+	insns = append(insns,
 		asm.FnKtimeGetNs.Call(),
 		asm.StoreMem(asm.RFP, fpNow, asm.R0, asm.DWord),
-		asm.Mov.Reg(asm.R1, asm.R0),
+	)
+	insns = append(insns, lookup(m.state)...)
+	return append(insns,
+		asm.StoreMem(asm.RFP, fpState, asm.R0, asm.DWord),
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.LoadMem(asm.R1, asm.RFP, fpNow, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R7, cfgBurst, asm.DWord),
 		asm.Sub.Reg(asm.R1, asm.R2),
-		asm.LoadMem(asm.R0, asm.R8, stTail, asm.DWord),
-		asm.JSGE.Reg(asm.R0, asm.R1, "floor_ok"),
-		cmpXchg(asm.R8, asm.R1, stTail),
-		asm.LoadMem(asm.R1, asm.RFP, fpCost, asm.DWord).WithSymbol("floor_ok"),
-		fetchAdd(asm.R8, asm.R1, stTail),
+		asm.LoadMem(asm.R0, asm.R3, stTail, asm.DWord),
+		asm.JSGE.Reg(asm.R0, asm.R1, "busy"),
+		asm.Mov.Reg(asm.R4, asm.R0),
+		asm.LoadMem(asm.R2, asm.RFP, fpCost, asm.DWord),
+		asm.Add.Reg(asm.R2, asm.R1),
+		cmpXchg(asm.R3, asm.R2, stTail),
+		asm.JNE.Reg(asm.R0, asm.R4, "busy"),
 		asm.StoreMem(asm.RFP, fpOld, asm.R1, asm.DWord),
+		asm.Ja.Label("charged"),
+		asm.LoadMem(asm.R1, asm.RFP, fpCost, asm.DWord).WithSymbol("busy"),
+		fetchAdd(asm.R3, asm.R1, stTail),
+		asm.StoreMem(asm.RFP, fpOld, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpOld, asm.DWord).WithSymbol("charged"),
 		asm.LoadMem(asm.R2, asm.RFP, fpCost, asm.DWord),
 		asm.Add.Reg(asm.R1, asm.R2),
 		asm.LoadMem(asm.R2, asm.RFP, fpNow, asm.DWord),
 		asm.Sub.Reg(asm.R1, asm.R2),
 		asm.StoreMem(asm.RFP, fpBacklg, asm.R1, asm.DWord),
-		// Small packets (ACKs, SYNs, pings) are charged but never held.
 		asm.LoadMem(asm.R1, asm.R6, skbLen, asm.Word),
 		asm.LoadMem(asm.R2, asm.R7, cfgSmall, asm.DWord),
-		asm.JLE.Reg(asm.R1, asm.R2, "pass"),
+		asm.JLE.Reg(asm.R1, asm.R2, "small"),
+	)
+}
+
+// small: packets of at most Config.SmallLen bytes (ACKs, SYNs, pings) are
+// charged but pass undelayed and unmarked while the backlog is below
+// Config.CeilNs; beyond it they drop like any other, so that a flood of
+// small packets is held to the rate too.
+func small() asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("small"),
+		asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
+		asm.JSLE.Reg(asm.R1, asm.R2, "pass"),
+		asm.Ja.Label("drop_undo"),
 	}
 }
 
@@ -236,7 +264,7 @@ func edt() asm.Instructions {
 		asm.JGE.Reg(asm.R2, asm.R1, "edt_counted"),
 		asm.StoreMem(asm.R6, skbTstamp, asm.R1, asm.DWord),
 		asm.Mov.Imm(asm.R1, 1).WithSymbol("edt_counted"),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stDelayed),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctDelayed),
 		asm.Ja.Label("pass"),
 	)
 }
@@ -265,7 +293,7 @@ func virtualQueue(dir Direction) asm.Instructions {
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("mark"),
 		asm.FnSkbEcnSetCe.Call(),
 		asm.Mov.Imm(asm.R1, 1),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stMarked),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctMarked),
 	)
 	insns = append(insns, countPass()...)
 	return append(insns, asm.Mov.Imm(asm.R0, int32(passRet)), asm.Return())
@@ -274,11 +302,11 @@ func virtualQueue(dir Direction) asm.Instructions {
 func countPass() asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMem(asm.R1, asm.RFP, fpWire, asm.DWord),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stPassBytes),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctPassBytes),
 		asm.Mov.Imm(asm.R1, 1),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stPassPkts),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctPassPkts),
 		asm.LoadMem(asm.R1, asm.RFP, fpSegs, asm.DWord),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stPassSegs),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctPassSegs),
 	}
 }
 
@@ -293,11 +321,12 @@ func exits(dir Direction) asm.Instructions {
 	return append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, fpCost, asm.DWord).WithSymbol("drop_undo"),
 		asm.Neg.Imm(asm.R1, 0),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stTail),
+		asm.LoadMem(asm.R2, asm.RFP, fpState, asm.DWord),
+		asm.AddAtomic.Mem(asm.R2, asm.R1, asm.DWord, stTail),
 		asm.Mov.Imm(asm.R1, 1),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stDropPkts),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctDropPkts),
 		asm.LoadMem(asm.R1, asm.RFP, fpWire, asm.DWord),
-		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, stDropBytes),
+		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctDropBytes),
 		asm.Mov.Imm(asm.R0, dropRet),
 		asm.Return(),
 		asm.Mov.Imm(asm.R0, retPass).WithSymbol("pass_raw"),

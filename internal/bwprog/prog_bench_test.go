@@ -27,16 +27,15 @@ func BenchmarkProgram(b *testing.B) {
 		{"count-only", Config{}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			config, state, err := newMaps()
+			m, err := newMaps()
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer config.Close()
-			defer state.Close()
-			if err := config.Update(uint32(Egress), bc.cfg, 0); err != nil {
+			defer m.close()
+			if err := m.config.Update(uint32(Egress), bc.cfg, 0); err != nil {
 				b.Fatal(err)
 			}
-			p, err := ebpf.NewProgram(spec(Egress, config, state))
+			p, err := ebpf.NewProgram(spec(Egress, &m))
 			if err != nil {
 				b.Fatal(err)
 			}

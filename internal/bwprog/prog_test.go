@@ -40,19 +40,18 @@ func TestAtomicEncoding(t *testing.T) {
 func TestVirtualQueue(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireKernel(t, "5.12")
-	config, state, err := newMaps()
+	m, err := newMaps()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer config.Close()
-	defer state.Close()
+	defer m.close()
 	ms := uint64(1e6)
 	cost := uint64(8e9<<CostShift) / 10e6
-	if err := config.Update(uint32(Egress), Config{CostPerByte: cost, BurstNs: 50 * ms,
+	if err := m.config.Update(uint32(Egress), Config{CostPerByte: cost, BurstNs: 50 * ms,
 		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms}, 0); err != nil {
 		t.Fatal(err)
 	}
-	p, err := ebpf.NewProgram(spec(Egress, config, state))
+	p, err := ebpf.NewProgram(spec(Egress, &m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +72,8 @@ func TestVirtualQueue(t *testing.T) {
 		seen[ret]++
 	}
 	elapsed := uint64(time.Since(start))
-	var st State
-	if err := state.Lookup(uint32(Egress), &st); err != nil {
+	st, err := m.stats(Egress)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("returns %v first at %v, state %+v", seen, first, st)
@@ -91,5 +90,125 @@ func TestVirtualQueue(t *testing.T) {
 	}
 	if int(st.PassPackets) != seen[retPass]+seen[retPassCN] || int(st.DropPackets) != seen[retDropCN] {
 		t.Fatalf("counters %+v disagree with returns %v", st, seen)
+	}
+}
+
+// skbCtx is struct __sk_buff as BPF_PROG_TEST_RUN takes it (5.18+ layout,
+// 192 bytes); only gso_segs is set.
+type skbCtx [192]byte
+
+// TestWireLen checks the wire size the programs charge: each segment of a
+// GSO packet repeats the L3 and L4 headers, read from the packet, plus the
+// Ethernet header; a plain packet adds only the Ethernet header.
+func TestWireLen(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireKernel(t, "5.18")
+	m, err := newMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	p, err := ebpf.NewProgram(spec(Egress, &m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ipv4 := func(ihl int, proto byte, l4 []byte, n int) []byte {
+		pkt := make([]byte, 14+n)
+		pkt[12], pkt[13] = 0x08, 0x00
+		pkt[14], pkt[14+9] = byte(0x40|ihl), proto
+		copy(pkt[14+ihl*4:], l4)
+		return pkt
+	}
+	ipv6 := func(proto byte, l4 []byte, n int) []byte {
+		pkt := make([]byte, 14+n)
+		pkt[12], pkt[13] = 0x86, 0xdd
+		pkt[14], pkt[14+6] = 0x60, proto
+		copy(pkt[14+40:], l4)
+		return pkt
+	}
+	tcp := func(doff int) []byte { b := make([]byte, 20); b[12] = byte(doff << 4); return b }
+	for _, c := range []struct {
+		name string
+		pkt  []byte
+		segs uint32
+		want uint64
+	}{
+		{"plain", ipv4(5, protoTCP, tcp(8), 1400), 0, 1400 + 14},
+		{"one segment", ipv4(5, protoTCP, tcp(8), 1400), 1, 1400 + 14},
+		{"ipv4 tcp options", ipv4(5, protoTCP, tcp(8), 3000), 3, 3000 + 3*14 + 2*(20+32)},
+		{"ipv4 options", ipv4(6, protoTCP, tcp(5), 3000), 3, 3000 + 3*14 + 2*(24+20)},
+		{"ipv6 tcp", ipv6(protoTCP, tcp(5), 3000), 4, 3000 + 4*14 + 3*(40+20)},
+		{"ipv4 udp", ipv4(5, protoUDP, nil, 3000), 3, 3000 + 3*14 + 2*(20+8)},
+		{"ipv4 other", ipv4(5, 47, nil, 3000), 2, 3000 + 2*14 + 1*20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before, err := m.stats(Egress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ctx skbCtx
+			binary.LittleEndian.PutUint32(ctx[skbGsoSegs:], c.segs)
+			if _, err := p.Run(&ebpf.RunOptions{Data: c.pkt, Context: ctx}); err != nil {
+				t.Fatal(err)
+			}
+			after, err := m.stats(Egress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := after.PassBytes - before.PassBytes; got != c.want {
+				t.Fatalf("charged %d wire bytes, want %d", got, c.want)
+			}
+			if got, want := after.PassSegments-before.PassSegments, max(uint64(c.segs), 1); got != want {
+				t.Fatalf("counted %d segments, want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestSmallFlood proves that small packets, which pass unmarked, are still
+// held to the rate: a flood of 100-byte packets at 10 Mbit/s passes until
+// the backlog reaches the ceiling and drops from then on.
+func TestSmallFlood(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireKernel(t, "5.12")
+	m, err := newMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	ms := uint64(1e6)
+	cost := uint64(8e9<<CostShift) / 10e6
+	if err := m.config.Update(uint32(Egress), Config{CostPerByte: cost, BurstNs: 10 * ms,
+		MarkNs: 2 * ms, DropNs: 4 * ms, SmallLen: 128, CeilNs: 30 * ms}, 0); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ebpf.NewProgram(spec(Egress, &m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	pkt := make([]byte, 14+100)
+	pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoUDP
+	var seen [4]int
+	start := time.Now()
+	for range 2000 { // 2000 x 91 us of line time, sent within a few ms
+		ret, err := p.Run(&ebpf.RunOptions{Data: pkt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[ret]++
+	}
+	elapsed := uint64(time.Since(start))
+	st, err := m.stats(Egress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("returns %v in %v, counters %+v", seen, time.Duration(elapsed), st.Counters)
+	if seen[retPass] == 0 || seen[retDropCN] == 0 || seen[retPassCN] != 0 || seen[retDrop] != 0 {
+		t.Fatalf("want unmarked passes then drops, got %v", seen)
+	}
+	if passed := (st.PassBytes * cost) >> CostShift; passed > 40*ms+elapsed+91_000 {
+		t.Fatalf("passed %d ns of line time in %d ns, want <= burst+ceiling+elapsed (+1 packet)", passed, elapsed)
 	}
 }
