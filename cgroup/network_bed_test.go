@@ -210,7 +210,11 @@ type client struct {
 
 type clientResult struct {
 	Sent, Segs, Retrans uint64
-	RTTs                []time.Duration
+	RTTs                []time.Duration // TCP request/response probe
+	// ICMP are the echo probe's RTTs; ICMPSent requests were sent and
+	// ICMPLost of them not answered within a second.
+	ICMP               []time.Duration
+	ICMPSent, ICMPLost int
 	// RX samples received bytes over time (receive mode, tag 'r').
 	RX []rxSample
 }
@@ -232,16 +236,23 @@ func (r clientResult) rxGoodput(from time.Duration) float64 {
 }
 
 // startClient starts "bwclient" in cgroup dir: it sends for secs seconds
-// with tag, pinging every pingMs (0: no pings).
+// with tag, pinging every pingMs (0: no pings) over TCP.
 func (b *bed) startClient(t testing.TB, dir string, tag byte, secs float64, pingMs int) *client {
 	t.Helper()
-	return b.startPacedClient(t, dir, tag, secs, pingMs, 0)
+	return b.startProbedClient(t, dir, tag, secs, probes{tcpMs: pingMs}, 0)
 }
 
-// startPacedClient is startClient with the bulk socket paced by TCP itself
-// (SO_MAX_PACING_RATE, bytes/s; 0: not paced): a control that sends at a
-// rate without any limiter or qdisc.
-func (b *bed) startPacedClient(t testing.TB, dir string, tag byte, secs float64, pingMs int, pace uint64) *client {
+// probes says how often the client's latency probes run (0: not at all).
+type probes struct {
+	tcpMs  int // 64-byte TCP request/response
+	icmpMs int // ICMP echo (network_ping_test.go)
+}
+
+// startProbedClient is startClient with both probes and the bulk socket
+// paced by TCP itself (SO_MAX_PACING_RATE, bytes/s; 0: not paced): a
+// control that sends at a rate without any limiter or qdisc. Tag 'p' runs
+// the probes alone, with no bulk flow.
+func (b *bed) startProbedClient(t testing.TB, dir string, tag byte, secs float64, pr probes, pace uint64) *client {
 	t.Helper()
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -250,7 +261,8 @@ func (b *bed) startPacedClient(t testing.TB, dir string, tag byte, secs float64,
 	defer unix.Close(fd)
 	cmd := testutil.HelperCommand(t, "bwclient", b.cliNS,
 		net.JoinHostPort(bedSrvIP, strconv.Itoa(bedPort)), string(tag),
-		strconv.FormatFloat(secs, 'f', -1, 64), strconv.Itoa(pingMs), strconv.FormatUint(pace, 10))
+		strconv.FormatFloat(secs, 'f', -1, 64), strconv.Itoa(pr.tcpMs), strconv.FormatUint(pace, 10),
+		strconv.Itoa(pr.icmpMs))
 	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -275,6 +287,13 @@ func (c *client) wait(t testing.TB) clientResult {
 		case "rtt":
 			ns, _ := strconv.ParseInt(f[1], 10, 64)
 			r.RTTs = append(r.RTTs, time.Duration(ns))
+		case "icmp":
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			r.ICMP = append(r.ICMP, time.Duration(ns))
+		case "icmpsent":
+			r.ICMPSent, _ = strconv.Atoi(f[1])
+		case "icmplost":
+			r.ICMPLost, _ = strconv.Atoi(f[1])
 		case "rx":
 			at, _ := strconv.ParseInt(f[1], 10, 64)
 			n, _ := strconv.ParseUint(f[2], 10, 64)
@@ -306,10 +325,12 @@ func init() {
 	}
 }
 
-// bwClient: NETNS ADDR TAG SECONDS PING_MS PACE. Joins NETNS on its locked main
-// thread (sockets are created there), streams, and prints "rtt NS" lines
-// and a final "done sent=N segs=N retrans=N". With TAG 'r' it receives
-// instead and prints "rx NS BYTES" every 100 ms.
+// bwClient: NETNS ADDR TAG SECONDS PING_MS PACE [ICMP_MS]. Joins NETNS on
+// its locked main thread (sockets are created there), streams, and prints
+// "rtt NS" lines (TCP probe), then "icmp NS" lines, "icmpsent N" and
+// "icmplost N" (ICMP probe) and a final "done sent=N segs=N retrans=N".
+// With TAG 'r' it receives instead and prints "rx NS BYTES" every 100 ms;
+// with TAG 'p' it runs the probes alone.
 func bwClient(args []string) int {
 	runtime.LockOSThread()
 	fd, err := unix.Open(args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -322,43 +343,55 @@ func bwClient(args []string) int {
 	}
 	secs, _ := strconv.ParseFloat(args[3], 64)
 	pingMs, _ := strconv.Atoi(args[4])
-	deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
-	var echo net.Conn
-	if pingMs > 0 {
-		if echo, err = net.Dial("tcp4", args[1]); err != nil {
-			fmt.Fprintln(os.Stderr, "bwclient:", err)
-			return 1
-		}
-		if _, err := echo.Write([]byte{'e'}); err != nil {
-			return 1
-		}
+	icmpMs := 0
+	if len(args) > 6 {
+		icmpMs, _ = strconv.Atoi(args[6])
 	}
-	c, err := net.Dial("tcp4", args[1])
+	deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+	tag := args[2][0]
+	if tag == 'r' {
+		pingMs, icmpMs = 0, 0
+	}
+	waitProbes, err := startProbes(args[1], deadline, pingMs, icmpMs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bwclient:", err)
 		return 1
 	}
-	if _, err := c.Write([]byte(args[2][:1])); err != nil {
+	var done string
+	if tag == 'p' {
+		time.Sleep(time.Until(deadline))
+		done = "done sent=0 segs=0 retrans=0"
+	} else if done, err = bulkClient(args[1], tag, args[5], deadline); err != nil {
+		fmt.Fprintln(os.Stderr, "bwclient:", err)
 		return 1
 	}
-	if pace, _ := strconv.ParseUint(args[5], 10, 64); pace != 0 {
+	if err := waitProbes(); err != nil {
+		fmt.Fprintln(os.Stderr, "bwclient:", err)
+		return 1
+	}
+	fmt.Println(done)
+	return 0
+}
+
+// bulkClient streams (or with tag 'r' receives) until deadline and returns
+// the "done" line.
+func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (string, error) {
+	c, err := net.Dial("tcp4", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte{tag}); err != nil {
+		return "", err
+	}
+	if pace, _ := strconv.ParseUint(paceArg, 10, 64); pace != 0 {
 		if err := setPacing(c, pace); err != nil {
-			fmt.Fprintln(os.Stderr, "bwclient: pacing:", err)
-			return 1
+			return "", fmt.Errorf("pacing: %w", err)
 		}
 	}
-	if args[2][0] == 'r' {
+	if tag == 'r' {
 		receive(c, deadline)
-		c.Close()
-		return 0
-	}
-	var pings sync.WaitGroup
-	if echo != nil {
-		pings.Add(1)
-		go func() {
-			defer pings.Done()
-			ping(echo, deadline, time.Duration(pingMs)*time.Millisecond)
-		}()
+		return "done sent=0 segs=0 retrans=0", nil
 	}
 	buf := make([]byte, 64<<10)
 	var sent uint64
@@ -370,11 +403,61 @@ func bwClient(args []string) int {
 			break
 		}
 	}
-	pings.Wait()
 	info, _ := tcpInfo(c)
-	fmt.Printf("done sent=%d segs=%d retrans=%d\n", sent, info.Data_segs_out, info.Total_retrans)
-	c.Close()
-	return 0
+	return fmt.Sprintf("done sent=%d segs=%d retrans=%d", sent, info.Data_segs_out, info.Total_retrans), nil
+}
+
+// startProbes opens the probes' sockets on the calling thread (in the
+// client's netns) and runs them until deadline: the TCP request/response
+// every tcpMs and the ICMP echo every icmpMs (0: off). wait blocks until
+// both are done and prints the ICMP results; the TCP probe prints as it goes.
+func startProbes(addr string, deadline time.Time, tcpMs, icmpMs int) (wait func() error, err error) {
+	var icmp *icmpProbe
+	if icmpMs > 0 {
+		host, _, _ := net.SplitHostPort(addr)
+		if icmp, err = openICMPProbe(host); err != nil {
+			return nil, err
+		}
+	}
+	var echo net.Conn
+	if tcpMs > 0 {
+		if echo, err = net.Dial("tcp4", addr); err == nil {
+			_, err = echo.Write([]byte{'e'})
+		}
+		if err != nil {
+			icmp.Close()
+			return nil, err
+		}
+	}
+	var wg sync.WaitGroup
+	if echo != nil {
+		wg.Go(func() { ping(echo, deadline, time.Duration(tcpMs)*time.Millisecond) })
+	}
+	var res icmpResult
+	var ierr error
+	if icmp != nil {
+		wg.Go(func() { res, ierr = icmp.run(deadline, time.Duration(icmpMs)*time.Millisecond) })
+	}
+	return func() error {
+		wg.Wait()
+		if echo != nil {
+			echo.Close()
+		}
+		if icmp == nil {
+			return nil
+		}
+		icmp.Close()
+		if ierr != nil {
+			return ierr
+		}
+		// Printed after the TCP probe stopped, so no line is split.
+		w := bufio.NewWriter(os.Stdout)
+		for _, d := range res.RTTs {
+			fmt.Fprintf(w, "icmp %d\n", d.Nanoseconds())
+		}
+		fmt.Fprintf(w, "icmpsent %d\nicmplost %d\n", res.Sent, res.Lost)
+		return w.Flush()
+	}, nil
 }
 
 // receive reads until deadline, printing the byte count every 100 ms.
@@ -391,7 +474,6 @@ func receive(c net.Conn, deadline time.Time) {
 			next = at + 100*time.Millisecond
 		}
 		if err != nil {
-			fmt.Println("done sent=0 segs=0 retrans=0")
 			return
 		}
 	}
