@@ -17,11 +17,14 @@ import (
 
 // BenchmarkNetworkOverhead is the per-packet cost of the limiter, two ways:
 //
-//   - Throughput: goodput on the veth from a cgroup with no program and from
-//     one limited far above what the veth carries (1 Tbit/s both ways), in
-//     -bw.pairs alternating 2 s runs; the median of the per-pair ratios is
-//     "%-of-unlimited" (the host is shared and noisy: pairs taken seconds
-//     apart see the same noise).
+//   - Throughput: goodput on the veth from a cgroup with no program, from
+//     one with an empty program ("return 1") both ways, and from one limited
+//     far above what the veth carries (1 Tbit/s both ways), in -bw.rounds
+//     rounds of 2 s runs in rotating order; the medians of the per-round ratios are
+//     "%-of-unlimited" (against no program: the whole cost of limiting,
+//     the kernel's cgroup hook included) and "%-of-empty" (against the
+//     empty program: the limiter's own share). Runs seconds apart see the
+//     same noise of this shared host, hence ratios per round.
 //
 //   - Run time: with BPF run-time statistics on (off while throughput is
 //     compared: they cost two clock reads per run), the programs' run time
@@ -40,41 +43,51 @@ func BenchmarkNetworkOverhead(b *testing.B) {
 	bd := newBed(b)
 	plain := testutil.TempCgroup(b)
 	c := limitedCgroup(b, &Network{EgressRate: 1e12, IngressRate: 1e12})
+	empty, clock := testutil.TempCgroup(b), testutil.TempCgroup(b)
+	ret := asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}
+	emptyIDs := attachBoth(b, empty, ret)
+	clockIDs := attachBoth(b, clock, append(asm.Instructions{asm.FnKtimeGetNs.Call()}, ret...))
+
 	bd.goodputFor(b, plain, 'A', time.Second) // warm up
-	var ratios, none, limited []float64
-	for range *bwPairs {
-		n := bd.goodputFor(b, plain, 'A', 2*time.Second)
-		l := bd.goodputFor(b, c.path, 'B', 2*time.Second)
-		none, limited = append(none, n), append(limited, l)
-		ratios = append(ratios, l/n)
+	var none, hook, limited, ofNone, ofEmpty []float64
+	for r := range *bwRounds {
+		// The order rotates each round, so no arm always runs first.
+		var got [3]float64
+		for i := range 3 {
+			arm := (r + i) % 3
+			got[arm] = bd.goodputFor(b, []string{plain, empty, c.path}[arm], byte('A'+arm), 2*time.Second)
+		}
+		n, e, l := got[0], got[1], got[2]
+		none, hook, limited = append(none, n), append(hook, e), append(limited, l)
+		ofNone, ofEmpty = append(ofNone, l/n), append(ofEmpty, l/e)
 	}
 	b.ReportMetric(median(none)*8/1e6, "Mbit/s-none")
+	b.ReportMetric(median(hook)*8/1e6, "Mbit/s-empty")
 	b.ReportMetric(median(limited)*8/1e6, "Mbit/s-limited")
-	b.ReportMetric(100*median(ratios), "%-of-unlimited")
+	b.ReportMetric(100*median(ofNone), "%-of-unlimited")
+	b.ReportMetric(100*median(ofEmpty), "%-of-empty")
 
 	dir, err := c.networkPinDir()
 	if err != nil {
 		b.Fatal(err)
 	}
-	empty, clock := testutil.TempCgroup(b), testutil.TempCgroup(b)
-	ret := asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}
 	for _, run := range []struct {
 		name string
 		dir  string
 		ids  [2]ebpf.ProgramID
 	}{
 		{"", c.path, limiterIDs(b, dir)},
-		{"empty-", empty, attachBoth(b, empty, ret)},
-		{"clock-", clock, attachBoth(b, clock, append(asm.Instructions{asm.FnKtimeGetNs.Call()}, ret...))},
+		{"empty-", empty, emptyIDs},
+		{"clock-", clock, clockIDs},
 	} {
-		perPkt := runTimes(b, run.ids, func() { bd.goodputFor(b, run.dir, 'C', 2*time.Second) })
+		perPkt := runTimes(b, run.ids, func() { bd.goodputFor(b, run.dir, 'D', 2*time.Second) })
 		for d, ns := range perPkt {
 			b.ReportMetric(ns, "ns/pkt-"+run.name+bwprog.Direction(d).String())
 		}
 	}
 }
 
-var bwPairs = flag.Int("bw.pairs", 7, "alternating no-program/limited pairs BenchmarkNetworkOverhead runs")
+var bwRounds = flag.Int("bw.rounds", 9, "rounds of no-program/empty-program/limited runs in BenchmarkNetworkOverhead")
 
 // goodputFor streams from cgroup dir for 1 s + d and returns the goodput
 // over the last d.
