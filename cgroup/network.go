@@ -56,9 +56,12 @@ type NetworkStats struct {
 type NetworkDirStats struct {
 	Bytes, Packets, Segments uint64 // passed
 	Delayed                  uint64 // given a later departure time (EDT)
-	Marked                   uint64 // passed with ECN CE / congestion notification
-	DroppedPackets           uint64
-	DroppedBytes             uint64
+	// Marked were passed with a congestion signal: ECN CE set (only an
+	// ECN-capable packet can carry it), or on egress a notification to the
+	// sending socket, which TCP answers by reducing its window.
+	Marked         uint64
+	DroppedPackets uint64
+	DroppedBytes   uint64
 }
 
 // networkFS holds the per-cgroup pin directories (confine/cg-<cgroup id>);

@@ -210,6 +210,7 @@ type client struct {
 
 type clientResult struct {
 	Sent, Segs, Retrans uint64
+	ECN                 bool            // the bulk connection negotiated ECN
 	RTTs                []time.Duration // TCP request/response probe
 	// ICMP are the echo probe's RTTs; ICMPSent requests were sent and
 	// ICMPLost of them not answered within a second.
@@ -299,7 +300,9 @@ func (c *client) wait(t testing.TB) clientResult {
 			n, _ := strconv.ParseUint(f[2], 10, 64)
 			r.RX = append(r.RX, rxSample{At: time.Duration(at), Bytes: n})
 		case "done":
-			fmt.Sscanf(c.out.Text(), "done sent=%d segs=%d retrans=%d", &r.Sent, &r.Segs, &r.Retrans)
+			var ecn int
+			fmt.Sscanf(c.out.Text(), "done sent=%d segs=%d retrans=%d ecn=%d", &r.Sent, &r.Segs, &r.Retrans, &ecn)
+			r.ECN = ecn == 1
 		}
 	}
 	if err := c.cmd.Wait(); err != nil {
@@ -360,7 +363,7 @@ func bwClient(args []string) int {
 	var done string
 	if tag == 'p' {
 		time.Sleep(time.Until(deadline))
-		done = "done sent=0 segs=0 retrans=0"
+		done = "done sent=0 segs=0 retrans=0 ecn=0"
 	} else if done, err = bulkClient(args[1], tag, args[5], deadline); err != nil {
 		fmt.Fprintln(os.Stderr, "bwclient:", err)
 		return 1
@@ -397,7 +400,8 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 	}
 	if tag == 'r' {
 		receive(c, deadline)
-		return "done sent=0 segs=0 retrans=0", nil
+		info, _ := tcpInfo(c)
+		return fmt.Sprintf("done sent=0 segs=0 retrans=0 ecn=%d", ecnOf(info)), nil
 	}
 	buf := make([]byte, 64<<10)
 	var sent uint64
@@ -410,7 +414,19 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 		}
 	}
 	info, _ := tcpInfo(c)
-	return fmt.Sprintf("done sent=%d segs=%d retrans=%d", sent, info.Data_segs_out, info.Total_retrans), nil
+	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=%d",
+		sent, info.Data_segs_out, info.Total_retrans, ecnOf(info)), nil
+}
+
+// tcpiOptECN is TCPI_OPT_ECN of tcpi_options (include/uapi/linux/tcp.h).
+const tcpiOptECN = 8
+
+// ecnOf is 1 when the connection negotiated ECN.
+func ecnOf(info *unix.TCPInfo) int {
+	if info.Options&tcpiOptECN != 0 {
+		return 1
+	}
+	return 0
 }
 
 // startProbes opens the probes' sockets on the calling thread (in the

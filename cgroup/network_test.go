@@ -393,3 +393,37 @@ func TestNetworkIngress(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkIngressECN: when the download negotiated ECN (the client's
+// namespace asks for it: net.ipv4.tcp_ecn=1), the ingress limiter's marks
+// reach the sender as CE (Marked counts only packets that were ECN-capable,
+// so it stays 0 without ECN) and the rate still holds.
+func TestNetworkIngressECN(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	useBPFFS(t)
+	b := newBed(t)
+	err := inNetns(b.cliNS, func() error {
+		return os.WriteFile("/proc/sys/net/ipv4/tcp_ecn", []byte("1"), 0)
+	})
+	if err != nil {
+		t.Fatalf("enabling ECN in the client namespace: %v", err)
+	}
+	const rate = 10e6
+	c := limitedCgroup(t, &Network{IngressRate: rate})
+	res := b.startClient(t, c.path, 'r', 9.5, 0).wait(t)
+	st, err := networkStatsOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ratio := res.rxGoodput(1500*time.Millisecond) / idealGoodput(rate)
+	t.Logf("ecn %v, %.2f%% of ideal; ingress %+v", res.ECN, 100*ratio, st.Ingress)
+	if !res.ECN {
+		t.Fatal("the download did not negotiate ECN")
+	}
+	if st.Ingress.Marked == 0 {
+		t.Error("no ingress packet was CE-marked")
+	}
+	if ratio < 0.95 || ratio > 1.05 {
+		t.Errorf("ingress goodput %.1f%% of ideal, want 95-105%%", 100*ratio)
+	}
+}

@@ -64,7 +64,7 @@ type Counters struct {
 	PassBytes    uint64 // wire bytes passed
 	PassPackets  uint64 // packets passed (a GSO packet counts once)
 	Delayed      uint64 // packets given a later departure time (EDT)
-	Marked       uint64 // packets passed with CE mark / congestion notification
+	Marked       uint64 // packets passed with a congestion signal: CE set, or on egress notification
 	DropPackets  uint64 // packets dropped
 	DropBytes    uint64 // wire bytes dropped
 	PassSegments uint64 // segments passed (gso_segs summed)

@@ -292,10 +292,20 @@ func virtualQueue(dir Direction) asm.Instructions {
 		asm.Ja.Label("drop_undo"),
 		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("mark"),
 		asm.FnSkbEcnSetCe.Call(),
+	)
+	// Marked counts packets that carried a congestion signal: on egress
+	// every one (notification reaches TCP whether or not CE could be set),
+	// on ingress only those that were ECN-capable.
+	if dir == Ingress {
+		insns = append(insns, asm.JEq.Imm(asm.R0, 0, "marked"))
+	}
+	insns = append(insns,
 		asm.Mov.Imm(asm.R1, 1),
 		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctMarked),
 	)
-	insns = append(insns, countPass()...)
+	pass := countPass()
+	pass[0] = pass[0].WithSymbol("marked")
+	insns = append(insns, pass...)
 	return append(insns, asm.Mov.Imm(asm.R0, int32(passRet)), asm.Return())
 }
 
