@@ -106,7 +106,10 @@
 // pacing where the egress device has an fq qdisc ([Network].EDT,
 // [InstallFQ]), else by a virtual queue that marks ECN, notifies
 // congestion and finally drops; ingress by the same virtual queue, which
-// marks long before it drops. Rates change live with Apply; counters are read
+// marks long before it drops (marks reach only connections that negotiated
+// ECN, which Linux asks for when net.ipv4.tcp_ecn is 1). In the
+// virtual-queue mode no packet is ever held, so the limiter adds no
+// queueing delay. Rates change live with Apply; counters are read
 // through Stats; Delete detaches and unpins. Needs Linux 5.12 (BPF
 // atomics), bpf_link on cgroups (5.7) and a BPF filesystem at /sys/fs/bpf
 // (the links and maps are pinned below /sys/fs/bpf/confine/cg-<id>);
