@@ -34,7 +34,8 @@ import (
 //     clock read included), and one that only reads the clock
 //     (bpf_ktime_get_ns), which any rate limiter must do per packet. A
 //     "packet" is what the cgroup hook sees, usually a GSO packet of many
-//     segments.
+//     segments; "ns/segment" spreads the limiter's run time over the wire
+//     packets it passed.
 //
 //     go test -run '^$' -bench BenchmarkNetworkOverhead -benchtime 1x ./cgroup/
 func BenchmarkNetworkOverhead(b *testing.B) {
@@ -80,9 +81,19 @@ func BenchmarkNetworkOverhead(b *testing.B) {
 		{"empty-", empty, emptyIDs},
 		{"clock-", clock, clockIDs},
 	} {
-		perPkt := runTimes(b, run.ids, func() { bd.goodputFor(b, run.dir, 'D', 2*time.Second) })
+		var segs [2]uint64 // segments the limiter passed during the run
+		perPkt, runs := runTimes(b, run.ids, func() {
+			before, _ := networkStatsOf(c)
+			bd.goodputFor(b, run.dir, 'D', 2*time.Second)
+			after, _ := networkStatsOf(c)
+			segs = [2]uint64{after.Egress.Segments - before.Egress.Segments,
+				after.Ingress.Segments - before.Ingress.Segments}
+		})
 		for d, ns := range perPkt {
 			b.ReportMetric(ns, "ns/pkt-"+run.name+bwprog.Direction(d).String())
+			if run.name == "" && segs[d] > 0 {
+				b.ReportMetric(ns*float64(runs[d])/float64(segs[d]), "ns/segment-"+bwprog.Direction(d).String())
+			}
 		}
 	}
 }
@@ -99,8 +110,9 @@ func (bd *bed) goodputFor(b *testing.B, dir string, tag byte, d time.Duration) f
 }
 
 // runTimes turns BPF run-time statistics on, runs load and returns the
-// mean run time per packet of the programs ids (egress, ingress).
-func runTimes(b *testing.B, ids [2]ebpf.ProgramID, load func()) [2]float64 {
+// mean run time per packet of the programs ids (egress, ingress) and how
+// many packets they ran for.
+func runTimes(b *testing.B, ids [2]ebpf.ProgramID, load func()) (perPkt [2]float64, runs [2]uint64) {
 	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	if err != nil {
 		b.Fatalf("enabling BPF run-time stats: %v", err)
@@ -109,13 +121,12 @@ func runTimes(b *testing.B, ids [2]ebpf.ProgramID, load func()) [2]float64 {
 	before := progStats(b, ids)
 	load()
 	after := progStats(b, ids)
-	var out [2]float64
 	for d := range ids {
-		if n := after[d].RunCount - before[d].RunCount; n > 0 {
-			out[d] = float64(after[d].Runtime-before[d].Runtime) / float64(n)
+		if runs[d] = after[d].RunCount - before[d].RunCount; runs[d] > 0 {
+			perPkt[d] = float64(after[d].Runtime-before[d].Runtime) / float64(runs[d])
 		}
 	}
-	return out
+	return perPkt, runs
 }
 
 // attachBoth attaches insns to cgroup dir for egress and ingress and
