@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 
 	"github.com/confinelab/confine/internal/testutil"
 )
@@ -12,19 +13,22 @@ import (
 // network stack around it: the egress program run by BPF_PROG_TEST_RUN on
 // a 1400-byte IPv4/TCP packet, at a limit it never reaches (every charge,
 // atomic and threshold test runs; nothing is dropped) and with no limit
-// (count only). ns/op is the kernel's own per-run time.
+// (count only), next to an empty program ("return 1": what the test run
+// itself costs per run). ns/op is the kernel's own per-run time.
 //
 //	go test -run '^$' -bench BenchmarkProgram ./internal/bwprog/
 func BenchmarkProgram(b *testing.B) {
 	testutil.RequireRoot(b)
 	testutil.RequireKernel(b, "5.12")
 	for _, bc := range []struct {
-		name string
-		cfg  Config
+		name  string
+		cfg   Config
+		empty bool
 	}{
 		{"limited", Config{CostPerByte: uint64(8e9) << CostShift / 1e12, BurstNs: 1e9,
-			MarkNs: 1e9, DropNs: 2e9, SmallLen: 128, CeilNs: 2e9}},
-		{"count-only", Config{}},
+			MarkNs: 1e9, DropNs: 2e9, SmallLen: 128, CeilNs: 2e9}, false},
+		{"count-only", Config{}, false},
+		{"empty", Config{}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			m, err := newMaps()
@@ -35,7 +39,11 @@ func BenchmarkProgram(b *testing.B) {
 			if err := m.config.Update(uint32(Egress), bc.cfg, 0); err != nil {
 				b.Fatal(err)
 			}
-			p, err := ebpf.NewProgram(spec(Egress, &m))
+			ps := spec(Egress, &m)
+			if bc.empty {
+				ps.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, retPass), asm.Return()}
+			}
+			p, err := ebpf.NewProgram(ps)
 			if err != nil {
 				b.Fatal(err)
 			}
