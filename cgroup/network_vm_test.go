@@ -45,15 +45,15 @@ func TestVMNetworkEDT(t *testing.T) {
 	if filepath.Dir(dir) != bpfpin.Root {
 		t.Fatalf("pin dir %s not under %s", dir, bpfpin.Root)
 	}
-	cl := b.startClient(t, cg.Path(), 'A', 8, 20)
+	cl := b.startProbedClient(t, cg.Path(), 'A', 8, probes{tcpMs: 20, icmpMs: 20}, 0)
 	got := b.measure('A', 2*time.Second, 2*time.Second+window)
 	res := cl.wait(t)
 	st := stats(t, cg, StatNetwork).Network
 	ratio := got / idealGoodput(rate)
 	slack := float64(dirConfig(rate, 0, true).BurstNs)/float64(window) + 0.10
-	t.Logf("goodput %.2f%% of ideal (at most +%.1f%%); rtt p50 %v p99 %v (%d); segs %d retrans %d; egress %+v",
-		100*ratio, 100*slack, percentile(res.RTTs, .5), percentile(res.RTTs, .99), len(res.RTTs),
-		res.Segs, res.Retrans, st.Egress)
+	t.Logf("goodput %.2f%% of ideal (at most +%.1f%%); ping p50 %v p99 %v (%d of %d); tcp probe p50 %v p99 %v; segs %d retrans %d; egress %+v",
+		100*ratio, 100*slack, percentile(res.ICMP, .5), percentile(res.ICMP, .99), len(res.ICMP), res.ICMPSent,
+		percentile(res.RTTs, .5), percentile(res.RTTs, .99), res.Segs, res.Retrans, st.Egress)
 	if ratio < 0.70 || ratio > 1+slack {
 		t.Errorf("EDT goodput %.1f%% of ideal, want 70%%..%.1f%%", 100*ratio, 100*(1+slack))
 	}
