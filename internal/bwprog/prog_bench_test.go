@@ -3,7 +3,6 @@ package bwprog
 import (
 	"testing"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/confinelab/confine/internal/testutil"
@@ -31,23 +30,11 @@ func BenchmarkProgram(b *testing.B) {
 		{"empty", Config{}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			m, err := newMaps()
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.close()
-			if err := m.config.Update(uint32(Egress), bc.cfg, 0); err != nil {
-				b.Fatal(err)
-			}
-			ps := spec(Egress, &m)
+			var insns asm.Instructions
 			if bc.empty {
-				ps.Instructions = asm.Instructions{asm.Mov.Imm(asm.R0, retPass), asm.Return()}
+				insns = asm.Instructions{asm.Mov.Imm(asm.R0, retPass), asm.Return()}
 			}
-			p, err := ebpf.NewProgram(ps)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close()
+			_, p := loadEgress(b, bc.cfg, insns...)
 			pkt := make([]byte, 14+1400)
 			pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoTCP
 			ret, per, err := p.Benchmark(pkt, b.N, nil)

@@ -34,28 +34,41 @@ func TestAtomicEncoding(t *testing.T) {
 	}
 }
 
+// loadEgress creates maps holding cfg for egress and loads the egress
+// program over them (insns, when given, replace its instructions); both
+// are released at cleanup.
+func loadEgress(t testing.TB, cfg Config, insns ...asm.Instruction) (*maps, *ebpf.Program) {
+	t.Helper()
+	m, err := newMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.close() })
+	if err := m.config.Update(uint32(Egress), cfg, 0); err != nil {
+		t.Fatal(err)
+	}
+	ps := spec(Egress, &m)
+	if len(insns) > 0 {
+		ps.Instructions = insns
+	}
+	p, err := ebpf.NewProgram(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return &m, p
+}
+
 // TestVirtualQueue runs the egress program (BPF_PROG_TEST_RUN) on a burst
 // of 1400-byte IPv4 packets at 10 Mbit/s: the first pass within the burst,
 // then they get congestion notification, then drops.
 func TestVirtualQueue(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireKernel(t, "5.12")
-	m, err := newMaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
 	ms := uint64(1e6)
 	cost := uint64(8e9<<CostShift) / 10e6
-	if err := m.config.Update(uint32(Egress), Config{CostPerByte: cost, BurstNs: 50 * ms,
-		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms}, 0); err != nil {
-		t.Fatal(err)
-	}
-	p, err := ebpf.NewProgram(spec(Egress, &m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms,
+		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms})
 	pkt := make([]byte, 14+1400) // Ethernet header is stripped by the test run
 	pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoTCP
 	var seen [4]int
@@ -103,16 +116,7 @@ type skbCtx [192]byte
 func TestWireLen(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireKernel(t, "5.18")
-	m, err := newMaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
-	p, err := ebpf.NewProgram(spec(Egress, &m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	m, p := loadEgress(t, Config{})
 	ipv4 := func(ihl int, proto byte, l4 []byte, n int) []byte {
 		pkt := make([]byte, 14+n)
 		pkt[12], pkt[13] = 0x08, 0x00
@@ -172,22 +176,10 @@ func TestWireLen(t *testing.T) {
 func TestSmallFlood(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireKernel(t, "5.12")
-	m, err := newMaps()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.close()
 	ms := uint64(1e6)
 	cost := uint64(8e9<<CostShift) / 10e6
-	if err := m.config.Update(uint32(Egress), Config{CostPerByte: cost, BurstNs: 10 * ms,
-		MarkNs: 2 * ms, DropNs: 4 * ms, SmallLen: 128, CeilNs: 30 * ms}, 0); err != nil {
-		t.Fatal(err)
-	}
-	p, err := ebpf.NewProgram(spec(Egress, &m))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 10 * ms,
+		MarkNs: 2 * ms, DropNs: 4 * ms, SmallLen: 128, CeilNs: 30 * ms})
 	pkt := make([]byte, 14+100)
 	pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoUDP
 	var seen [4]int
