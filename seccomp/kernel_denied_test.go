@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/confinelab/confine/internal/cbpf"
+	"github.com/confinelab/confine/internal/rawsys"
 	"github.com/confinelab/confine/internal/syscalls"
 	"github.com/confinelab/confine/internal/testutil"
-	"github.com/confinelab/confine/seccomp/internal/rawsys"
 	"golang.org/x/sys/unix"
 )
 
@@ -32,12 +32,15 @@ type deniedCall struct {
 	want unix.Errno
 }
 
-// deniedCalls lists every x86_64, x32 and i386 syscall (and numbers up to
+// deniedCalls lists every syscall of the ABIs in abis (and numbers up to
 // 600) that Docker's default profile refuses with an errno, per simulator.
-func deniedCalls(prog *Program) []deniedCall {
+func deniedCalls(prog *Program, abis abiSet) []deniedCall {
 	var out []deniedCall
 	for _, abi := range []syscalls.Arch{syscalls.X86_64, syscalls.X32, syscalls.I386} {
 		arch, base := uint32(unix.AUDIT_ARCH_X86_64), uint32(0)
+		if (abi == syscalls.I386) != (abis == abisI386) {
+			continue
+		}
 		switch abi {
 		case syscalls.I386:
 			arch = unix.AUDIT_ARCH_I386
@@ -58,8 +61,8 @@ func deniedCalls(prog *Program) []deniedCall {
 	return out
 }
 
-// helperDenied loads Docker's profile and issues every denied call with
-// zero arguments, printing what the kernel returned.
+// helperDenied loads Docker's profile and issues every denied call of the
+// ABIs in args[1] with zero arguments, printing what the kernel returned.
 func helperDenied(args []string) int {
 	prog, err := loadDockerFile(args[0])
 	if err != nil {
@@ -67,7 +70,7 @@ func helperDenied(args []string) int {
 		return 3
 	}
 	w := bufio.NewWriter(os.Stdout)
-	for _, c := range deniedCalls(prog) {
+	for _, c := range deniedCalls(prog, abiSet(args[1])) {
 		var e unix.Errno
 		if c.arch == unix.AUDIT_ARCH_I386 {
 			if r := rawsys.Int80(uintptr(c.nr), 0, 0, 0); r < 0 && r > -4096 {
@@ -82,12 +85,29 @@ func helperDenied(args []string) int {
 	return 0
 }
 
-// TestKernelRefusesWhatSimulatorRefuses runs every refused syscall of all
-// three ABIs under the loaded filter: the kernel must return exactly the
+// TestKernelRefusesWhatSimulatorRefuses runs every refused x86_64 and x32
+// syscall under the loaded filter: the kernel must return exactly the
 // simulated errno (EPERM, or ENOSYS above the newest syscall).
-func TestKernelRefusesWhatSimulatorRefuses(t *testing.T) {
-	prog, out := runDockerChild(t, "seccomp-denied")
-	want := deniedCalls(prog)
+func TestKernelRefusesWhatSimulatorRefuses(t *testing.T) { kernelRefuses(t, abisNative) }
+
+// TestKernelRefusesWhatSimulatorRefusesI386 does the same for i386 where
+// the host runs int $0x80.
+func TestKernelRefusesWhatSimulatorRefusesI386(t *testing.T) {
+	testutil.RequireInt80(t, "TestVMKernelRefusesWhatSimulatorRefusesI386")
+	kernelRefuses(t, abisI386)
+}
+
+// TestVMKernelRefusesWhatSimulatorRefusesI386 proves the i386 half in the
+// VM tier, whose emulated CPU always runs int $0x80.
+func TestVMKernelRefusesWhatSimulatorRefusesI386(t *testing.T) {
+	testutil.RequireVM(t)
+	testutil.RequireInt80(t, "nothing: this is the VM tier")
+	kernelRefuses(t, abisI386)
+}
+
+func kernelRefuses(t *testing.T, abis abiSet) {
+	prog, out := runDockerChild(t, "seccomp-denied", abis)
+	want := deniedCalls(prog, abis)
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	i := 0
 	for ; sc.Scan(); i++ {
