@@ -27,7 +27,11 @@ const (
 	readyByte = 'R'
 )
 
-// testHookStarted, set by tests, runs while the init waits for its config.
+// testHookStarted, set by tests, runs once the init has sent its ready
+// byte and before it gets its config. Not earlier: exec.Cmd.Start can
+// return while the kernel is still finishing the init's execve (a
+// CLONE_VFORK parent resumes at the mm switch), when /proc/PID/exe may
+// still name the parent's binary, as it did in 1 of 3 VM runs.
 var testHookStarted func(pid int)
 
 // Start starts the command. On a setup failure in the init it returns a
@@ -202,9 +206,6 @@ func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 		return fmt.Errorf("namespace: starting init: %w", err)
 	}
 	c.Process = c.ecmd.Process
-	if testHookStarted != nil {
-		testHookStarted(c.Process.Pid)
-	}
 	return c.handshake(ctx, payload, cfgW, statR)
 }
 

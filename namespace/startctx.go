@@ -1,6 +1,7 @@
 package namespace
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -29,10 +30,16 @@ func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.Fil
 	// c.Process is set before the AfterFunc is registered, and os.Process
 	// signals through a pidfd, so the kill cannot hit a recycled pid.
 	stop := context.AfterFunc(ctx, func() { _ = c.Process.Kill() })
+	status := bufio.NewReader(statR)
+	if testHookStarted != nil {
+		if b, err := status.Peek(1); err == nil && b[0] == readyByte {
+			testHookStarted(c.Process.Pid)
+		}
+	}
 	// A failed write means the init died early; the status pipe says why.
 	_, _ = cfgW.Write(payload)
 	cfgW.Close()
-	serr := readStatus(statR)
+	serr := readStatus(status)
 	if !stop() {
 		// The kill was sent, maybe just after the exec: either way the
 		// process is going away, so Start did not succeed.
