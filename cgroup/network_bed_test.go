@@ -48,9 +48,11 @@ type bed struct {
 }
 
 // useBPFFS mounts a private BPF filesystem for the pins, since the host has
-// none at /sys/fs/bpf, and points the package at it.
+// none at /sys/fs/bpf, and points the package at it. Mounting needs root,
+// as does everything after it in a network test.
 func useBPFFS(t testing.TB) string {
 	t.Helper()
+	testutil.RequireRoot(t)
 	dir := t.TempDir()
 	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
 		t.Fatalf("mounting bpffs: %v", err)
