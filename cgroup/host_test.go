@@ -166,13 +166,25 @@ func TestHostThreaded(t *testing.T) {
 
 func TestHostHugeTLBLimit(t *testing.T) {
 	testutil.RequireRoot(t)
+	hugeTLBLimit(t)
+}
+
+// TestVMHugeTLBLimit proves the same in the VM, whose memory always has
+// room for one huge page: a host may have no huge page sizes or no free
+// 2 MB of contiguous memory.
+func TestVMHugeTLBLimit(t *testing.T) {
+	testutil.RequireVM(t)
+	hugeTLBLimit(t)
+}
+
+func hugeTLBLimit(t *testing.T) {
 	testutil.RequireController(t, "hugetlb")
 	h, err := Detect()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(h.HugePageSizes) == 0 {
-		testutil.Skip(t, "no huge page sizes in /sys/kernel/mm/hugepages")
+		testutil.SkipHost(t, "TestVMHugeTLBLimit", "no huge page sizes in /sys/kernel/mm/hugepages")
 	}
 	size := h.HugePageSizes[0]
 	// The boundary must offer hugetlb; the host root does, a fresh
@@ -243,7 +255,7 @@ func checkHugeTLBEnforced(t *testing.T, cg *Cgroup) {
 		}
 		t.Cleanup(func() { _ = os.WriteFile(pool, []byte(old), 0) })
 		if readTrim(t, pool) == "0" {
-			testutil.Skip(t, "no memory for one 2 MB huge page")
+			testutil.SkipHost(t, "TestVMHugeTLBLimit", "no memory for one 2 MB huge page")
 		}
 	}
 	run := func(limit int64) error {

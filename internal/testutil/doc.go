@@ -16,4 +16,14 @@
 // reason. When CONFINE_STRICT=1 (set by the VM runner inside the VM and by
 // .ci/run for the host tier) the same helper fails the test instead: in CI a
 // missing feature is a broken test bed, not a pass.
+//
+// # Host properties
+//
+// Machines of the same kind differ from host to host (int $0x80 faults on
+// some, dev.tty.legacy_tiocsti, a capability missing from every bounding
+// set). A test whose claim depends on such a property asks for it in one
+// line (RequireInt80, RequireLegacyTIOCSTI, RequireCapability), naming the
+// VM-tier test that proves the same claim. SkipHost then skips on the host
+// even in strict mode, and fails in strict mode inside the VM, whose
+// kernel and emulated CPU have every such property.
 package testutil

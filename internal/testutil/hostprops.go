@@ -33,7 +33,7 @@ func SkipHost(t testing.TB, provenBy, format string, args ...any) {
 		Skip(t, "%s", reason)
 		return
 	}
-	t.Skip("host property: " + reason)
+	t.Skipf("host property: %s", reason)
 }
 
 const int80Helper = "testutil-int80"

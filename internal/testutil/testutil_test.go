@@ -69,3 +69,30 @@ func TestHelperExit(t *testing.T) {
 		t.Fatalf("helper exit 7: %v", err)
 	}
 }
+
+// A host-property skip stays a skip in strict runs on the host (CI hosts
+// differ) but fails inside the VM, where the test bed guarantees it.
+func TestSkipHostFailsOnlyInVM(t *testing.T) {
+	t.Setenv(EnvStrict, "1")
+	for _, vm := range []string{"", "1"} {
+		t.Setenv(EnvVM, vm)
+		ft := &fakeTB{TB: t}
+		func() {
+			defer func() { _ = recover() }()
+			SkipHost(ft, "TestVMThing", "no %s here", "thing")
+		}()
+		if wantFail := vm == "1"; ft.failed != wantFail || ft.skipped == wantFail {
+			t.Errorf("%s=%q: failed=%v skipped=%v", EnvVM, vm, ft.failed, ft.skipped)
+		}
+	}
+}
+
+// The int $0x80 probe runs in a child, so a host that faults on it only
+// reports an error; in the VM the emulated CPU runs it.
+func TestInt80ProbeSurvives(t *testing.T) {
+	err := Int80Works()
+	t.Logf("int $0x80 on this host: %v", err)
+	if InVM() && err != nil {
+		t.Fatalf("int $0x80 must work in the VM: %v", err)
+	}
+}
