@@ -88,8 +88,13 @@ func TestVMCPUMaxHalf(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // past exec and runtime start-up
 	share, throttled := cpuShare(t, cg, 2*time.Second)
 	t.Logf("cpu.max 0.5: share %.3f, nr_throttled +%d", share, throttled)
-	if share < 0.45 || share > 0.55 {
-		t.Errorf("CPU share %.3f, want 0.45..0.55", share)
+	// The limit is the upper bound. Below it, a loaded host shows: the
+	// VM's clock follows the host's while its vCPU thread waits for a
+	// host core (seen: 0.448 in a CI run beside other work), so only a
+	// hog that barely ran is an error; nr_throttled proves the quota cut
+	// in.
+	if share < 0.25 || share > 0.55 {
+		t.Errorf("CPU share %.3f, want at most 0.55 (and the hog running: >= 0.25)", share)
 	}
 	if throttled < 5 {
 		t.Errorf("nr_throttled grew by %d, want >= 5 over 20 periods", throttled)
@@ -124,7 +129,9 @@ func TestVMCPUWeightSplit(t *testing.T) {
 	if ratio < 3 || ratio > 5.5 {
 		t.Errorf("ratio %.2f, want about 4 (3..5.5)", ratio)
 	}
-	if lo+hi < 1.2e6 {
+	// Both must have run for the ratio to mean anything; how much of the
+	// 2 s the vCPU got depends on the host's load (see TestVMCPUMaxHalf).
+	if lo+hi < 0.6e6 {
 		t.Errorf("the two groups used %.0f usec of 2 s on one CPU: not competing", lo+hi)
 	}
 }
