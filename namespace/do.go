@@ -1,10 +1,12 @@
 package namespace
 
 import (
+	"errors"
 	"fmt"
-	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/internal/nsthread"
 )
 
 // Do runs fn on a fresh goroutine locked to its OS thread after joining the
@@ -12,7 +14,13 @@ import (
 // back to its original namespaces and unlocks it; when that fails the thread
 // stays locked so the Go runtime discards it when the goroutine ends (on the
 // main thread the runtime parks it instead), never handing a thread in the
-// wrong namespace to other goroutines.
+// wrong namespace to other goroutines. A panic in fn is re-raised in the
+// caller after its thread was discarded.
+//
+// Sockets fn creates belong to the joined network namespace and stay usable
+// from any goroutine afterwards: this is how to listen or dial inside a
+// netns. fn must not start goroutines expecting them to run in the joined
+// namespaces (they will not), nor unlock the thread.
 //
 // A mount namespace is joined after unshare(CLONE_FS), which gives the
 // thread its own root and working directory; such a thread is never
@@ -29,62 +37,52 @@ func Do(fn func() error, handles ...*Handle) error {
 			return ErrMultithreadedUserns
 		}
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
+	return nsthread.Run(func() (clean bool, err error) {
 		restore, err := enter(handles)
 		if err == nil {
 			err = fn()
 		}
-		if restore != nil && restore() {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+		return restore(), err
+	})
 }
 
-// enter joins handles on the calling (locked) thread. It returns a function
-// that switches back and reports whether the thread is clean again; a nil
-// restore means the thread must be discarded.
+// enter joins handles on the calling (locked) thread. It returns, also on
+// failure, a function that switches the thread back and reports whether it
+// is clean again (back where it was, with a shared fs_struct).
 func enter(handles []*Handle) (restore func() bool, err error) {
-	sorted := sortForJoin(handles)
 	var saved []*Handle
 	dirtyFS := false
 	restore = func() bool {
 		ok := !dirtyFS
 		for i := len(saved) - 1; i >= 0; i-- {
-			if ok && unix.Setns(saved[i].fd, int(saved[i].kind.CloneFlag())) != nil {
+			h := saved[i]
+			if ok && h.Control(func(fd int) error { return unix.Setns(fd, int(h.kind.CloneFlag())) }) != nil {
 				ok = false
 			}
-			saved[i].Close()
+			h.Close()
 		}
 		return ok
 	}
-	for _, h := range sorted {
+	for _, h := range sortForJoin(handles) {
 		cur, err := currentForJoin(h.kind)
 		if err != nil {
-			restore()
-			return nil, err
+			return restore, err
 		}
 		saved = append(saved, cur)
 		if h.kind == MNT && !dirtyFS {
 			// setns(CLONE_NEWNS) needs a thread-private fs_struct. It cannot be
 			// shared again, so this thread is discarded afterwards.
 			if err := unix.Unshare(unix.CLONE_FS); err != nil {
-				restore()
-				return nil, fmt.Errorf("namespace: unshare(CLONE_FS): %w", err)
+				return restore, fmt.Errorf("namespace: unshare(CLONE_FS): %w", err)
 			}
 			dirtyFS = true
 		}
-		fd := h.FD()
-		if fd < 0 {
-			restore()
-			return nil, errClosed
+		err = h.Control(func(fd int) error { return unix.Setns(fd, int(h.kind.CloneFlag())) })
+		if errors.Is(err, ErrClosed) {
+			return restore, err
 		}
-		if err := unix.Setns(fd, int(h.kind.CloneFlag())); err != nil {
-			restore()
-			return nil, fmt.Errorf("namespace: joining %s: setns: %w", h, err)
+		if err != nil {
+			return restore, fmt.Errorf("namespace: joining %s: setns: %w", h, err)
 		}
 	}
 	return restore, nil

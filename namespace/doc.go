@@ -7,14 +7,20 @@
 // Kind names a namespace type (PID, NET, IPC, MNT, UTS, USER, CGROUP,
 // TIME) and Set a group of them. A Handle is an O_CLOEXEC fd of a namespace
 // verified with ioctl(NS_GET_NSTYPE), opened from a pid (Open), a path
-// (OpenPath, e.g. /run/netns/NAME) or the calling thread (Current), and
-// compared by device and inode (Equal). Close releases it.
+// (OpenPath, e.g. /run/netns/NAME) or the calling thread (Current), or made
+// anew with no process in it (New: NET, IPC, UTS, MNT, CGROUP), and
+// compared by device and inode (Equal). It is the one handle type of the
+// module: netns.Handle is the same type. Its fd is used through Control, so
+// a concurrent Close cannot recycle it; Bind keeps the namespace alive
+// under a path (as `ip netns add` does). Close releases it.
 //
-// Do runs a function on a fresh OS thread joined to namespaces. The thread
+// Do(fn, handles...) runs fn on a fresh OS thread joined to namespaces:
+// the one way, for every kind, to run code inside a namespace. The thread
 // is switched back and reused when that works, and discarded otherwise
-// (always after joining a MNT namespace, which needs unshare(CLONE_FS)).
-// Joining a USER namespace is impossible from a Go program (every Go
-// process is multithreaded): Do and Cmd return ErrMultithreadedUserns.
+// (always after joining a MNT namespace, which needs unshare(CLONE_FS)); a
+// panic in fn is re-raised in the caller. Joining a USER namespace is
+// impossible from a Go program (every Go process is multithreaded): Do,
+// New and Cmd return ErrMultithreadedUserns.
 //
 // # The spawn path
 //

@@ -20,7 +20,7 @@ func FromFD(fd int) (*Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("namespace: dup fd %d: %w", fd, err)
 	}
-	h, err := newHandle(nfd)
+	h, err := newHandle(nfd, "fd "+strconv.Itoa(fd))
 	if err != nil {
 		unix.Close(nfd)
 		return nil, fmt.Errorf("namespace: fd %d: %w", fd, err)

@@ -5,16 +5,20 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/internal/nsthread"
 )
 
 // Handle is an open namespace: an O_CLOEXEC file descriptor verified with
-// ioctl(NS_GET_NSTYPE). It keeps the namespace alive until Close.
+// ioctl(NS_GET_NSTYPE). It keeps the namespace alive until Close. Every
+// package speaks of namespaces through it (netns.Handle is the same type,
+// always of kind NET). The descriptor is held in an *os.File and used
+// through Control, so a concurrent Close cannot recycle the number under a
+// call. Compare handles with Equal, never by fd number.
 type Handle struct {
-	mu   sync.Mutex
-	fd   int
+	f    *os.File
 	kind Kind
 	dev  uint64
 	ino  uint64
@@ -61,7 +65,7 @@ func OpenPath(path string) (*Handle, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "opening namespace", Path: path, Err: err}
 	}
-	h, err := newHandle(fd)
+	h, err := newHandle(fd, path)
 	if err != nil {
 		unix.Close(fd)
 		return nil, &os.PathError{Op: "opening namespace", Path: path, Err: err}
@@ -69,7 +73,35 @@ func OpenPath(path string) (*Handle, error) {
 	return h, nil
 }
 
-func newHandle(fd int) (*Handle, error) {
+// New makes a new namespace of kind k that no process is in yet, and
+// returns a handle that keeps it alive: join it with Do or Cmd.Join, or
+// keep it under a name with Bind. The calling goroutine's thread is not
+// moved (the namespace is made on a throwaway thread). k is NET, IPC, UTS,
+// MNT or CGROUP: a USER namespace cannot be made by a multithreaded
+// process (ErrMultithreadedUserns), and PID and TIME namespaces only take
+// effect for children, so a Cmd creates those (Cmd.Namespaces).
+func New(k Kind) (*Handle, error) {
+	switch k {
+	case NET, IPC, UTS, MNT, CGROUP:
+	case USER:
+		return nil, ErrMultithreadedUserns
+	default:
+		return nil, &InvalidError{Field: "Kind", Value: k.String(),
+			Reason: "New makes NET, IPC, UTS, MNT or CGROUP namespaces (PID and TIME: use Cmd.Namespaces)"}
+	}
+	fd, err := nsthread.Unshare(int(k.CloneFlag()), k.ProcName())
+	if err != nil {
+		return nil, fmt.Errorf("namespace: making a %s namespace: %w", k, err)
+	}
+	h, err := newHandle(fd, k.ProcName())
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("namespace: making a %s namespace: %w", k, err)
+	}
+	return h, nil
+}
+
+func newHandle(fd int, name string) (*Handle, error) {
 	t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
 	if err != nil {
 		return nil, fmt.Errorf("ioctl(NS_GET_NSTYPE): %w", err)
@@ -82,25 +114,68 @@ func newHandle(fd int) (*Handle, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, fmt.Errorf("fstat: %w", err)
 	}
-	return &Handle{fd: fd, kind: k, dev: st.Dev, ino: st.Ino}, nil
+	return &Handle{f: os.NewFile(uintptr(fd), name), kind: k, dev: st.Dev, ino: st.Ino}, nil
 }
 
-// Kind returns the kind of namespace h refers to.
-func (h *Handle) Kind() Kind { return h.kind }
-
-// FD returns the file descriptor, or -1 after Close. It stays owned by h.
-func (h *Handle) FD() int {
+// Kind returns the kind of namespace h refers to, or 0 (invalid) for nil.
+func (h *Handle) Kind() Kind {
 	if h == nil {
+		return 0
+	}
+	return h.kind
+}
+
+// FD returns the file descriptor, or -1 for a nil or closed handle. It
+// stays owned by h: do not close it, and keep h alive (runtime.KeepAlive)
+// while using it. Control is the safe way to use it while another
+// goroutine may Close h.
+func (h *Handle) FD() int {
+	if h == nil || h.f == nil {
 		return -1
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.fd
+	return int(h.f.Fd())
+}
+
+// Control runs fn with h's file descriptor while holding a reference to
+// it, so a concurrent Close cannot recycle the number under fn. It returns
+// ErrClosed for a nil or closed handle, else fn's error.
+func (h *Handle) Control(fn func(fd int) error) error {
+	if h == nil || h.f == nil {
+		return ErrClosed
+	}
+	rc, err := h.f.SyscallConn()
+	if err != nil {
+		return ErrClosed
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return ErrClosed
+	}
+	return ferr
+}
+
+// Bind keeps the namespace alive under path by bind-mounting it there (as
+// `ip netns add` does under /run/netns): path must be an existing regular
+// file. The mount outlives h; remove it with unmount(2) (netns.Delete for
+// named network namespaces).
+func (h *Handle) Bind(path string) error {
+	return h.Control(func(fd int) error {
+		src := "/proc/self/fd/" + strconv.Itoa(fd)
+		if err := unix.Mount(src, path, "none", unix.MS_BIND, ""); err != nil {
+			return &os.PathError{Op: "bind-mounting " + h.String() + " on", Path: path, Err: err}
+		}
+		return nil
+	})
 }
 
 // Inode returns the namespace's inode number, as shown in
-// /proc/PID/ns/NAME links ("net:[4026531840]").
-func (h *Handle) Inode() uint64 { return h.ino }
+// /proc/PID/ns/NAME links ("net:[4026531840]"), or 0 for nil.
+func (h *Handle) Inode() uint64 {
+	if h == nil {
+		return 0
+	}
+	return h.ino
+}
 
 // Equal reports whether h and o refer to the same namespace (same device
 // and inode). Two nil handles are equal.
@@ -121,34 +196,29 @@ func (h *Handle) String() string {
 
 // Close releases the file descriptor. It is nil-safe and idempotent.
 func (h *Handle) Close() error {
-	if h == nil {
+	if h == nil || h.f == nil {
 		return nil
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.fd < 0 {
-		return nil
-	}
-	err := unix.Close(h.fd)
-	h.fd = -1
-	if err != nil {
+	if err := h.f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("closing namespace handle: %w", err)
 	}
 	return nil
 }
 
-var errClosed = errors.New("namespace: handle is closed")
+// ErrClosed is returned for use of a nil or closed Handle.
+var ErrClosed = errors.New("namespace: handle is closed")
 
 // dupFile returns an *os.File on a duplicate of h's fd, for passing to a
 // child.
 func (h *Handle) dupFile() (*os.File, error) {
-	fd := h.FD()
-	if fd < 0 {
-		return nil, errClosed
-	}
-	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("namespace: dup %s: %w", h, err)
-	}
-	return os.NewFile(uintptr(nfd), h.String()), nil
+	var f *os.File
+	err := h.Control(func(fd int) error {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("namespace: dup %s: %w", h, err)
+		}
+		f = os.NewFile(uintptr(nfd), h.String())
+		return nil
+	})
+	return f, err
 }

@@ -3,6 +3,7 @@ package namespace_test
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -142,4 +143,124 @@ func expectIn(t *testing.T, want *namespace.Handle) func() error {
 		}
 		return nil
 	}
+}
+
+// New makes a namespace no process is in; the caller's thread stays where
+// it was, and the namespace lives as long as the handle (or a Bind mount).
+func TestNewAnonymous(t *testing.T) {
+	testutil.RequireRoot(t)
+	checkLeaks(t)
+	for _, k := range []namespace.Kind{namespace.NET, namespace.IPC, namespace.UTS, namespace.MNT, namespace.CGROUP} {
+		h, err := namespace.New(k)
+		if err != nil {
+			t.Fatalf("New(%s): %v", k, err)
+		}
+		cur, err := namespace.Open(os.Getpid(), k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Kind() != k || h.Equal(cur) {
+			t.Errorf("New(%s) = %s, the process is in %s: want a new %s namespace", k, h, cur, k)
+		}
+		// The kernel really made it: joining it moves a thread there.
+		err = namespace.Do(func() error {
+			in, err := namespace.Current(k)
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			if !in.Equal(h) {
+				t.Errorf("Do(New(%s)) ran in %s", k, in)
+			}
+			return nil
+		}, h)
+		if err != nil {
+			t.Fatalf("Do in New(%s): %v", k, err)
+		}
+		h.Close()
+		cur.Close()
+	}
+	var ie *namespace.InvalidError
+	for _, k := range []namespace.Kind{namespace.PID, namespace.TIME, namespace.Kind(0)} {
+		if _, err := namespace.New(k); !errors.As(err, &ie) {
+			t.Errorf("New(%s) = %v, want *InvalidError", k, err)
+		}
+	}
+	if _, err := namespace.New(namespace.USER); !errors.Is(err, namespace.ErrMultithreadedUserns) {
+		t.Errorf("New(USER) = %v, want ErrMultithreadedUserns", err)
+	}
+}
+
+// Bind keeps a new namespace alive under a path after its handle closed.
+func TestBindKeepsNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	h, err := namespace.New(namespace.NET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ns")
+	if err := os.WriteFile(path, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Bind(path); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(path, unix.MNT_DETACH)
+	ino := h.Inode()
+	h.Close()
+	again, err := namespace.OpenPath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Inode() != ino || again.Kind() != namespace.NET {
+		t.Fatalf("bound path opens %s, want net:[%d]", again, ino)
+	}
+	if err := h.Bind(path); !errors.Is(err, namespace.ErrClosed) {
+		t.Fatalf("Bind after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A nil handle answers every query without dereferencing nil, and
+// Control refuses nil and closed handles.
+func TestHandleNilSafe(t *testing.T) {
+	var h *namespace.Handle
+	if h.Kind() != 0 || h.Inode() != 0 || h.FD() != -1 || h.String() != "<nil>" || h.Close() != nil {
+		t.Fatal("nil handle methods")
+	}
+	if err := h.Control(func(int) error { return nil }); !errors.Is(err, namespace.ErrClosed) {
+		t.Fatalf("nil Control = %v", err)
+	}
+}
+
+// A concurrent Close never lets Control run fn on a recycled fd: fn sees
+// either the namespace or ErrClosed is returned.
+func TestControlVsClose(t *testing.T) {
+	for range 200 {
+		h, err := namespace.Current(namespace.UTS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { h.Close(); close(done) }()
+		err = h.Control(func(fd int) error {
+			_, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE)
+			return err
+		})
+		<-done
+		if err != nil && !errors.Is(err, namespace.ErrClosed) {
+			t.Fatalf("Control racing Close: %v", err)
+		}
+	}
+}
+
+// A panic in Do's fn reaches the caller, after the thread was dealt with.
+func TestDoRepanics(t *testing.T) {
+	defer func() {
+		if v := recover(); v != "boom" {
+			t.Fatalf("recovered %v, want boom", v)
+		}
+	}()
+	_ = namespace.Do(func() error { panic("boom") })
+	t.Fatal("Do returned after a panic")
 }

@@ -32,7 +32,7 @@ func TestReadStatus(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	h := &Handle{fd: -1, kind: NET}
+	h := &Handle{kind: NET}
 	for name, c := range map[string]*Cmd{
 		"Path":                   {},
 		"Namespaces":             {Path: "x", Namespaces: Set{NET, NET}},

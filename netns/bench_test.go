@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -56,7 +57,7 @@ func BenchmarkDo(b *testing.B) {
 	_, h := newNamed(b)
 	fn := func() error { return nil }
 	for b.Loop() {
-		if err := netns.Do(h, fn); err != nil {
+		if err := namespace.Do(fn, h); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -25,10 +26,11 @@ func TestDoRunsInNamespace(t *testing.T) {
 	cur := current(t)
 	var inside uint64
 	want := errors.New("from fn")
-	err := netns.Do(h, func() error {
+	err := namespace.Do(func() error {
 		inside = threadNetnsIno(t)
 		return want
-	})
+	}, h)
+
 	if !errors.Is(err, want) {
 		t.Fatalf("Do returned %v, want fn's error", err)
 	}
@@ -55,7 +57,7 @@ func TestDoRestoresThreads(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := netns.Do(h, func() error { return nil }); err != nil {
+			if err := namespace.Do(func() error { return nil }, h); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -84,7 +86,7 @@ func TestDoPanicIsRaisedAfterRestore(t *testing.T) {
 	cur := current(t)
 	got := func() (v any) {
 		defer func() { v = recover() }()
-		_ = netns.Do(h, func() error { panic("boom") })
+		_ = namespace.Do(func() error { panic("boom") }, h)
 		return nil
 	}()
 	if got != "boom" {
@@ -92,7 +94,7 @@ func TestDoPanicIsRaisedAfterRestore(t *testing.T) {
 	}
 	// The next Do from a plain goroutine still starts from the host netns.
 	var ino uint64
-	if err := netns.Do(cur, func() error { ino = threadNetnsIno(t); return nil }); err != nil {
+	if err := namespace.Do(func() error { ino = threadNetnsIno(t); return nil }, cur); err != nil {
 		t.Fatal(err)
 	}
 	if ino != cur.Inode() {

@@ -7,24 +7,27 @@
 // # What it does
 //
 // Create(name) does what `ip netns add` does: it makes /run/netns a shared
-// bind mount of itself if it is not a mount point yet, unshares a new
-// network namespace on a locked thread, bind-mounts /proc/thread-self/ns/net
-// onto /run/netns/NAME and moves the thread back. Delete(name) detaches
+// bind mount of itself if it is not a mount point yet, makes a new network
+// namespace (namespace.New) and bind-mounts it onto /run/netns/NAME
+// (Handle.Bind). Delete(name) detaches
 // that mount and unlinks the file; the kernel frees the namespace once no
 // process, socket or handle uses it any more.
 //
-// A *Handle is an O_CLOEXEC descriptor verified with NS_GET_NSTYPE to be a
-// network namespace. Handles compare with Equal (nsfs device and inode),
-// and must be closed with Close (nil-safe, idempotent).
-//
-// Do(h, fn) runs fn on a fresh goroutine locked to its OS thread after
-// that thread joined h. The caller's own thread never moves; a thread that
-// cannot be moved back is discarded by the Go runtime, never reused.
-// Sockets created in fn belong to h, which is how to listen or dial inside.
+// A *Handle is the namespace package's handle (netns.Handle is an alias of
+// namespace.Handle), verified with NS_GET_NSTYPE to be a network namespace.
+// Handles compare with Equal (nsfs device and inode), and must be closed
+// with Close (nil-safe, idempotent). There is one way to run code inside
+// one, for every namespace kind: namespace.Do(fn, h) runs fn on a fresh
+// goroutine locked to its OS thread after that thread joined h; sockets
+// created in fn belong to h, which is how to listen or dial inside. One
+// way to start a command in one: namespace.Cmd.Join. And one way to make
+// an anonymous one: namespace.New(namespace.NET); Create names it.
 //
 // LoopbackUp and CreateVeth talk rtnetlink (github.com/vishvananda/netlink)
-// through sockets opened inside the target namespace with Do, so they never
-// switch the namespace of any other thread.
+// through sockets opened inside the target namespace with namespace.Do, so
+// they never switch the namespace of any other thread. A namespace.Handle
+// of another kind passed where a network namespace is needed is refused
+// with ErrNotNetns.
 //
 // # Requirements
 //
@@ -48,7 +51,7 @@
 //
 // To start a process in a new network namespace, create the namespace in
 // the spawn path (package namespace) instead of a named one: named
-// namespaces outlive the process and must be deleted. Do is for short
-// set-up work (open a socket, configure a link), not for running a long
-// server loop: every goroutine fn starts runs outside the namespace.
+// namespaces outlive the process and must be deleted. namespace.Do is for
+// short set-up work (open a socket, configure a link), not for running a
+// long server loop: every goroutine fn starts runs outside the namespace.
 package netns

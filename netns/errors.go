@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/confinelab/confine/internal"
+	"github.com/confinelab/confine/namespace"
 )
 
 // ErrNotSupported matches (errors.Is) every error saying this kernel or
@@ -15,8 +16,9 @@ var ErrNotSupported = internal.ErrNotSupported
 // that is not a network namespace (a plain file, another namespace kind).
 var ErrNotNetns = errors.New("not a network namespace")
 
-// ErrClosed is returned when a closed or nil *Handle is used.
-var ErrClosed = errors.New("netns handle is closed")
+// ErrClosed is returned when a closed or nil *Handle is used; it is
+// namespace.ErrClosed.
+var ErrClosed = namespace.ErrClosed
 
 // NameError reports an invalid namespace name, before anything touched the
 // kernel.

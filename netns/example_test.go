@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -32,10 +33,11 @@ func ExampleDo() {
 	}
 	defer h.Close()
 	var ln net.Listener
-	err = netns.Do(h, func() (err error) {
+	err = namespace.Do(func() (err error) {
 		ln, err = net.Listen("tcp", "127.0.0.1:8080")
 		return err
-	})
+	}, h)
+
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -3,35 +3,35 @@ package netns
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal"
+	"github.com/confinelab/confine/namespace"
 )
 
-// Handle is an open reference to a network namespace: an O_CLOEXEC file
-// descriptor on an nsfs inode, verified to be a network namespace when it
-// was opened. Holding it keeps the namespace alive. Compare handles with
-// Equal, never by fd number. Close releases it.
-type Handle struct {
-	f   *os.File
-	dev uint64
-	ino uint64
-}
+// Handle is a network namespace: the namespace package's Handle (one
+// handle type for every kind), always of kind NET when it comes from this
+// package. It keeps the namespace alive until Close; join it with
+// namespace.Do(fn, h), start a command in it with namespace.Cmd.Join.
+type Handle = namespace.Handle
 
 // OpenPath opens the network namespace file at path (a /run/netns entry, a
-// bind mount made by another tool, or /proc/PID/ns/net).
+// bind mount made by another tool, or /proc/PID/ns/net). Anything else is
+// an *OpError wrapping ErrNotNetns.
 func OpenPath(path string) (*Handle, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, opErr("opening", path, err)
 	}
-	h, err := newHandle(fd, path)
-	if err != nil {
-		unix.Close(fd)
+	defer unix.Close(fd)
+	if err := checkNetns(fd, path); err != nil {
 		return nil, err
+	}
+	h, err := namespace.FromFD(fd)
+	if err != nil {
+		return nil, opErr("opening", path, err)
 	}
 	return h, nil
 }
@@ -49,18 +49,6 @@ func OpenPid(pid int) (*Handle, error) {
 // the process's network namespace.
 func Current() (*Handle, error) {
 	return OpenPath("/proc/thread-self/ns/net")
-}
-
-// newHandle checks that fd is a network namespace and wraps it.
-func newHandle(fd int, path string) (*Handle, error) {
-	if err := checkNetns(fd, path); err != nil {
-		return nil, err
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, opErr("inspecting", path, err)
-	}
-	return &Handle{f: os.NewFile(uintptr(fd), path), dev: st.Dev, ino: st.Ino}, nil
 }
 
 // checkNetns verifies with NS_GET_NSTYPE (Linux 4.11) that fd refers to a
@@ -84,68 +72,22 @@ func checkNetns(fd int, path string) error {
 	return opErr("opening", path, ErrNotNetns)
 }
 
-// FD returns the file descriptor, or -1 for a nil or closed handle. It
-// stays owned by the handle: do not close it, and keep the handle alive
-// (runtime.KeepAlive) while using it.
-func (h *Handle) FD() int {
-	if h == nil || h.f == nil {
-		return -1
-	}
-	return int(h.f.Fd())
-}
-
-// Equal reports whether h and o refer to the same network namespace
-// (same nsfs device and inode). Nil handles are equal only to each other.
-func (h *Handle) Equal(o *Handle) bool {
-	if h == nil || o == nil {
-		return h == o
-	}
-	return h.dev == o.dev && h.ino == o.ino
-}
-
-// Inode returns the namespace's inode number, the number shown by
-// `ls -l /proc/self/ns/net` (net:[INODE]).
-func (h *Handle) Inode() uint64 {
-	if h == nil {
-		return 0
-	}
-	return h.ino
-}
-
-// String describes the handle as "net:[INODE]", like /proc/PID/ns/net.
-func (h *Handle) String() string {
-	if h == nil {
-		return "net:<nil>"
-	}
-	return "net:[" + strconv.FormatUint(h.ino, 10) + "]"
-}
-
-// Close releases the descriptor. It is safe on a nil handle and when
-// called more than once.
-func (h *Handle) Close() error {
-	if h == nil || h.f == nil {
-		return nil
-	}
-	err := h.f.Close()
-	if errors.Is(err, os.ErrClosed) {
-		return nil
-	}
-	return err
-}
-
-// control runs fn with the handle's fd while holding a reference to it, so
-// a concurrent Close cannot recycle the number underneath.
-func (h *Handle) control(fn func(fd int) error) error {
-	if h == nil || h.f == nil {
+// checkHandle makes sure h is an open network namespace handle (a
+// namespace.Handle of another kind is refused with ErrNotNetns).
+func checkHandle(h *Handle) error {
+	if h.FD() < 0 {
 		return ErrClosed
 	}
-	rc, err := h.f.SyscallConn()
-	if err != nil {
-		return ErrClosed
+	if h.Kind() != namespace.NET {
+		return opErr("using", h.String(), fmt.Errorf("%w (namespace kind %s)", ErrNotNetns, h.Kind()))
 	}
-	var ferr error
-	if err := rc.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
-		return ErrClosed
+	return nil
+}
+
+// inNetns runs fn with namespace.Do inside h, a network namespace handle.
+func inNetns(h *Handle, fn func() error) error {
+	if err := checkHandle(h); err != nil {
+		return err
 	}
-	return ferr
+	return namespace.Do(fn, h)
 }

@@ -10,7 +10,7 @@ import (
 // changes namespace, and later requests on it need no thread switching.
 func netlinkAt(h *Handle) (*netlink.Handle, error) {
 	var nh *netlink.Handle
-	err := Do(h, func() error {
+	err := inNetns(h, func() error {
 		var err error
 		nh, err = netlink.NewHandle(unix.NETLINK_ROUTE)
 		return err

@@ -26,7 +26,7 @@ type linkWatch struct{ fd int }
 // missed between the check and the wait.
 func openLinkWatch(h *Handle) (*linkWatch, error) {
 	w := &linkWatch{fd: -1}
-	err := Do(h, func() error {
+	err := inNetns(h, func() error {
 		fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		if err != nil {
 			return os.NewSyscallError("socket(AF_NETLINK)", err)

@@ -3,7 +3,6 @@ package netns_test
 import (
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"net"
 	"os"
 	"os/exec"
@@ -13,7 +12,10 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -108,13 +110,14 @@ func itoa(i int) string { return strconv.Itoa(i) }
 func linkState(t testing.TB, h *netns.Handle) map[string]bool {
 	t.Helper()
 	m := map[string]bool{}
-	err := netns.Do(h, func() error {
+	err := namespace.Do(func() error {
 		ifs, err := net.Interfaces()
 		for _, i := range ifs {
 			m[i.Name] = i.Flags&net.FlagUp != 0
 		}
 		return err
-	})
+	}, h)
+
 	if err != nil {
 		t.Fatal(err)
 	}

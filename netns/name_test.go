@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -150,7 +151,7 @@ func TestHandleNilAndClosed(t *testing.T) {
 	if err := h.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if err := netns.Do(h, func() error { return nil }); !errors.Is(err, netns.ErrClosed) {
+	if err := namespace.Do(func() error { return nil }, h); !errors.Is(err, netns.ErrClosed) {
 		t.Errorf("Do on closed handle = %v, want ErrClosed", err)
 	}
 	if _, err := netns.OpenPid(0); err == nil {

@@ -4,10 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/namespace"
 )
 
 // RunDir is where named network namespaces live, as with `ip netns`.
@@ -66,59 +67,16 @@ func ensureRunDir() error {
 	return opErr("making shared mount", RunDir, unix.Mount("", RunDir, "none", shared, ""))
 }
 
-// mountNewNetns unshares a network namespace on a locked thread, opens it,
-// bind-mounts it on path and moves the thread back. A thread that cannot
-// move back is discarded (left locked when its goroutine exits).
+// mountNewNetns makes a network namespace (namespace.New: on a throwaway
+// thread, the caller's threads never move) and bind-mounts it on path.
+// The handle is the namespace just made even if path is tampered with
+// meanwhile.
 func mountNewNetns(path string) (*Handle, error) {
-	type result struct {
-		h   *Handle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		var r result
-		clean := true
-		defer func() {
-			if clean {
-				runtime.UnlockOSThread()
-			}
-			done <- r
-		}()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			r.err = opErr("opening", "current thread netns", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			r.err = opErr("creating", path, os.NewSyscallError("unshare(CLONE_NEWNET)", err))
-			return
-		}
-		r.h, r.err = bindThreadNetns(path)
-		if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
-			clean = false
-			r.err = errors.Join(r.err, opErr("restoring thread netns", "", err))
-		}
-	}()
-	r := <-done
-	if r.err != nil {
-		r.h.Close()
-		return nil, r.err
-	}
-	return r.h, nil
-}
-
-// bindThreadNetns opens the calling thread's netns and bind-mounts it on
-// path. The handle is opened from the thread, not from path, so it is the
-// namespace just made even if path is tampered with meanwhile.
-func bindThreadNetns(path string) (*Handle, error) {
-	const self = "/proc/thread-self/ns/net"
-	h, err := OpenPath(self)
+	h, err := namespace.New(namespace.NET)
 	if err != nil {
-		return nil, err
+		return nil, opErr("creating", path, err)
 	}
-	if err := unix.Mount(self, path, "none", unix.MS_BIND, ""); err != nil {
+	if err := h.Bind(path); err != nil {
 		h.Close()
 		return nil, opErr("bind-mounting netns on", path, err)
 	}

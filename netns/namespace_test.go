@@ -14,66 +14,43 @@ import (
 // must run before anything else; an init function runs before TestMain.
 func init() { namespace.Init() }
 
-func TestNamespaceRoundTrip(t *testing.T) {
+// A netns handle is a namespace handle of kind NET: it works with
+// namespace.Do and Cmd.Join directly, with no conversion.
+func TestHandleIsNamespaceHandle(t *testing.T) {
 	testutil.CheckLeaks(t)
 	_, h := newNamed(t)
-	nh, err := h.Namespace()
-	if err != nil {
-		t.Fatal(err)
+	if h.Kind() != namespace.NET {
+		t.Fatalf("Kind() = %s, want NET", h.Kind())
 	}
-	defer nh.Close()
-	if nh.Kind() != namespace.NET || nh.Inode() != h.Inode() || nh.FD() == h.FD() {
-		t.Fatalf("Namespace() = %v (fd %d), want net:[%d] on its own fd (not %d)", nh, nh.FD(), h.Inode(), h.FD())
-	}
-	back, err := netns.FromNamespace(nh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer back.Close()
-	if !back.Equal(h) || back.FD() == nh.FD() {
-		t.Fatalf("FromNamespace(%v) = %v (fd %d)", nh, back, back.FD())
-	}
-	// Each handle owns its own fd: closing one leaves the other usable.
-	nh.Close()
-	if err := netns.Do(back, func() error { return nil }); err != nil {
-		t.Fatalf("Do on the converted handle after closing its source: %v", err)
+	if err := namespace.Do(func() error { return nil }, h); err != nil {
+		t.Fatalf("namespace.Do with a netns handle: %v", err)
 	}
 }
 
-func TestFromNamespaceRejects(t *testing.T) {
+// A namespace handle of another kind is refused where a network namespace
+// is needed, with ErrNotNetns; a nil or closed one with ErrClosed.
+func TestOtherKindRefused(t *testing.T) {
 	uts, err := namespace.Current(namespace.UTS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer uts.Close()
-	_, err = netns.FromNamespace(uts)
+	err = netns.LoopbackUp(uts)
 	var oe *netns.OpError
 	if !errors.Is(err, netns.ErrNotNetns) || !errors.As(err, &oe) {
-		t.Fatalf("FromNamespace(uts) = %v, want an *OpError wrapping ErrNotNetns", err)
+		t.Fatalf("LoopbackUp(uts) = %v, want an *OpError wrapping ErrNotNetns", err)
 	}
-	if _, err := netns.FromNamespace(nil); !errors.Is(err, netns.ErrClosed) {
-		t.Fatalf("FromNamespace(nil) = %v", err)
+	if err := netns.LoopbackUp(nil); !errors.Is(err, netns.ErrClosed) {
+		t.Fatalf("LoopbackUp(nil) = %v", err)
 	}
 	uts.Close()
-	if _, err := netns.FromNamespace(uts); !errors.Is(err, netns.ErrClosed) {
-		t.Fatalf("FromNamespace(closed) = %v", err)
-	}
-	var nilH *netns.Handle
-	if _, err := nilH.Namespace(); !errors.Is(err, netns.ErrClosed) {
-		t.Fatalf("nil Handle.Namespace() = %v", err)
-	}
-	cur, err := netns.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur.Close()
-	if _, err := cur.Namespace(); !errors.Is(err, netns.ErrClosed) {
-		t.Fatalf("closed Handle.Namespace() = %v", err)
+	if err := netns.LoopbackUp(uts); !errors.Is(err, netns.ErrClosed) {
+		t.Fatalf("LoopbackUp(closed) = %v", err)
 	}
 }
 
 // TestNamespaceJoinCmd starts a command through namespace.Cmd.Join with a
-// converted handle: the kernel puts it in the named namespace.
+// netns handle: the kernel puts it in the named namespace.
 func TestNamespaceJoinCmd(t *testing.T) {
 	testutil.RequireRoot(t)
 	// Warm up: the sealed copy of the binary Cmd starts from is cached for
@@ -83,13 +60,8 @@ func TestNamespaceJoinCmd(t *testing.T) {
 	}
 	testutil.CheckLeaks(t)
 	_, h := newNamed(t)
-	nh, err := h.Namespace()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nh.Close()
 	var out strings.Builder
-	cmd := &namespace.Cmd{Path: "readlink", Args: []string{"readlink", "/proc/self/ns/net"}, Join: []*namespace.Handle{nh}, Stdout: &out}
+	cmd := &namespace.Cmd{Path: "readlink", Args: []string{"readlink", "/proc/self/ns/net"}, Join: []*namespace.Handle{h}, Stdout: &out}
 	st, err := cmd.Run()
 	if err != nil {
 		t.Fatal(err)

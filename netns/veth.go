@@ -76,7 +76,7 @@ func CreateVeth(v Veth) error {
 		PeerName:  v.B.Name,
 		PeerMTU:   uint32(v.MTU),
 	}
-	err = v.B.Netns.control(func(fd int) error {
+	err = v.B.Netns.Control(func(fd int) error {
 		link.PeerNamespace = netlink.NsFd(fd)
 		return nhA.LinkAdd(link)
 	})

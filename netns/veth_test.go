@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -64,13 +65,14 @@ func TestVethTCPEcho(t *testing.T) {
 		name string
 	}{{a, "ct-a"}, {b, "ct-b"}} {
 		var mtu int
-		err := netns.Do(c.h, func() error {
+		err := namespace.Do(func() error {
 			ifi, err := net.InterfaceByName(c.name)
 			if err == nil {
 				mtu = ifi.MTU
 			}
 			return err
-		})
+		}, c.h)
+
 		if err != nil || mtu != 1400 {
 			t.Errorf("%s in %s: MTU %d, %v; want 1400", c.name, c.h, mtu, err)
 		}
@@ -85,10 +87,11 @@ func TestVethTCPEcho(t *testing.T) {
 func tcpEcho(t *testing.T, a, b *netns.Handle, network string, dst netip.Addr) netip.Addr {
 	t.Helper()
 	var ln net.Listener
-	err := netns.Do(b, func() (err error) {
+	err := namespace.Do(func() (err error) {
 		ln, err = net.Listen(network, netip.AddrPortFrom(dst, 0).String())
 		return err
-	})
+	}, b)
+
 	if err != nil {
 		t.Fatalf("listen in %s: %v", b, err)
 	}
@@ -114,10 +117,11 @@ func tcpEcho(t *testing.T, a, b *netns.Handle, network string, dst netip.Addr) n
 		}
 	}()
 	var conn net.Conn
-	err = netns.Do(a, func() (err error) {
+	err = namespace.Do(func() (err error) {
 		conn, err = net.DialTimeout(network, ln.Addr().String(), 10*time.Second)
 		return err
-	})
+	}, a)
+
 	if err != nil {
 		t.Fatalf("%s dial %s from %s: %v", network, ln.Addr(), a, err)
 	}
@@ -139,10 +143,11 @@ func tcpEcho(t *testing.T, a, b *netns.Handle, network string, dst netip.Addr) n
 func TestVethPing(t *testing.T) {
 	a, _ := vethPair(t, nil)
 	var fd int
-	err := netns.Do(a, func() (err error) {
+	err := namespace.Do(func() (err error) {
 		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
 		return err
-	})
+	}, a)
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,9 +225,10 @@ func TestVethRoutes(t *testing.T) {
 	if err := netns.LoopbackUp(a); err != nil {
 		t.Fatal(err)
 	}
-	err := netns.Do(a, func() error {
+	err := namespace.Do(func() error {
 		return addLoopbackAddr(behind)
-	})
+	}, a)
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,13 +301,14 @@ func addLoopbackAddr(ip netip.Addr) error {
 func routeTable(t *testing.T, h *netns.Handle) string {
 	t.Helper()
 	var sb strings.Builder
-	err := netns.Do(h, func() error {
+	err := namespace.Do(func() error {
 		routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
 		for _, r := range routes {
 			fmt.Fprintf(&sb, "%v via %v\n", r.Dst, r.Gw)
 		}
 		return err
-	})
+	}, h)
+
 	if err != nil {
 		t.Fatal(err)
 	}

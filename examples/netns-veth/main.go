@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
 
@@ -117,10 +118,11 @@ func remove(out io.Writer, name string, h *netns.Handle, errp *error) {
 // echo serves TCP echo inside b on addrB and talks to it from inside a.
 func echo(ctx context.Context, out io.Writer, a, b *netns.Handle, msg string) error {
 	var ln net.Listener
-	err := netns.Do(b, func() (err error) {
+	err := namespace.Do(func() (err error) {
 		ln, err = net.Listen("tcp4", netip.AddrPortFrom(addrB.Addr(), 0).String())
 		return err
-	})
+	}, b)
+
 	if err != nil {
 		return err
 	}
@@ -129,11 +131,12 @@ func echo(ctx context.Context, out io.Writer, a, b *netns.Handle, msg string) er
 	fmt.Fprintf(out, "echo server listening on %s inside %s\n", ln.Addr(), b)
 
 	var conn net.Conn
-	err = netns.Do(a, func() (err error) {
+	err = namespace.Do(func() (err error) {
 		var d net.Dialer
 		conn, err = d.DialContext(ctx, "tcp4", ln.Addr().String())
 		return err
-	})
+	}, a)
+
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
+	"strconv"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/internal/nsthread"
 )
 
 // TempNetns creates a network namespace kept alive by a bind mount on a
@@ -29,41 +31,23 @@ func TempNetns(t testing.TB) string {
 	return path
 }
 
-// newNetnsAt unshares a network namespace on a locked thread, bind-mounts
-// it on path and switches the thread back. If the thread cannot be switched
-// back it stays locked, so the Go runtime discards it (or, for the main
-// thread, parks it) instead of reusing it in the wrong namespace.
+// newNetnsAt makes a network namespace on a throwaway thread (the
+// caller's threads never move) and bind-mounts it on path.
 func newNetnsAt(path string) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_RDONLY, 0o444)
 	if err != nil {
 		return err
 	}
 	f.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("opening current netns: %w", err)
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("unshare(CLONE_NEWNET): %w", err)
-			return
-		}
-		err = unix.Mount("/proc/thread-self/ns/net", path, "", unix.MS_BIND, "")
+	fd, err := nsthread.Unshare(unix.CLONE_NEWNET, "net")
+	if err == nil {
+		err = unix.Mount("/proc/self/fd/"+strconv.Itoa(fd), path, "", unix.MS_BIND, "")
+		unix.Close(fd)
 		if err != nil {
 			err = fmt.Errorf("bind-mounting netns on %s: %w", path, err)
 		}
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	if err := <-errc; err != nil {
+	}
+	if err != nil {
 		os.Remove(path)
 		return err
 	}
