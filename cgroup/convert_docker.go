@@ -1,11 +1,12 @@
 package cgroup
 
 import (
-	"math"
 	"math/big"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/confinelab/confine/internal/units"
 )
 
 // DockerFlags are `docker run` resource flags as typed on the command line
@@ -194,55 +195,25 @@ func dockerSizeFlag(flag, s string, allowMinusOne bool) (int64, error) {
 	if allowMinusOne && s == "-1" {
 		return -1, nil
 	}
-	n, err := ParseDockerSize(s)
+	n, err := units.ParseSize(s)
 	if err != nil {
 		return 0, invalid(flag, s, err.Error())
 	}
 	return n, nil
 }
 
-// ParseDockerSize parses a size the way Docker's --memory does (go-units
-// RAMInBytes): a decimal number, an optional space, and an optional unit
-// b, k, m, g, t or p (any case, binary multiples of 1024), optionally
-// followed by "b" or "ib": "512m", "1.5g", "64KiB", "100". Fractions are
-// truncated to whole bytes.
-func ParseDockerSize(s string) (int64, error) {
-	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9' || s[i] == '.') {
-		i++
-	}
-	num, unit := s[:i], s[i:]
-	unit = strings.TrimPrefix(unit, " ")
-	if num == "" || num[0] == '.' || num[len(num)-1] == '.' || strings.Count(num, ".") > 1 {
-		return 0, listError("invalid size: want a number like 512m or 1.5g")
-	}
-	v, err := strconv.ParseFloat(num, 64)
+// ParseSize parses a byte size in the grammar every confine package
+// accepts (Docker's, go-units RAMInBytes): a decimal number, an optional
+// space, and an optional unit b, k, m, g, t or p (any case, binary
+// multiples of 1024), optionally followed by "b" or "ib": "512m", "1.5g",
+// "64KiB", "100". Fractions are truncated to whole bytes. mount.ParseSize
+// reads the same grammar. Bad input is an *InvalidError.
+func ParseSize(s string) (int64, error) {
+	n, err := units.ParseSize(s)
 	if err != nil {
-		return 0, listError("invalid size: want a number like 512m or 1.5g")
+		return 0, invalid("size", s, err.Error())
 	}
-	mul, ok := dockerUnit(strings.ToLower(unit))
-	if !ok {
-		return 0, listError("invalid size suffix " + strconv.Quote(unit) + ": want b, k, m, g, t or p")
-	}
-	v *= float64(mul)
-	if v >= math.MaxInt64 {
-		return 0, listError("size too large")
-	}
-	return int64(v), nil
-}
-
-func dockerUnit(u string) (int64, bool) {
-	if u == "" || u == "b" {
-		return 1, true
-	}
-	exp := strings.IndexByte("kmgtp", u[0])
-	if exp < 0 {
-		return 0, false
-	}
-	if rest := u[1:]; rest != "" && rest != "b" && rest != "ib" {
-		return 0, false
-	}
-	return int64(1) << (10 * (exp + 1)), true
+	return n, nil
 }
 
 func (f DockerFlags) io() (*IO, error) {
@@ -273,7 +244,7 @@ func (f DockerFlags) io() (*IO, error) {
 			var n int64
 			var err error
 			if spec.isSize {
-				n, err = ParseDockerSize(rate)
+				n, err = units.ParseSize(rate)
 			} else {
 				var u uint64
 				u, err = strconv.ParseUint(rate, 10, 63)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/confinelab/confine/internal/units"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,34 +150,14 @@ func checkParam(typ, key, value string) (string, error) {
 	return value, nil
 }
 
-// ParseSize parses a byte size like docker's: a decimal number with an
-// optional binary suffix b, k, m, g or t (case-insensitive; "64m" is
-// 64 MiB). Bad input yields a *ConfigError.
+// ParseSize parses a byte size in the grammar every confine package
+// accepts (Docker's: "64m", "1.5g", "64KiB", "65536k"; see
+// cgroup.ParseSize for the whole grammar), so --tmpfs size= reads what
+// --memory reads. Bad input yields a *ConfigError.
 func ParseSize(s string) (int64, error) {
-	bad := &ConfigError{Field: "size", Value: s, Reason: "invalid size (want e.g. 64m, 1g, 65536k)"}
-	num := strings.TrimRight(strings.ToLower(s), "b")
-	if len(s)-len(num) > 1 {
-		return 0, bad
+	n, err := units.ParseSize(s)
+	if err != nil {
+		return 0, &ConfigError{Field: "size", Value: s, Reason: err.Error()}
 	}
-	mult := int64(1)
-	if n := len(num); n > 0 {
-		switch num[n-1] {
-		case 'k':
-			mult = 1 << 10
-		case 'm':
-			mult = 1 << 20
-		case 'g':
-			mult = 1 << 30
-		case 't':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			num = num[:n-1]
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || (n > 0 && mult > (1<<62)/n) || strings.HasPrefix(num, "+") {
-		return 0, bad
-	}
-	return n * mult, nil
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/confinelab/confine/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,15 +15,29 @@ func TestParseSize(t *testing.T) {
 	for in, want := range map[string]int64{
 		"0": 0, "4096": 4096, "64m": 64 << 20, "64M": 64 << 20, "1g": 1 << 30,
 		"65536k": 64 << 20, "2t": 2 << 40, "64mb": 64 << 20, "10b": 10,
+		"1.5g": 1536 << 20, "64KiB": 64 << 10, "1p": 1 << 50,
 	} {
 		if got, err := ParseSize(in); err != nil || got != want {
 			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "m", "-1", "+5", "1x", "1.5g", "64mbb", "99999999999999t", "0x10"} {
+	for _, in := range []string{"", "m", "-1", "+5", "1x", "64mbb", "99999999999999t", "0x10"} {
 		var ce *ConfigError
 		if _, err := ParseSize(in); !errors.As(err, &ce) || ce.Value != in {
 			t.Errorf("ParseSize(%q): got %v, want *ConfigError", in, err)
+		}
+	}
+}
+
+// --tmpfs size= and --memory read one grammar: mount and cgroup accept
+// and refuse the same sizes, with the same values.
+func TestParseSizeOneGrammar(t *testing.T) {
+	for _, in := range []string{"0", "100", "512m", "1.5g", "64KiB", "2 GB", "1p", "0.5k",
+		"", "-1", "1x", "1.2.3", "1e3", "9999999999p", "64mbb"} {
+		m, merr := ParseSize(in)
+		c, cerr := cgroup.ParseSize(in)
+		if m != c || (merr == nil) != (cerr == nil) {
+			t.Errorf("%q: mount %d, %v; cgroup %d, %v", in, m, merr, c, cerr)
 		}
 	}
 }

@@ -147,7 +147,7 @@ func checkAlone(d cgroup.DockerFlags, v string) error {
 		if v == "-1" {
 			return nil
 		}
-		_, err := cgroup.ParseDockerSize(v)
+		_, err := cgroup.ParseSize(v)
 		return err
 	}
 	_, err := d.Resources()
