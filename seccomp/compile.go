@@ -15,8 +15,8 @@ import (
 type leaf struct {
 	act   Action
 	rules []Rule
-	// args32: the ABI's arguments are 32 bits (i386): the upper half of
-	// a seccomp_data argument is ignored, as the kernel ignores it.
+	// args32: a 32-bit ABI (i386, x32): only the low words of arguments
+	// and condition values are compared, as libseccomp does.
 	args32 bool
 	// sub: a range dispatched by its own search tree.
 	sub []segment
