@@ -240,7 +240,7 @@ func emitPiecewise(b *cbpf.Builder, idx int, segs []segment, args32 bool) {
 			segs = segs[:len(segs)-1]
 		}
 		b.Stmt(cbpf.LdAbsW, cbpf.ArgLo(idx))
-		emitDispatch(b, segs)
+		emitDispatch(b, segs, peelArg)
 		return
 	}
 	high := b.NewLabel()
@@ -251,7 +251,7 @@ func emitPiecewise(b *cbpf.Builder, idx int, segs []segment, args32 bool) {
 	if last.start == 1<<32 {
 		lo = segs[:len(segs)-1]
 	}
-	emitDispatch(b, lo)
+	emitDispatch(b, lo, peelArg)
 	b.Bind(high)
 	b.Ret(last.leaf.act.Ret())
 }

@@ -20,6 +20,8 @@ type leaf struct {
 	args32 bool
 	// sub: a range dispatched by its own search tree.
 	sub []segment
+	// peeled: single numbers inside the range that decide otherwise.
+	peeled []point
 }
 
 type segment struct {
@@ -64,13 +66,13 @@ func Compile(r *Resolved) (*Program, error) {
 	} else {
 		segs = append(segs, segment{start: syscalls.X32Bit, leaf: leaf{act: ActKillProcess}, weight: weightEmpty})
 	}
-	emitDispatch(&b, segs)
+	emitDispatch(&b, segs, peelNr)
 	b.Bind(other)
 	if slices.Contains(r.Arches, syscalls.I386) {
 		kill := b.NewLabel()
 		b.JumpIf(cbpf.JeqK, unix.AUDIT_ARCH_I386, cbpf.Next, kill)
 		b.Stmt(cbpf.LdAbsW, cbpf.OffNr)
-		emitDispatch(&b, mergeSegments(abiSegments(r, syscalls.I386, 0, math.MaxUint32+1, weightNative)))
+		emitDispatch(&b, mergeSegments(abiSegments(r, syscalls.I386, 0, math.MaxUint32+1, weightNative)), peelNr)
 		b.Bind(kill)
 	}
 	b.Ret(ActKillProcess.Ret())
@@ -89,42 +91,6 @@ func CompileProfile(p *Profile, t Target) (*Program, []Warning, error) {
 	}
 	prog, err := Compile(r)
 	return prog, warns, err
-}
-
-// emitDispatch emits the search tree over segs; A must hold the key word.
-func emitDispatch(b *cbpf.Builder, segs []segment) {
-	w := make([]int, len(segs))
-	for i, s := range segs {
-		w[i] = s.weight
-	}
-	root, release := bstRoots(w)
-	defer release()
-	var emit func(i, j int)
-	emit = func(i, j int) {
-		if i == j {
-			emitLeaf(b, segs[i].leaf)
-			return
-		}
-		k := root(i, j)
-		right := b.NewLabel()
-		b.JumpIf(cbpf.JgeK, uint32(segs[k].start), right, cbpf.Next)
-		emit(i, k-1)
-		b.Bind(right)
-		emit(k, j)
-	}
-	emit(0, len(segs)-1)
-}
-
-func emitLeaf(b *cbpf.Builder, l leaf) {
-	if l.sub != nil {
-		emitDispatch(b, l.sub)
-		return
-	}
-	if l.rules == nil {
-		b.Ret(l.act.Ret())
-		return
-	}
-	emitRules(b, l.rules, l.act, l.args32)
 }
 
 // checkResolved validates a Resolved that may have been built by hand and
