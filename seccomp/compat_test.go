@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/confinelab/confine/internal/cbpf"
@@ -201,5 +202,21 @@ func TestRuncRuleSemantics(t *testing.T) {
 	}}
 	if got := decide(t, p, syscalls.X86_64, unix.SYS_IOCTL, [6]uint64{0, 5}); got != ActErrno(unix.ENOENT) {
 		t.Errorf("unconditional after conditional: %v", got)
+	}
+}
+
+// TestCompileTooLarge: a profile beyond the kernel's instruction limit
+// gives a TooLargeError naming both lengths, not a program the kernel
+// would refuse with EINVAL.
+func TestCompileTooLarge(t *testing.T) {
+	p := &Profile{DefaultAction: NameActErrno}
+	for v := uint64(0); v < 3000; v++ {
+		p.Syscalls = append(p.Syscalls, Syscall{Names: []string{"ioctl"}, Action: NameActAllow,
+			Args: []Arg{{Index: 1, Op: OpEQ, Value: v * 7}, {Index: 2, Op: OpEQ, Value: v}}})
+	}
+	_, _, err := CompileProfile(p, Target{Kernel: "6.1"})
+	var tl *TooLargeError
+	if !errors.As(err, &tl) || tl.Limit != 4096 || tl.Instructions <= 4096 {
+		t.Fatalf("got %v, want a TooLargeError", err)
 	}
 }

@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -77,6 +78,10 @@ func Compile(r *Resolved) (*Program, error) {
 	}
 	b.Ret(ActKillProcess.Ret())
 	insns, err := b.Assemble()
+	var long *cbpf.TooLongError
+	if errors.As(err, &long) {
+		return nil, &TooLargeError{Instructions: long.Len, Limit: cbpf.MaxInsns}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: assembling filter: %w", err)
 	}
@@ -115,4 +120,16 @@ func checkResolved(r *Resolved) (*Resolved, error) {
 		out.Rules[abi] = rules
 	}
 	return &out, nil
+}
+
+// TooLargeError is returned by Compile when the filter would exceed the
+// kernel's limit of 4096 classic BPF instructions (BPF_MAXINSNS), which
+// the kernel would refuse with a bare EINVAL.
+type TooLargeError struct {
+	Instructions int // the length the profile compiles to
+	Limit        int // the kernel's limit
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("seccomp: compiled filter: %d instructions: must be at most %d (BPF_MAXINSNS)", e.Instructions, e.Limit)
 }
