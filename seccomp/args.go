@@ -9,6 +9,9 @@ import (
 
 // emitRules emits the argument checks of one syscall; A is clobbered.
 func emitRules(b *cbpf.Builder, rules []Rule, def Action, args32 bool) {
+	if args32 {
+		rules = lowRules(rules)
+	}
 	if pw, ok := piecewise(rules, def); ok {
 		emitPiecewise(b, rules[0].Conds[0].Index, pw, args32)
 		return
@@ -66,11 +69,25 @@ func emitCond(b *cbpf.Builder, c Cond, fail cbpf.Label) {
 		b.JumpIf(op, vl, fail, cbpf.Next)
 	case MaskedEQ:
 		mh, ml := uint32(c.Value>>32), uint32(c.Value)
-		wh, wl := uint32(c.ValueTwo>>32), uint32(c.ValueTwo)
+		wh, wl := uint32(c.ValueTwo>>32)&mh, uint32(c.ValueTwo)&ml
 		emitMasked(b, hiOff, mh, wh, fail)
 		emitMasked(b, loOff, ml, wl, fail)
 	}
 	b.Bind(ok)
+}
+
+// lowRules returns rules with every condition cut to the low 32 bits, as
+// a 32-bit ABI compares them (Cond.Match32).
+func lowRules(rules []Rule) []Rule {
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		out[i] = r
+		out[i].Conds = make([]Cond, len(r.Conds))
+		for j, c := range r.Conds {
+			out[i].Conds[j] = c.low32()
+		}
+	}
+	return out
 }
 
 // emitCond32 is emitCond for an argument whose upper word is zero: the
@@ -90,11 +107,7 @@ func emitCond32(b *cbpf.Builder, c Cond, fail cbpf.Label) {
 			return
 		}
 	case MaskedEQ:
-		if uint32(c.ValueTwo>>32) != 0 { // 0&mask can only equal 0
-			b.Jump(fail)
-			return
-		}
-		emitMasked(b, cbpf.ArgLo(c.Index), uint32(lo.Value), uint32(lo.ValueTwo), fail)
+		emitMasked(b, cbpf.ArgLo(c.Index), uint32(lo.Value), uint32(lo.ValueTwo)&uint32(lo.Value), fail)
 		return
 	}
 	// With equal (zero) high words the result is the low words' comparison.
@@ -227,7 +240,7 @@ func emitPiecewise(b *cbpf.Builder, idx int, segs []segment, args32 bool) {
 			segs = segs[:len(segs)-1]
 		}
 		b.Stmt(cbpf.LdAbsW, cbpf.ArgLo(idx))
-		emitDispatch(b, segs)
+		emitDispatch(b, segs, peelArg)
 		return
 	}
 	high := b.NewLabel()
@@ -238,7 +251,7 @@ func emitPiecewise(b *cbpf.Builder, idx int, segs []segment, args32 bool) {
 	if last.start == 1<<32 {
 		lo = segs[:len(segs)-1]
 	}
-	emitDispatch(b, lo)
+	emitDispatch(b, lo, peelArg)
 	b.Bind(high)
 	b.Ret(last.leaf.act.Ret())
 }

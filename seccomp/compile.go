@@ -1,6 +1,7 @@
 package seccomp
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,11 +16,13 @@ import (
 type leaf struct {
 	act   Action
 	rules []Rule
-	// args32: the ABI's arguments are 32 bits (i386): the upper half of
-	// a seccomp_data argument is ignored, as the kernel ignores it.
+	// args32: a 32-bit ABI (i386, x32): only the low words of arguments
+	// and condition values are compared, as libseccomp does.
 	args32 bool
 	// sub: a range dispatched by its own search tree.
 	sub []segment
+	// peeled: single numbers inside the range that decide otherwise.
+	peeled []point
 }
 
 type segment struct {
@@ -64,17 +67,21 @@ func Compile(r *Resolved) (*Program, error) {
 	} else {
 		segs = append(segs, segment{start: syscalls.X32Bit, leaf: leaf{act: ActKillProcess}, weight: weightEmpty})
 	}
-	emitDispatch(&b, segs)
+	emitDispatch(&b, segs, peelNr)
 	b.Bind(other)
 	if slices.Contains(r.Arches, syscalls.I386) {
 		kill := b.NewLabel()
 		b.JumpIf(cbpf.JeqK, unix.AUDIT_ARCH_I386, cbpf.Next, kill)
 		b.Stmt(cbpf.LdAbsW, cbpf.OffNr)
-		emitDispatch(&b, mergeSegments(abiSegments(r, syscalls.I386, 0, math.MaxUint32+1, weightNative)))
+		emitDispatch(&b, mergeSegments(abiSegments(r, syscalls.I386, 0, math.MaxUint32+1, weightNative)), peelNr)
 		b.Bind(kill)
 	}
 	b.Ret(ActKillProcess.Ret())
 	insns, err := b.Assemble()
+	var long *cbpf.TooLongError
+	if errors.As(err, &long) {
+		return nil, &TooLargeError{Instructions: long.Len, Limit: cbpf.MaxInsns}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: assembling filter: %w", err)
 	}
@@ -89,42 +96,6 @@ func CompileProfile(p *Profile, t Target) (*Program, []Warning, error) {
 	}
 	prog, err := Compile(r)
 	return prog, warns, err
-}
-
-// emitDispatch emits the search tree over segs; A must hold the key word.
-func emitDispatch(b *cbpf.Builder, segs []segment) {
-	w := make([]int, len(segs))
-	for i, s := range segs {
-		w[i] = s.weight
-	}
-	root, release := bstRoots(w)
-	defer release()
-	var emit func(i, j int)
-	emit = func(i, j int) {
-		if i == j {
-			emitLeaf(b, segs[i].leaf)
-			return
-		}
-		k := root(i, j)
-		right := b.NewLabel()
-		b.JumpIf(cbpf.JgeK, uint32(segs[k].start), right, cbpf.Next)
-		emit(i, k-1)
-		b.Bind(right)
-		emit(k, j)
-	}
-	emit(0, len(segs)-1)
-}
-
-func emitLeaf(b *cbpf.Builder, l leaf) {
-	if l.sub != nil {
-		emitDispatch(b, l.sub)
-		return
-	}
-	if l.rules == nil {
-		b.Ret(l.act.Ret())
-		return
-	}
-	emitRules(b, l.rules, l.act, l.args32)
 }
 
 // checkResolved validates a Resolved that may have been built by hand and
@@ -149,4 +120,16 @@ func checkResolved(r *Resolved) (*Resolved, error) {
 		out.Rules[abi] = rules
 	}
 	return &out, nil
+}
+
+// TooLargeError is returned by Compile when the filter would exceed the
+// kernel's limit of 4096 classic BPF instructions (BPF_MAXINSNS), which
+// the kernel would refuse with a bare EINVAL.
+type TooLargeError struct {
+	Instructions int // the length the profile compiles to
+	Limit        int // the kernel's limit
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("seccomp: compiled filter: %d instructions: must be at most %d (BPF_MAXINSNS)", e.Instructions, e.Limit)
 }

@@ -6,18 +6,40 @@
 // built-in profile that decides every syscall as Docker's default profile
 // (moby/profiles/seccomp v0.3.0) does.
 //
+// Decisions are libseccomp's (2.5), as runc, crun and Docker apply a
+// profile: MASKED_EQ holds when arg&mask == datum&mask; on i386 and x32,
+// which libseccomp treats as 32-bit architectures, conditions compare
+// only the low 32 bits of argument and value; on i386 a rule on a socket
+// or System V IPC call (socket, connect, accept, ..., semop, shmctl, ...)
+// applies to its socketcall(2)/ipc(2) form as well, argument 0 being the
+// call number (other conditions kept at their index); a group whose action
+// is the default action is dropped, and a group testing one argument twice
+// means any one of its conditions, as runc builds them; an unconditional
+// rule for a syscall overrides its conditional rules. Otherwise, when
+// several rules name a syscall, the first (in profile order) whose
+// conditions all hold decides. Resolved.Evaluate is that reference
+// semantics; every compiled filter can be checked against it in-process
+// with the simulator in internal/cbpf.
+//
+// Deliberate differences from runc+libseccomp, each for safety or
+// predictability: (1) an architecture the filter does not accept kills the
+// process (libseccomp's default kills the thread only, leaving a process
+// half alive); (2) syscall numbers above the newest one the built-in
+// tables know get ENOSYS when the default action does not allow, so a
+// libc falls back cleanly (runc patches a similar stub in, based on the
+// newest syscall the profile names); (3) rules for one syscall that
+// overlap with different actions are decided by profile order, where
+// libseccomp's result depends on how its rule tree merges them, or it
+// refuses the profile (EEXIST): rules with identical conditions and
+// different actions are a *ProfileError here too.
+//
 // The compiled filter checks the architecture first: x86_64, and i386 and
 // x32 when the profile lists them (x32 is recognised by the 0x40000000 bit
-// of the syscall number); any other architecture is killed. Syscalls are
-// dispatched by an optimal binary search over their numbers, argument
-// conditions compare all 64 bits (i386 arguments are 32 bits: the upper
-// half of the register is ignored, as the kernel ignores it), and syscall numbers above the newest one
-// the built-in tables know get ENOSYS when the default action does not
-// allow, so a libc falls back cleanly as it does under runc. When several
-// rules of a profile name one syscall, the first (in profile order) whose
-// conditions all hold decides. Resolved.Evaluate is that reference
-// semantics; every compiled filter can be checked against it in-process with
-// the simulator in internal/cbpf.
+// of the syscall number). Syscalls are dispatched by a weighted binary
+// search over their numbers, with shared return instructions and shared
+// argument blocks, so programs stay near libseccomp's size; a profile that
+// would exceed the kernel's 4096 instructions is a *TooLargeError from
+// Compile, never a bare EINVAL from the kernel.
 //
 // Kernel requirements: seccomp filters need Linux 3.17 (seccomp(2)); TSYNC
 // 3.17, LOG and KILL_PROCESS 4.14, SPEC_ALLOW 4.17, user notification 5.0,

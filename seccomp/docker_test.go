@@ -37,10 +37,9 @@ func dockerSays(t testing.TB, p *Profile, abi syscalls.Arch, nr uint32, args [6]
 	kv, _ := internal.ParseVersion("6.18")
 	has := func(c string) bool { return slices.Contains(DefaultCaps, c) }
 	name := syscalls.Name(abi, nr)
-	if abi == syscalls.I386 { // libseccomp compares 32-bit arguments on 32-bit ABIs
-		for i := range args {
-			args[i] = uint64(uint32(args[i]))
-		}
+	low := func(v uint64) uint64 { return v }
+	if abi == syscalls.I386 || abi == syscalls.X32 { // libseccomp's 32-bit ABIs: low words only
+		low = func(v uint64) uint64 { return uint64(uint32(v)) }
 	}
 	var found []Action
 	for _, g := range p.Syscalls {
@@ -68,14 +67,14 @@ func dockerSays(t testing.TB, p *Profile, abi syscalls.Arch, nr uint32, args [6]
 		}
 		match := true
 		for _, a := range g.Args {
-			v := args[a.Index]
+			v, val, two := low(args[a.Index]), low(a.Value), low(a.ValueTwo)
 			switch a.Op {
 			case OpEQ:
-				match = match && v == a.Value
+				match = match && v == val
 			case OpLT:
-				match = match && v < a.Value
+				match = match && v < val
 			case OpMaskedEQ:
-				match = match && v&a.Value == a.ValueTwo
+				match = match && v&val == two&val
 			default:
 				t.Fatalf("op %s not expected in Docker's profile", a.Op)
 			}

@@ -27,24 +27,19 @@ func (r *Resolved) ABI(auditArch, nr uint32) (syscalls.Arch, bool) {
 }
 
 // Evaluate is the reference decision for a syscall: foreign ABIs are
-// killed; i386 arguments are taken as their low 32 bits (the kernel
-// ignores the upper half of the registers); the first matching rule
-// decides; a number above the ABI's newest
-// known syscall gets ENOSYS unless the default allows; else the default.
+// killed; on the 32-bit ABIs (i386, x32) conditions compare the low 32
+// bits of arguments and values, as libseccomp does (see Op); the first
+// matching rule decides; a number above the ABI's newest known syscall
+// gets ENOSYS unless the default allows; else the default.
 func (r *Resolved) Evaluate(auditArch, nr uint32, args [6]uint64) Action {
 	abi, ok := r.ABI(auditArch, nr)
 	if !ok {
 		return ActKillProcess
 	}
-	if abi == syscalls.I386 {
-		for i := range args {
-			args[i] = uint64(uint32(args[i])) // i386 arguments are 32 bits
-		}
-	}
 	rules := r.Rules[abi]
 	i := sort.Search(len(rules), func(i int) bool { return rules[i].Nr >= nr })
 	for ; i < len(rules) && rules[i].Nr == nr; i++ {
-		if rules[i].Matches(&args) {
+		if is32(abi) && rules[i].Matches32(&args) || !is32(abi) && rules[i].Matches(&args) {
 			return rules[i].Action
 		}
 	}
@@ -53,3 +48,7 @@ func (r *Resolved) Evaluate(auditArch, nr uint32, args [6]uint64) Action {
 	}
 	return r.Default
 }
+
+// is32 reports whether libseccomp treats abi as a 32-bit architecture,
+// comparing only the low words of arguments: i386 and x32.
+func is32(abi syscalls.Arch) bool { return abi == syscalls.I386 || abi == syscalls.X32 }

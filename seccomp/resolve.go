@@ -64,6 +64,15 @@ var goArchNames = map[string]string{"amd64": "SCMP_ARCH_X86_64", "x86": "SCMP_AR
 // Resolve applies includes/excludes for t, maps names to numbers for every
 // accepted ABI and checks for conflicting duplicates. Names no accepted ABI
 // knows are skipped and returned as warnings.
+//
+// Rules mean what runc makes of them through libseccomp: a group whose
+// action is the default action is dropped; a group with two conditions on
+// one argument becomes one rule per condition (any of them matches), as
+// runc splits it; an unconditional rule for a syscall overrides every
+// conditional one, whatever their order, and the first unconditional
+// rule wins; on i386 a rule on a socket or IPC call applies to its
+// socketcall/ipc form too (see multiplex.go); on i386 and x32 condition
+// values are cut to 32 bits.
 func Resolve(p *Profile, t Target) (*Resolved, []Warning, error) {
 	if err := p.Validate(); err != nil {
 		return nil, nil, err
@@ -85,19 +94,28 @@ func Resolve(p *Profile, t Target) (*Resolved, []Warning, error) {
 			continue
 		}
 		act, _ := parseAction(g.Action, g.ErrnoRet)
-		conds := make([]Cond, len(g.Args))
-		for j, a := range g.Args {
-			conds[j] = Cond{Index: int(a.Index), Op: opNames[a.Op], Value: a.Value, ValueTwo: a.ValueTwo}
+		if act == def {
+			continue // runc drops these (libseccomp refuses them)
 		}
+		sets := condSets(g.Args)
 		for _, name := range g.names() {
 			known := false
 			for _, abi := range r.Arches {
-				nr, ok := syscalls.Lookup(abi, name)
-				if !ok {
+				if nr, ok := syscalls.Lookup(abi, name); ok {
+					known = true
+					for _, conds := range sets {
+						r.Rules[abi] = append(r.Rules[abi], Rule{Nr: nr, Name: name, Action: act, Conds: conds, Group: gi})
+					}
+				}
+				if abi != syscalls.I386 {
 					continue
 				}
-				known = true
-				r.Rules[abi] = append(r.Rules[abi], Rule{Nr: nr, Name: name, Action: act, Conds: conds, Group: gi})
+				for _, conds := range sets {
+					if m, ok := muxRule(name, act, conds, gi); ok {
+						known = true
+						r.Rules[abi] = append(r.Rules[abi], m)
+					}
+				}
 			}
 			if !known {
 				warns = append(warns, Warning{Group: gi, Name: name})
@@ -105,7 +123,10 @@ func Resolve(p *Profile, t Target) (*Resolved, []Warning, error) {
 		}
 	}
 	for abi, rules := range r.Rules {
-		rules = sortByNr(rules)
+		if is32(abi) {
+			rules = lowRules(rules)
+		}
+		rules = unconditionalWins(sortByNr(rules))
 		if err := checkConflicts(rules); err != nil {
 			return nil, nil, err
 		}
@@ -204,6 +225,50 @@ func applies(g *Syscall, caps map[string]bool, kv internal.Version) bool {
 		}
 	}
 	return true
+}
+
+// condSets returns the rules a group's conditions make: one rule with all
+// of them, or, when two conditions test one argument, one rule per
+// condition. runc splits such groups that way (libseccomp rejects a rule
+// that tests an argument twice), so any one condition suffices.
+func condSets(args []Arg) [][]Cond {
+	conds := make([]Cond, len(args))
+	var seen [6]bool
+	split := false
+	for j, a := range args {
+		conds[j] = Cond{Index: int(a.Index), Op: opNames[a.Op], Value: a.Value, ValueTwo: a.ValueTwo}
+		split = split || seen[a.Index]
+		seen[a.Index] = true
+	}
+	if !split {
+		return [][]Cond{conds}
+	}
+	sets := make([][]Cond, len(conds))
+	for j := range conds {
+		sets[j] = conds[j : j+1 : j+1]
+	}
+	return sets
+}
+
+// unconditionalWins keeps, for a syscall with an unconditional rule, only
+// the first such rule: libseccomp lets an unconditional rule replace the
+// conditional ones of its syscall and ignores any rule added after it.
+func unconditionalWins(rules []Rule) []Rule {
+	out := rules[:0]
+	for i := 0; i < len(rules); {
+		j := i
+		for j < len(rules) && rules[j].Nr == rules[i].Nr {
+			j++
+		}
+		k := slices.IndexFunc(rules[i:j], func(r Rule) bool { return len(r.Conds) == 0 })
+		if k >= 0 {
+			out = append(out, rules[i+k])
+		} else {
+			out = append(out, rules[i:j]...)
+		}
+		i = j
+	}
+	return out
 }
 
 func sameConds(a, b []Cond) bool {

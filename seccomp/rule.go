@@ -5,7 +5,15 @@ import "fmt"
 // Op is a resolved comparison operator.
 type Op uint8
 
-// Operators, with libseccomp's unsigned 64-bit semantics.
+// Operators, with libseccomp's semantics. On x86_64 a condition compares
+// the whole 64-bit argument, unsigned: args[Index] Op Value. On the 32-bit
+// ABIs (i386 and x32, which libseccomp treats as 32-bit architectures) only
+// the low 32 bits of the argument are compared with the low 32 bits of
+// Value (and ValueTwo): the upper halves of both are ignored.
+//
+// MaskedEQ holds when args[Index]&Value == ValueTwo&Value: Value is the
+// mask and applies to ValueTwo too, so bits of ValueTwo outside the mask
+// do not matter (libseccomp masks the datum as well).
 const (
 	NE Op = iota + 1
 	LT
@@ -28,7 +36,7 @@ func (o Op) String() string {
 }
 
 // Cond is one argument condition: args[Index] Op Value; for MaskedEQ,
-// args[Index]&Value == ValueTwo.
+// args[Index]&Value == ValueTwo&Value. See Op for the 32-bit ABIs.
 type Cond struct {
 	Index    int
 	Op       Op
@@ -36,7 +44,7 @@ type Cond struct {
 	ValueTwo uint64
 }
 
-// Match evaluates the condition on an argument value.
+// Match evaluates the condition on a 64-bit (x86_64) argument value.
 func (c Cond) Match(arg uint64) bool {
 	switch c.Op {
 	case NE:
@@ -52,9 +60,20 @@ func (c Cond) Match(arg uint64) bool {
 	case GT:
 		return arg > c.Value
 	case MaskedEQ:
-		return arg&c.Value == c.ValueTwo
+		return arg&c.Value == c.ValueTwo&c.Value
 	}
 	return false
+}
+
+// Match32 evaluates the condition on an argument of a 32-bit ABI (i386,
+// x32): the low 32 bits of the argument against the low 32 bits of the
+// values.
+func (c Cond) Match32(arg uint64) bool { return c.low32().Match(uint64(uint32(arg))) }
+
+// low32 is c with its values cut to their low 32 bits.
+func (c Cond) low32() Cond {
+	c.Value, c.ValueTwo = uint64(uint32(c.Value)), uint64(uint32(c.ValueTwo))
+	return c
 }
 
 // Rule gives Action to syscall Nr when all Conds hold. Group is the index
@@ -67,10 +86,21 @@ type Rule struct {
 	Group  int
 }
 
-// Matches reports whether every condition holds for args.
+// Matches reports whether every condition holds for the arguments of a
+// 64-bit (x86_64) syscall.
 func (r *Rule) Matches(args *[6]uint64) bool {
 	for _, c := range r.Conds {
 		if !c.Match(args[c.Index]) {
+			return false
+		}
+	}
+	return true
+}
+
+// Matches32 is Matches for a 32-bit ABI (i386, x32): see Cond.Match32.
+func (r *Rule) Matches32(args *[6]uint64) bool {
+	for _, c := range r.Conds {
+		if !c.Match32(args[c.Index]) {
 			return false
 		}
 	}

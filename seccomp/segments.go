@@ -41,7 +41,7 @@ func abiSegments(r *Resolved, abi syscalls.Arch, base, end uint64, w int) []segm
 		if len(rules[i].Conds) == 0 { // unconditional: the rest is shadowed
 			add(nr, leaf{act: rules[i].Action}, w)
 		} else {
-			add(nr, leaf{act: r.Default, rules: rules[i:j], args32: abi == syscalls.I386}, w)
+			add(nr, leaf{act: r.Default, rules: rules[i:j], args32: is32(abi)}, w)
 		}
 		next, i = nr+1, j
 	}

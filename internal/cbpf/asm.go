@@ -132,7 +132,7 @@ func (b *Builder) Assemble() ([]unix.SockFilter, error) {
 		}
 	}
 	if len(out) > MaxInsns {
-		return nil, &Error{Index: len(out) - 1, Reason: fmt.Sprintf("program has %d instructions, limit %d", len(out), MaxInsns)}
+		return nil, &TooLongError{Len: len(out)}
 	}
 	return out, nil
 }

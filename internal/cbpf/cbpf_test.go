@@ -128,8 +128,8 @@ func TestAssembleErrors(t *testing.T) {
 	for i := 0; i <= MaxInsns; i++ {
 		big.Ret(0)
 	}
-	var e *Error
-	if _, err := big.Assemble(); !errors.As(err, &e) {
+	var e *TooLongError
+	if _, err := big.Assemble(); !errors.As(err, &e) || e.Len != MaxInsns+1 {
 		t.Fatalf("4097 instructions: %v", err)
 	}
 }

@@ -9,3 +9,12 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("cbpf: instruction %d: %s", e.Index, e.Reason) }
+
+// TooLongError reports a program longer than the kernel's MaxInsns.
+type TooLongError struct {
+	Len int
+}
+
+func (e *TooLongError) Error() string {
+	return fmt.Sprintf("cbpf: program has %d instructions, limit %d", e.Len, MaxInsns)
+}
