@@ -52,7 +52,7 @@ func ExampleParseTmpfs() {
 	fmt.Println(err)
 	// Output:
 	// /run tmpfs [nosuid nodev noexec size=64m mode=755]
-	// mount: Options: "size=lots": invalid size (want e.g. 64m, 1g, 65536k)
+	// mount: Options: "size=lots": invalid size: want a number like 512m or 1.5g
 }
 
 func ExampleParseVolume() {
