@@ -83,3 +83,20 @@ func (f FS) RemovePinDir(dir string) error {
 	}
 	return nil
 }
+
+// Mount mounts a BPF filesystem at f (mode 0700, nosuid, nodev, noexec)
+// unless one is there already, and reports whether it mounted one. The
+// directory must exist (/sys/fs/bpf does on every kernel with bpffs).
+func (f FS) Mount() (mounted bool, err error) {
+	if f.Available() == nil {
+		return false, nil
+	}
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	if err := unix.Mount("bpf", string(f), "bpf", flags, "mode=0700"); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return false, &internal.UnsupportedError{Feature: "the BPF filesystem", MinKernel: "4.4", Err: err}
+		}
+		return false, &os.PathError{Op: "mounting bpffs on", Path: string(f), Err: err}
+	}
+	return true, nil
+}

@@ -55,3 +55,21 @@ func TestFSPrivateMount(t *testing.T) {
 		t.Fatalf("second RemovePinDir: %v", err)
 	}
 }
+
+// Mount mounts a BPF filesystem where there is none, and leaves one that
+// is there alone.
+func TestFSMount(t *testing.T) {
+	testutil.RequireRoot(t)
+	f := FS(t.TempDir())
+	mounted, err := f.Mount()
+	if err != nil || !mounted {
+		t.Fatalf("Mount on a plain directory = %v, %v; want a new mount", mounted, err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(string(f), unix.MNT_DETACH) })
+	if err := f.Available(); err != nil {
+		t.Fatalf("after Mount: %v", err)
+	}
+	if mounted, err := f.Mount(); err != nil || mounted {
+		t.Fatalf("second Mount = %v, %v; want nothing to do", mounted, err)
+	}
+}
