@@ -274,5 +274,4 @@ func TestPasswdHostileRefused(t *testing.T) {
 	}
 }
 
-
 func unsafePointer(b *byte) unsafe.Pointer { return unsafe.Pointer(b) }
