@@ -102,17 +102,15 @@ func buildSandbox(o *options) (*sandbox, error) {
 }
 
 // addInit makes confine's own binary reachable in the sandbox for --init
-// and returns its path there: bound read-only into /dev with --rootfs, the
-// host path itself otherwise.
+// and returns its path there: bound read-only into the sandbox's /dev (a
+// fresh tmpfs with or without --rootfs; the host path may be hidden, e.g.
+// under the private /tmp).
 func (o *options) addInit(r *mount.Root) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("--init: finding confine's binary: %w", err)
 	}
-	if o.rootfs == "" {
-		return exe, nil
-	}
-	if f, err := elf.Open(exe); err == nil {
+	if f, err := elf.Open(exe); o.rootfs != "" && err == nil {
 		dynamic := false
 		for _, p := range f.Progs {
 			dynamic = dynamic || p.Type == elf.PT_INTERP
