@@ -1,11 +1,19 @@
 package mount
 
+import "os"
+
 // DefaultRoot returns the root `confine run` sets up: with a path, a fresh
 // procfs, a read-only sysfs and a minimal /dev (with /dev/pts and
-// /dev/shm) inside it; with path "" (the host's root through the private
-// namespace) only a fresh procfs, as a new PID namespace needs. Both mask
-// DefaultMaskedPaths and make DefaultReadonlyPaths read-only. Append to
-// Mounts for tmpfs and volumes.
+// /dev/shm) inside it. With path "" (the host's root through the private
+// namespace) the host's tree is read-only, recursively, whatever readonly
+// says (a sandbox never writes to the host's root by default), with a
+// fresh procfs, a minimal /dev and private tmpfs on /tmp, /run and
+// /var/tmp (those that exist on the host): host sockets under /run and
+// files under /tmp are out of reach. /sys is the caller's business there
+// (a fresh sysfs belongs to a new NET namespace; the read-only host tree
+// covers it otherwise). Both mask DefaultMaskedPaths and make
+// DefaultReadonlyPaths read-only. Append to Mounts for tmpfs and volumes:
+// with path "" those are the only writable places.
 func DefaultRoot(path string, readonly bool) Root {
 	r := Root{
 		Path:          path,
@@ -16,6 +24,17 @@ func DefaultRoot(path string, readonly bool) Root {
 	}
 	if path != "" {
 		r.Mounts = append(r.Mounts, Sysfs("/sys"), Dev("/dev"))
+		return r
+	}
+	r.Readonly = true
+	r.Mounts = append(r.Mounts, Dev("/dev"))
+	for _, d := range []struct {
+		path string
+		mode uint32
+	}{{"/tmp", 0o1777}, {"/run", 0o755}, {"/var/tmp", 0o1777}} {
+		if fi, err := os.Lstat(d.path); err == nil && fi.IsDir() {
+			r.Mounts = append(r.Mounts, Tmpfs(d.path, 0, d.mode, NoSuid|NoDev))
+		}
 	}
 	return r
 }

@@ -69,8 +69,27 @@ func describe(st *unix.Stat_t) string {
 	return fmt.Sprintf("file type %#o", st.Mode&unix.S_IFMT)
 }
 
+// devAttrs are the attributes of a bound device node: I/O works, metadata
+// changes (chmod, chown, utimes, setxattr) fail with EROFS.
+const devAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NOEXEC
+
+// makeDevice creates d in dir (a fresh tmpfs root fd) with mknod, mode
+// 0666; inside a user namespace (EPERM) it binds the verified host node
+// read-only instead.
+func makeDevice(dir int, d device) error {
+	err := unix.Mknodat(dir, d.name, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor)))
+	if err == nil {
+		// mknod applies the umask; the mode must be exactly 0666.
+		return unix.Fchmodat(dir, d.name, 0o666, 0)
+	}
+	if err != unix.EPERM {
+		return &os.PathError{Op: "mknod", Path: d.name, Err: err}
+	}
+	return bindDevice(dir, d)
+}
+
 // bindDevice binds the verified host node d onto name inside dir (a fresh
-// tmpfs root fd), creating the file to mount on.
+// tmpfs root fd), creating the file to mount on; the bind is read-only.
 func bindDevice(dir int, d device) error {
 	hfd, err := openDevice(d)
 	if err != nil {
@@ -87,7 +106,26 @@ func bindDevice(dir int, d device) error {
 		return err
 	}
 	defer unix.Close(tree)
+	if err := setAttr(tree, devAttrs, 0, false); err != nil {
+		return err
+	}
 	return attach(tree, tfd)
+}
+
+// checkDeviceSource verifies a bind's detached clone is the device want
+// ("char 1:3", from a device= option; "" checks nothing).
+func checkDeviceSource(tree int, src, want string) error {
+	if want == "" {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(tree, &st); err != nil {
+		return &os.PathError{Op: "fstat", Path: src, Err: err}
+	}
+	if got := describe(&st); got != want {
+		return &DeviceError{Path: src, Want: want, Got: got}
+	}
+	return nil
 }
 
 // mountDev builds the minimal /dev on targetfd.
@@ -104,7 +142,7 @@ func mountDev(targetfd int, po parsedOptions) error {
 	// dev still refers to the root of the new tmpfs, now attached: build
 	// inside it directly, no path lookup through the rootfs.
 	for _, d := range minimalDevices {
-		if err := bindDevice(dev, d); err != nil {
+		if err := makeDevice(dev, d); err != nil {
 			return err
 		}
 	}

@@ -38,9 +38,15 @@
 // directory swapped for a symlink during Setup, cannot place a mount
 // outside the root. proc and sysfs are only mounted on real directories
 // (no symlink on the way) and every new filesystem is checked with statfs.
-// Device nodes for /dev and for masking files are bound from the host's
-// /dev after checking each is the expected character device (null is
-// 1:3); the rootfs's own /dev/null is never used.
+// A mount whose target resolves into procfs or sysfs is refused with a
+// *TargetError unless it is a fresh kernel filesystem, a bind from the
+// same kind of filesystem or an allow-listed /proc file. Bind sources are
+// cloned before any mount of the Root is made. The minimal /dev gets fresh
+// nodes made with mknod; where mknod is refused (a user namespace), and
+// for masking files, read-only nosuid noexec binds of the host's nodes,
+// each checked to be the expected character device (null is 1:3), so a
+// chmod in the sandbox fails with EROFS; the rootfs's own /dev/null is
+// never used.
 //
 // # Kernel requirements and errors
 //

@@ -42,6 +42,7 @@ type report struct {
 	Err, ErrStep, ErrPath string
 	Errno                 string // errno name found in the error chain
 	DeviceErr, ConfigErr  bool
+	TargetErr             string   // the Target of a *TargetError
 	Outside               []string // mounts made outside the root (must be empty)
 	Facts                 map[string]string
 	Mountpoints           []string
@@ -122,6 +123,10 @@ func helperSetup([]string) int {
 		rep.DeviceErr = errors.As(err, &de)
 		var ce *ConfigError
 		rep.ConfigErr = errors.As(err, &ce)
+		var te *TargetError
+		if errors.As(err, &te) {
+			rep.TargetErr = te.Target
+		}
 	} else {
 		rep.Facts["fds leaked"] = strconv.Itoa(countFDs() - fdsBefore)
 		collectFacts(&req, rep.Facts)

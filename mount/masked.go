@@ -47,16 +47,25 @@ func (s *setup) ifExists(p string, fn func(fd int) error) error {
 	return fn(fd)
 }
 
-// cloneDevNull returns a detached bind of the host's /dev/null, verified
-// to be char 1:3 (never the rootfs's own /dev/null, which the rootfs
-// owner controls).
+// cloneDevNull returns a detached read-only (nosuid, noexec) bind of the
+// host's /dev/null, verified to be char 1:3 (never the rootfs's own
+// /dev/null, which the rootfs owner controls): a chmod of a masked file
+// fails with EROFS instead of changing the host's /dev/null.
 func (s *setup) cloneDevNull() (int, error) {
 	nfd, err := openDevice(minimalDevices[0])
 	if err != nil {
 		return -1, err
 	}
 	defer unix.Close(nfd)
-	return cloneTree(nfd, "", false)
+	tree, err := cloneTree(nfd, "", false)
+	if err != nil {
+		return -1, err
+	}
+	if err := setAttr(tree, devAttrs, 0, false); err != nil {
+		unix.Close(tree)
+		return -1, err
+	}
+	return tree, nil
 }
 
 // readonly remounts p inside the root read-only (recursively); a missing

@@ -37,6 +37,18 @@ func Bind(src, dst string, readonly bool) Mount {
 	return m
 }
 
+// BindDevice returns a bind of the host device node src at dst that Setup
+// only makes when the bound inode is the device typ ('c' or 'b')
+// major:minor (so a path swapped after it was checked cannot bind anything
+// else), read-only, nosuid and noexec: reads, writes and ioctls work, a
+// chmod, chown, utimes or setxattr from the sandbox fails with EROFS
+// instead of changing the host's node. src may be a /proc/PID/fd/N link
+// to a node the caller holds open, which binds exactly that inode.
+func BindDevice(src, dst string, typ byte, major, minor uint32) Mount {
+	return Mount{Source: src, Target: dst, Type: "bind", Options: []string{"bind", "ro", "nosuid", "noexec",
+		fmt.Sprintf("device=%c:%d:%d", typ, major, minor)}}
+}
+
 // Flags are per-mount restrictions for the typed constructors.
 type Flags uint
 
@@ -109,10 +121,13 @@ func Cgroup2(dst string, readonly bool) Mount {
 	return m
 }
 
-// Dev returns a minimal /dev at dst: a tmpfs holding null, zero, full,
-// random, urandom and tty bind-mounted from the host's /dev after each is
-// verified to be the expected character device, the fd, stdin, stdout,
-// stderr and ptmx links, a private devpts at pts and a tmpfs at shm.
+// Dev returns a minimal /dev at dst: a tmpfs holding fresh null, zero,
+// full, random, urandom and tty nodes made with mknod (so nothing in the
+// sandbox can change the host's nodes; inside a user namespace, where
+// mknod is refused, read-only nosuid noexec binds of the host's nodes,
+// each verified to be the expected character device), the fd, stdin,
+// stdout, stderr and ptmx links, a private devpts at pts and a tmpfs at
+// shm.
 func Dev(dst string) Mount {
 	return Mount{Source: "dev", Target: dst, Type: "dev"}
 }

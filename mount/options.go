@@ -16,6 +16,7 @@ type fsParam struct{ Key, Value string }
 type parsedOptions struct {
 	set, clr  uint64 // MOUNT_ATTR_* to set and clear
 	recursive bool   // bind only: rbind (default) or bind
+	device    string // bind only: "char M:m" or "block M:m" the source must be
 	params    []fsParam
 }
 
@@ -83,6 +84,11 @@ func (po *parsedOptions) add(typ, o string) error {
 		return nil // every mount Setup makes is private already
 	}
 	key, value, hasValue := strings.Cut(o, "=")
+	if key == "device" && typ == "bind" {
+		d, err := parseDeviceOption(value)
+		po.device = d
+		return err
+	}
 	if !validKey(key) {
 		return optError("unknown option")
 	}
@@ -160,4 +166,23 @@ func ParseSize(s string) (int64, error) {
 		return 0, &ConfigError{Field: "size", Value: s, Reason: err.Error()}
 	}
 	return n, nil
+}
+
+// parseDeviceOption reads "c:MAJOR:MINOR" or "b:MAJOR:MINOR" into the form
+// describe() gives a device node ("char 1:3").
+func parseDeviceOption(v string) (string, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 || (parts[0] != "c" && parts[0] != "b") {
+		return "", optError("device= wants c:MAJOR:MINOR or b:MAJOR:MINOR")
+	}
+	ma, err1 := strconv.ParseUint(parts[1], 10, 32)
+	mi, err2 := strconv.ParseUint(parts[2], 10, 32)
+	if err1 != nil || err2 != nil {
+		return "", optError("device= wants decimal MAJOR and MINOR")
+	}
+	kind := "char"
+	if parts[0] == "b" {
+		kind = "block"
+	}
+	return kind + " " + strconv.FormatUint(ma, 10) + ":" + strconv.FormatUint(mi, 10), nil
 }

@@ -79,7 +79,7 @@ func helperRace(args []string) int {
 	for i := 0; i < n; i++ {
 		for j := range mounts {
 			po, _ := mounts[j].validate(j)
-			if s.apply(&mounts[j], po) != nil {
+			if s.apply(j, &mounts[j], po) != nil {
 				rep.Errors++
 			}
 		}

@@ -3,7 +3,9 @@ package mount
 import (
 	"fmt"
 	"os"
+	"path"
 	"runtime"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,8 +109,26 @@ func (r *Root) Setup() error {
 }
 
 type setup struct {
-	r    *Root
-	root int // O_PATH fd of the new root
+	r     *Root
+	root  int         // O_PATH fd of the new root
+	trees map[int]int // index in r.Mounts -> detached clone of a bind's Source
+	fresh []string    // targets of the tmpfs and /dev mounts made so far
+}
+
+// mayCreate reports whether a missing target may be created: always in a
+// rootfs; on the host's root (Path "") only inside a tmpfs or /dev this
+// Setup mounted, never on the host's own filesystem.
+func (s *setup) mayCreate(target string) bool {
+	if s.r.Path != "" {
+		return true
+	}
+	t := path.Clean(target)
+	for _, f := range s.fresh {
+		if strings.HasPrefix(t, f+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *setup) close() {
@@ -116,6 +136,32 @@ func (s *setup) close() {
 		unix.Close(s.root)
 		s.root = -1
 	}
+	for i, fd := range s.trees {
+		unix.Close(fd)
+		delete(s.trees, i)
+	}
+}
+
+// cloneSources makes a detached copy of every bind's Source first, before
+// any mount of Root (a tmpfs on /tmp, a read-only host root) changes what
+// a host path names or the flags a copy inherits.
+func (s *setup) cloneSources(opts []parsedOptions) error {
+	s.trees = map[int]int{}
+	for i := range s.r.Mounts {
+		m := &s.r.Mounts[i]
+		if m.Type != "bind" {
+			continue
+		}
+		tree, err := cloneTree(unix.AT_FDCWD, m.Source, opts[i].recursive)
+		if err != nil {
+			return step("mount bind", m.Target, err)
+		}
+		s.trees[i] = tree
+		if err := checkDeviceSource(tree, m.Source, opts[i].device); err != nil {
+			return step("mount bind", m.Target, err)
+		}
+	}
+	return nil
 }
 
 func step(name, p string, err error) error {
@@ -133,12 +179,15 @@ func (s *setup) run(opts []parsedOptions) error {
 	if err := unix.Mount("", "/", "", prop|unix.MS_REC, ""); err != nil {
 		return step("propagation", "/", os.NewSyscallError("mount", err))
 	}
+	if err := s.cloneSources(opts); err != nil {
+		return err
+	}
 	if err := s.openRoot(); err != nil {
 		return err
 	}
 	for i := range s.r.Mounts {
 		m := &s.r.Mounts[i]
-		if err := step("mount "+m.Type, m.Target, s.apply(m, opts[i])); err != nil {
+		if err := step("mount "+m.Type, m.Target, s.apply(i, m, opts[i])); err != nil {
 			return err
 		}
 	}
@@ -228,11 +277,23 @@ func (s *setup) pivot() error {
 	return nil
 }
 
-// apply makes one mount, its target resolved (and created) inside the root.
-func (s *setup) apply(m *Mount, po parsedOptions) error {
-	create := s.r.Path != "" // never create files on the host's own root
+// apply makes mount i, its target resolved (and created) inside the root.
+func (s *setup) apply(i int, m *Mount, po parsedOptions) error {
+	create := s.mayCreate(m.Target)
 	if m.Type == "bind" {
-		return s.bind(m, po, create)
+		tree, ok := s.trees[i]
+		if !ok { // not cloned up front (tests applying single mounts)
+			t, err := cloneTree(unix.AT_FDCWD, m.Source, po.recursive)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(t)
+			if err := checkDeviceSource(t, m.Source, po.device); err != nil {
+				return err
+			}
+			tree = t
+		}
+		return s.bind(tree, m, po, create)
 	}
 	// proc and sysfs only on a real directory, never through a symlink.
 	strict := m.Type == "proc" || m.Type == "sysfs"
@@ -241,6 +302,12 @@ func (s *setup) apply(m *Mount, po parsedOptions) error {
 		return err
 	}
 	defer unix.Close(tfd)
+	if err := s.checkTarget(tfd, m, -1); err != nil {
+		return err
+	}
+	if m.Type == "dev" || m.Type == "tmpfs" {
+		s.fresh = append(s.fresh, path.Clean(m.Target))
+	}
 	if m.Type == "dev" {
 		return mountDev(tfd, po)
 	}
@@ -255,12 +322,7 @@ func (s *setup) apply(m *Mount, po parsedOptions) error {
 	return checkFS(mfd, m.Type)
 }
 
-func (s *setup) bind(m *Mount, po parsedOptions, create bool) error {
-	tree, err := cloneTree(unix.AT_FDCWD, m.Source, po.recursive)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(tree)
+func (s *setup) bind(tree int, m *Mount, po parsedOptions, create bool) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(tree, &st); err != nil {
 		return err
@@ -271,6 +333,9 @@ func (s *setup) bind(m *Mount, po parsedOptions, create bool) error {
 		return err
 	}
 	defer unix.Close(tfd)
+	if err := s.checkTarget(tfd, m, tree); err != nil {
+		return err
+	}
 	if err := setAttr(tree, po.set, po.clr, true); err != nil {
 		return err
 	}

@@ -67,6 +67,12 @@ type Cmd struct {
 	// ExtraFiles become fds 3, 4, ... in the command; every other fd is
 	// closed at exec.
 	ExtraFiles []*os.File
+	// TTY, when set, is the slave side of a pseudo-terminal (see OpenPTY)
+	// that becomes the controlling terminal of the command's new session,
+	// and its stdin (Stdin must then be nil or TTY). Stdout and Stderr are
+	// not changed: set them to TTY too for an interactive command. Without
+	// TTY the command has no controlling terminal at all.
+	TTY *os.File
 
 	// Namespaces lists the namespaces to create. A new NET namespace gets
 	// its loopback interface brought up.
@@ -110,16 +116,24 @@ type Cmd struct {
 	// and futex(2); a filter must allow those and execve.
 	Seccomp *seccomp.Program
 
-	// Pdeathsig is sent to the command when the thread that called Start
-	// dies (see syscall.SysProcAttr.Pdeathsig); it survives the init's
-	// credential change.
+	// Pdeathsig is sent to the command when the calling process dies
+	// (exits, crashes or is killed). The init is forked from a locked OS
+	// thread kept alive until Wait returns, so it does not depend on which
+	// thread called Start; the init arms it before anything else and again
+	// after every credential change (which clears it), and gives up when
+	// the parent is already gone. Call Wait: the thread lives until then.
 	Pdeathsig syscall.Signal
+	// OOMScoreAdj, when set, is written to the command's oom_score_adj
+	// (-1000..1000) before the init runs its setup; nil inherits the
+	// caller's value.
+	OOMScoreAdj *int
 
 	// Process is the started process (its PID is in the parent's PID
 	// namespace); set by Start.
 	Process *os.Process
 
 	ecmd      *exec.Cmd
+	keeper    chan struct{} // closed by wait: ends the thread the init was forked from
 	pidfd     int
 	cgroup    cgroupRef
 	oomBefore int64

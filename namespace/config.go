@@ -38,6 +38,8 @@ type wireError struct {
 	Msg   string
 	// Unknown is set for ErrUnknownUser, which has no errno.
 	Unknown bool
+	// File is set for a *FileError.
+	File *FileError `json:",omitempty"`
 }
 
 func toWire(step string, err error) wireError {
@@ -51,6 +53,9 @@ func toWire(step string, err error) wireError {
 		w.Path = pe.Path
 	}
 	w.Unknown = errors.Is(err, ErrUnknownUser)
+	if errors.As(err, &w.File) {
+		w.Path = w.File.Path
+	}
 	var se *SetupError
 	if errors.As(err, &se) {
 		w.Step, w.Path = se.Step, se.Path
@@ -64,6 +69,8 @@ func toWire(step string, err error) wireError {
 func (w wireError) toError() *SetupError {
 	var err error = errors.New(w.Msg)
 	switch {
+	case w.File != nil:
+		err = w.File
 	case w.Unknown:
 		err = fmt.Errorf("%s: %w", w.Msg, ErrUnknownUser)
 	case w.Errno != 0:

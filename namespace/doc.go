@@ -31,8 +31,14 @@
 // joined ones from Join (entered on the starting thread before the fork;
 // a MNT namespace is entered by the init, on the thread that execs),
 // uid/gid maps, a pidfd and, with CgroupFD or CgroupPath,
-// CLONE_INTO_CGROUP so the child is born in its cgroup. The init then, in
-// this order: makes itself non-dumpable; makes the mount tree rslave;
+// CLONE_INTO_CGROUP so the child is born in its cgroup. The init is
+// always a session leader (setsid): it can neither signal the caller's
+// process group nor use the caller's terminal as its controlling terminal
+// (TTY, a pty slave from OpenPTY, gives it one of its own). The init then,
+// in this order: arms Pdeathsig (the init is forked from a locked thread
+// kept until Wait, so the signal follows the process, not a thread); makes
+// itself non-dumpable; unshares the CGROUP namespace when asked (it is then
+// rooted at the cgroup the init was born in); makes the mount tree rslave;
 // builds Root (mount.Root.Setup: mounts and pivot_root); brings up lo in a
 // new NET namespace; sets hostname and domainname; applies Rlimits; changes
 // to Dir resolved inside the root (openat2 RESOLVE_IN_ROOT and
@@ -53,7 +59,16 @@
 //
 // Without it Start returns ErrInitNotCalled. Start waits until the init
 // has exec'd the command; StartContext bounds that wait (an init stuck in
-// setup, e.g. on a hung mount, is killed and reaped when ctx ends).
+// setup, e.g. on a hung mount, is killed and reaped when ctx ends). The
+// init reports each step and an explicit "exec reached" record: an init
+// that dies before exec (crash, OOM kill, SIGKILL) is a *SetupError naming
+// the step with an *InitDiedError, never the command's exit status.
+//
+// Files the init reads from the sandbox's root (/etc/passwd for
+// Credential.User) are resolved inside the root and read only when they
+// are regular files of at most 1 MiB (*FileError otherwise). The bounding
+// set is dropped up to the last capability PR_CAPBSET_READ accepts; no
+// file of the sandbox decides it.
 //
 // The init is the whole program started again, so package-level init
 // functions run in it too, before Init: keep them free of side effects (no

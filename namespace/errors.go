@@ -75,7 +75,9 @@ func (e *SetupError) NotExecutable() bool {
 
 // Steps reported in SetupError.Step.
 const (
+	StepStart        = "start"
 	StepConfig       = "config"
+	StepCgroupns     = "cgroupns"
 	StepJoin         = "join"
 	StepMount        = "root"
 	StepHostname     = "hostname"

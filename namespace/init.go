@@ -30,15 +30,25 @@ func Init() {
 	// Credentials, capabilities, no_new_privs and seccomp are per thread:
 	// all of it happens on this thread, which then execs.
 	runtime.LockOSThread()
-	os.Exit(runInit(base))
+	pdeathsig, _ := strconv.Atoi(os.Getenv(envPdeathsig))
+	os.Exit(runInit(base, pdeathsig))
 }
 
 // runInit reads the config from fd base, reports on fd base+1, and execs.
 // It only returns on failure.
-func runInit(base int) int {
+func runInit(base, pdeathsig int) int {
 	unix.CloseOnExec(base + 1)
 	status := os.NewFile(uintptr(base+1), "status")
 	cfgFile := os.NewFile(uintptr(base), "config")
+	if pdeathsig != 0 {
+		// Armed before the ready byte: if the parent died before this,
+		// writing to the status pipe (whose only reader was the parent)
+		// fails below and the init gives up. getppid cannot tell, being 0
+		// in a new PID namespace.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(pdeathsig), 0, 0, 0); err != nil {
+			return fail(status, "prctl(PR_SET_PDEATHSIG)", err)
+		}
+	}
 	// Not dumpable: other processes in the sandbox cannot ptrace the init
 	// or open its /proc files while it still holds host resources.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
@@ -56,9 +66,19 @@ func runInit(base int) int {
 	if err := json.Unmarshal(payload, &cfg); err != nil {
 		return fail(status, StepConfig, err)
 	}
-	step, err := setup(&cfg)
+	report := func(step string) error {
+		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
+		return err
+	}
+	step, err := setup(&cfg, report)
 	if err != nil {
 		return fail(status, step, err)
+	}
+	// The explicit "exec reached" record: without it the parent treats the
+	// pipe's EOF as the init's death. It also proves the parent still
+	// lives (its pdeathsig was re-armed after the credential change).
+	if _, err := status.Write([]byte{recExec, '\n'}); err != nil {
+		return 125
 	}
 	return fail(status, StepExec, execCommand(&cfg))
 }
@@ -66,7 +86,7 @@ func runInit(base int) int {
 // fail sends the error to the parent and returns the init's exit status.
 func fail(status *os.File, step string, err error) int {
 	b, _ := json.Marshal(toWire(step, err))
-	_, _ = status.Write(b)
+	_, _ = status.Write(append(b, '\n'))
 	status.Close()
 	return 125
 }

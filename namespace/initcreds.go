@@ -2,9 +2,6 @@ package namespace
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -31,8 +28,10 @@ func dropPrivileges(cfg *initConfig) (string, error) {
 			return StepCapabilities, err
 		}
 	}
-	if cfg.Pdeathsig != 0 && cfg.Credential != nil {
-		// A credential change clears the parent-death signal: arm it again.
+	if cfg.Pdeathsig != 0 {
+		// A credential change clears the parent-death signal: arm it again
+		// (harmless when nothing changed). The "exec reached" write that
+		// follows fails if the parent died in between.
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.Pdeathsig), 0, 0, 0); err != nil {
 			return StepCredentials, fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
 		}
@@ -51,18 +50,24 @@ func dropPrivileges(cfg *initConfig) (string, error) {
 	return "", nil
 }
 
+// lastCap asks the kernel which capabilities exist: PR_CAPBSET_READ fails
+// with EINVAL for a number beyond CAP_LAST_CAP. It reads no file:
+// /proc/sys/kernel/cap_last_cap, read after the pivot, would be whatever
+// the sandbox's root or a volume put at that path.
 func lastCap() Cap {
-	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
-	if err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n >= 0 && n < 64 {
-			return Cap(n)
+	for c := Cap(0); c < 64; c++ {
+		if _, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err != nil {
+			if c == 0 {
+				return CapLastKnown
+			}
+			return c - 1
 		}
 	}
-	return CapLastKnown
+	return 63
 }
 
 func dropBounding(keep CapSet) error {
-	last := lastCap() // a file read: once, not once per capability
+	last := lastCap()
 	for c := Cap(0); c <= last; c++ {
 		if keep.Has(c) {
 			continue
@@ -76,7 +81,7 @@ func dropBounding(keep CapSet) error {
 
 func setCredential(cred *Credential, keepCaps bool) error {
 	if cred.User != "" {
-		passwd, err := os.ReadFile("/etc/passwd")
+		passwd, err := readSandboxFile("/etc/passwd", maxSandboxFile)
 		if err != nil {
 			return err
 		}

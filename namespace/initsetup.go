@@ -12,12 +12,24 @@ import (
 )
 
 // setup builds the sandbox in the order that keeps privileges until they
-// are no longer needed. It returns the failed step and its error.
-func setup(cfg *initConfig) (string, error) {
+// are no longer needed. It returns the failed step and its error; report
+// tells the parent which step begins (so a crash is attributed to it).
+func setup(cfg *initConfig, report func(step string) error) (string, error) {
 	if cfg.JoinMount {
 		if err := joinMount(cfg.FirstFreeFD + 2); err != nil {
 			return StepJoin, err
 		}
+	}
+	if cfg.Flags&unix.CLONE_NEWCGROUP != 0 {
+		// The init was born in its cgroup (CLONE_INTO_CGROUP): a cgroup
+		// namespace made now is rooted there, so the command sees "0::/".
+		// (With clone3 the namespace would be rooted at the parent's.)
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return StepCgroupns, os.NewSyscallError("unshare(CLONE_NEWCGROUP)", err)
+		}
+	}
+	if err := report(StepMount); err != nil {
+		return StepMount, err
 	}
 	if cfg.Flags&unix.CLONE_NEWNS != 0 {
 		// Nothing mounted from here on may propagate back to the host.
@@ -52,6 +64,9 @@ func setup(cfg *initConfig) (string, error) {
 			return StepRlimit, fmt.Errorf("setrlimit(%d): %w", r.Resource, err)
 		}
 	}
+	if err := report(StepChdir); err != nil {
+		return StepChdir, err
+	}
 	if err := chdirInRoot(cfg); err != nil {
 		return StepChdir, err
 	}
@@ -60,6 +75,9 @@ func setup(cfg *initConfig) (string, error) {
 		return StepExec, err
 	}
 	cfg.Path = path
+	if err := report(StepCredentials); err != nil {
+		return StepCredentials, err
+	}
 	if step, err := dropPrivileges(cfg); err != nil {
 		return step, err
 	}

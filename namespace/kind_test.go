@@ -106,11 +106,15 @@ func TestParseOOMKills(t *testing.T) {
 
 func FuzzReadStatus(f *testing.F) {
 	f.Add([]byte("R"))
-	f.Add([]byte(`R{"Step":"exec","Path":"/x","Errno":2,"Msg":"no"}`))
-	f.Add([]byte(`R{"Unknown":true}`))
+	f.Add([]byte("R" + `{"Step":"exec","Path":"/x","Errno":2,"Msg":"no"}` + "\n"))
+	f.Add([]byte("RSroot\nX\n" + `{"Unknown":true}` + "\n"))
+	f.Add([]byte("RSchdir\n" + `{"File":{"Path":"/etc/passwd","Reason":"no"}}`))
 	f.Add([]byte("Rgarbage"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_ = readStatus(bytesReader(b))
+		rep, err := readStatus(bytesReader(b))
+		if err == nil {
+			_ = rep.err(nil)
+		}
 	})
 }
 

@@ -227,36 +227,56 @@ func TestSignalAndExitStatus(t *testing.T) {
 
 var errRetry = errors.New("retry")
 
-// Pdeathsig fires when the starting thread dies: start from a locked
-// goroutine that exits without unlocking, so the runtime ends its thread.
-func TestPdeathsig(t *testing.T) {
+// Pdeathsig is tied to the calling process, not to the thread that called
+// Start: a locked goroutine that exits (the runtime then ends its thread)
+// must not kill the command. TestPdeathsigParentKilled checks the signal.
+func TestPdeathsigNotTiedToThread(t *testing.T) {
 	testutil.RequireRoot(t)
-	// The credential change in the init clears the signal; it must be re-armed.
-	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "60"}, Pdeathsig: unix.SIGKILL,
+	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "600"}, Pdeathsig: unix.SIGKILL,
 		Namespaces: namespace.Set{namespace.MNT}, Credential: &namespace.Credential{UID: 1000, GID: 1000}}
-	errc := make(chan error)
-	for started := false; !started; {
+	type started struct {
+		tid int
+		err error
+	}
+	res := make(chan started)
+	for {
 		go func() {
-			runtime.LockOSThread()
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 			// On the main thread an exiting locked goroutine parks the
 			// thread instead of ending it: try again on another one.
 			if unix.Gettid() == os.Getpid() {
-				errc <- errRetry
+				res <- started{err: errRetry}
 				return
 			}
-			errc <- c.Start()
+			res <- started{tid: unix.Gettid(), err: c.Start()}
 		}()
-		switch err := <-errc; err {
-		case errRetry:
-		case nil:
-			started = true
-		default:
-			t.Fatal(err)
+		r := <-res
+		if r.err == errRetry {
+			continue
 		}
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		// Wait (no time bound needed: it ends) until the thread is gone.
+		for i := 0; ; i++ {
+			if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", r.tid)); os.IsNotExist(err) {
+				break
+			}
+			runtime.Gosched()
+			if i > 1e7 {
+				t.Fatal("the starting thread never ended")
+			}
+		}
+		break
 	}
-	st, err := c.Wait()
-	if err != nil || st.Signal != unix.SIGKILL {
-		t.Errorf("state %+v %v, want killed by SIGKILL when the thread ended", st, err)
+	if err := c.Signal(0); err != nil {
+		t.Errorf("the command died with the thread that started it: %v", err)
+	}
+	if err := c.Signal(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Wait(); err != nil || st.Signal != unix.SIGKILL {
+		t.Errorf("state %+v %v", st, err)
 	}
 }
 

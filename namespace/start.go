@@ -1,8 +1,6 @@
 package namespace
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -131,6 +129,12 @@ func (c *Cmd) validateLimits() error {
 	if c.CgroupFD < 0 {
 		return &InvalidError{Field: "CgroupFD", Value: strconv.Itoa(c.CgroupFD), Reason: "must be an open fd or 0"}
 	}
+	if c.OOMScoreAdj != nil && (*c.OOMScoreAdj < -1000 || *c.OOMScoreAdj > 1000) {
+		return &InvalidError{Field: "OOMScoreAdj", Value: strconv.Itoa(*c.OOMScoreAdj), Reason: "must be in -1000..1000"}
+	}
+	if c.TTY != nil && c.Stdin != nil && c.Stdin != io.Reader(c.TTY) {
+		return &InvalidError{Field: "Stdin", Value: fmt.Sprintf("%T", c.Stdin), Reason: "must be nil or TTY when TTY is set"}
+	}
 	for _, r := range c.Rlimits {
 		if r.Cur > r.Max {
 			return &InvalidError{Field: "Rlimits", Value: fmt.Sprintf("%d: %d > %d", r.Resource, r.Cur, r.Max), Reason: "soft limit above hard limit"}
@@ -206,16 +210,26 @@ func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 		return fmt.Errorf("namespace: starting init: %w", err)
 	}
 	c.Process = c.ecmd.Process
+	if err := c.setOOMScoreAdj(); err != nil {
+		cfgW.Close()
+		_ = c.Process.Kill()
+		c.Wait()
+		return err
+	}
 	return c.handshake(ctx, payload, cfgW, statR)
 }
 
 // startInit forks the init with its files and namespaces.
 func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) error {
+	stdin := c.Stdin
+	if c.TTY != nil {
+		stdin = c.TTY
+	}
 	c.ecmd = &exec.Cmd{
 		Path:        exePath,
 		Args:        []string{initArgv0},
-		Env:         []string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD)},
-		Stdin:       c.Stdin,
+		Env:         []string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD), envPdeathsig + "=" + strconv.Itoa(cfg.Pdeathsig)},
+		Stdin:       stdin,
 		Stdout:      c.Stdout,
 		Stderr:      c.Stderr,
 		ExtraFiles:  append(append([]*os.File(nil), c.ExtraFiles...), cfgR, statW),
@@ -236,6 +250,9 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 		defer f.Close()
 		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, f)
 	}
+	if c.Pdeathsig != 0 {
+		return c.startOnKeeper(join)
+	}
 	if len(join) > 0 {
 		return Do(c.ecmd.Start, join...)
 	}
@@ -245,12 +262,22 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 func (c *Cmd) sysProcAttr(cfg *initConfig) *syscall.SysProcAttr {
 	c.pidfd = -1
 	attr := &syscall.SysProcAttr{
-		Cloneflags:                 cfg.Flags,
+		// The cgroup namespace is unshared by the init once it is in its
+		// cgroup, so that the namespace is rooted there (see setup).
+		Cloneflags:                 cfg.Flags &^ unix.CLONE_NEWCGROUP,
 		UidMappings:                toSysMaps(c.UIDMappings),
 		GidMappings:                toSysMaps(c.GIDMappings),
 		GidMappingsEnableSetgroups: true,
-		Pdeathsig:                  c.Pdeathsig,
-		PidFD:                      &c.pidfd,
+		// A session of its own: no signal to confine's process group, no
+		// access to the caller's terminal as a controlling terminal.
+		Setsid: true,
+		// Pdeathsig is armed by the init (see Init): the syscall package's
+		// own check compares getppid with the parent's pid, which is 0 in
+		// a new PID namespace, and would kill the child at once.
+		PidFD: &c.pidfd,
+	}
+	if c.TTY != nil {
+		attr.Setctty, attr.Ctty = true, 0
 	}
 	if cfg.Flags&unix.CLONE_NEWUSER != 0 && len(c.UIDMappings) > 0 && len(c.GIDMappings) > 0 {
 		// The init keeps its host uid across the mapping; unless it switches
@@ -262,28 +289,6 @@ func (c *Cmd) sysProcAttr(cfg *initConfig) *syscall.SysProcAttr {
 		attr.UseCgroupFD, attr.CgroupFD = true, c.cgroup.fd
 	}
 	return attr
-}
-
-// readStatus returns nil when the init exec'd the command (the status pipe
-// closed after the ready byte), else the reported or inferred error.
-func readStatus(r io.Reader) error {
-	br := bufio.NewReader(r)
-	b, err := br.ReadByte()
-	if err != nil || b != readyByte {
-		return fmt.Errorf("%w (the child exited before the init handshake)", ErrInitNotCalled)
-	}
-	rest, err := io.ReadAll(br)
-	if err != nil {
-		return fmt.Errorf("namespace: reading init status: %w", err)
-	}
-	if len(bytes.TrimSpace(rest)) == 0 {
-		return nil
-	}
-	var w wireError
-	if err := json.Unmarshal(rest, &w); err != nil {
-		return fmt.Errorf("namespace: decoding init status %q: %w", rest, err)
-	}
-	return w.toError()
 }
 
 // innerID is the id the init takes in a new user namespace: 0 (root) when
@@ -336,6 +341,9 @@ func (c *Cmd) wait() {
 		st.Rusage, _ = ps.SysUsage().(*syscall.Rusage)
 		st.OOMKilled = c.cgroup.oomKills() > c.oomBefore
 		c.state = st
+	}
+	if c.keeper != nil {
+		close(c.keeper)
 	}
 	c.mu.Lock()
 	c.waited = true

@@ -3,6 +3,8 @@ package namespace
 import (
 	"bytes"
 	"errors"
+	"os"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -16,18 +18,44 @@ func TestStartWithoutInit(t *testing.T) {
 	}
 }
 
+// status reads a status pipe's content and turns it into Start's result
+// for an init that ended with st.
+func status(b string, st *State) error {
+	rep, err := readStatus(bytes.NewReader([]byte(b)))
+	if err != nil {
+		return err
+	}
+	return rep.err(st)
+}
+
 func TestReadStatus(t *testing.T) {
 	// The child exited (or ran main without the hook) before the handshake.
-	if err := readStatus(bytes.NewReader(nil)); !errors.Is(err, ErrInitNotCalled) {
+	if err := status("", &State{ExitCode: 0}); !errors.Is(err, ErrInitNotCalled) {
 		t.Errorf("empty status = %v", err)
 	}
-	if err := readStatus(bytes.NewReader([]byte{readyByte})); err != nil {
+	if err := status("RSroot\nSchdir\nX\n", nil); err != nil {
 		t.Errorf("exec'd = %v", err)
 	}
-	err := readStatus(bytes.NewReader([]byte(`R{"Step":"exec","Path":"/bin/x","Errno":2,"Msg":"execve /bin/x: no such file or directory"}`)))
+	err := status("RX\n"+`{"Step":"exec","Path":"/bin/x","Errno":2,"Msg":"execve /bin/x: no such file or directory"}`+"\n", nil)
 	var se *SetupError
 	if !errors.As(err, &se) || se.Path != "/bin/x" || !errors.Is(err, unix.ENOENT) || !se.NotFound() || ExitCodeFor(err) != 127 {
 		t.Errorf("exec ENOENT = %#v", err)
+	}
+	// The init died in a step (OOM-killed, crashed): a failure of confine
+	// naming the step, never the command's status.
+	err = status("RSroot\nSchdir\n", &State{ExitCode: -1, Signal: unix.SIGKILL})
+	var died *InitDiedError
+	if !errors.As(err, &se) || se.Step != StepChdir || !errors.As(err, &died) || died.Signal != unix.SIGKILL || ExitCodeFor(err) != 125 {
+		t.Errorf("init killed in chdir = %v", err)
+	}
+	err = status("", &State{ExitCode: -1, Signal: unix.SIGKILL})
+	if !errors.As(err, &se) || se.Step != StepStart || !errors.As(err, &died) {
+		t.Errorf("init killed before the handshake = %v", err)
+	}
+	err = status("RScredentials\n"+`{"Step":"credentials","Path":"/etc/passwd","File":{"Path":"/etc/passwd","Reason":"not a regular file"}}`+"\n", nil)
+	var fe *FileError
+	if !errors.As(err, &fe) || fe.Path != "/etc/passwd" || !errors.As(err, &se) || se.Step != StepCredentials {
+		t.Errorf("file error = %#v", err)
 	}
 }
 
@@ -43,6 +71,8 @@ func TestValidate(t *testing.T) {
 		"CgroupPath":             {Path: "x", CgroupFD: 5, CgroupPath: "/sys/fs/cgroup/x"},
 		"Rlimits":                {Path: "x", Rlimits: []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 10, Max: 5}}},
 		"Capabilities.Effective": {Path: "x", Capabilities: &Capabilities{Effective: 1}},
+		"OOMScoreAdj":            {Path: "x", OOMScoreAdj: new(-1001)},
+		"Stdin":                  {Path: "x", TTY: os.Stdin, Stdin: strings.NewReader("")},
 	} {
 		var ie *InvalidError
 		if err := c.validate(); !errors.As(err, &ie) {

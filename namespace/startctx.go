@@ -39,16 +39,21 @@ func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.Fil
 	// A failed write means the init died early; the status pipe says why.
 	_, _ = cfgW.Write(payload)
 	cfgW.Close()
-	serr := readStatus(status)
+	rep, rerr := readStatus(status)
 	if !stop() {
 		// The kill was sent, maybe just after the exec: either way the
 		// process is going away, so Start did not succeed.
 		c.Wait()
 		return fmt.Errorf("namespace: starting %s: init setup not finished: %w", c.Path, ctx.Err())
 	}
-	if serr != nil {
+	if rerr != nil {
+		_ = c.Process.Kill()
 		c.Wait()
-		return serr
+		return rerr
 	}
-	return nil
+	if rep.execReady && rep.setupError == nil {
+		return nil
+	}
+	st, _ := c.Wait()
+	return rep.err(st)
 }

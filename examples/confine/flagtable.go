@@ -27,10 +27,10 @@ var runFlags []flagDef
 
 func init() {
 	runFlags = []flagDef{
-		{long: "rootfs", arg: "DIR", group: grpFS, def: "the host's root in a private mount namespace",
+		{long: "rootfs", arg: "DIR", group: grpFS, def: "the host's root, read-only, with a fresh /dev and private tmpfs on /tmp, /run, /var/tmp, /dev/shm",
 			help: "pivot into DIR with /proc, /sys (ro), a minimal /dev and masked paths",
 			set:  func(o *options, v string) error { o.rootfs = v; return nonEmpty(v) }},
-		{long: "read-only", group: grpFS, def: "false", help: "mount the root filesystem read-only",
+		{long: "read-only", group: grpFS, def: "false; always true without --rootfs", help: "mount the root filesystem read-only",
 			set: func(o *options, v string) error { o.readOnly = v == "true"; return nil }},
 		{long: "tmpfs", arg: "PATH[:OPTS]", group: grpFS, repeat: true,
 			help: "mount a tmpfs at PATH; OPTS like size=64m,mode=1777 (default nosuid,nodev,noexec)",
@@ -48,8 +48,13 @@ func init() {
 		{long: "init", group: grpProc, def: "false",
 			help: "run an init as PID 1 that forwards signals and reaps orphans; the command becomes PID 2",
 			set:  func(o *options, v string) error { o.init = v == "true"; return nil }},
-		{long: "hostname", arg: "NAME", group: grpProc, def: "confine-<PID>",
+		{long: "hostname", arg: "NAME", group: grpProc, def: "confine-<12 random hex digits>",
 			help: "host name in the sandbox's own UTS namespace", set: setHostname},
+		{long: "tty", short: "t", group: grpProc, def: "false",
+			help: "give the command a pseudo-terminal owned by confine (controlling terminal and stdio; the caller's terminal in raw mode while it runs)",
+			set:  func(o *options, v string) error { o.tty = v == "true"; return nil }},
+		{long: "oom-score-adj", arg: "N", group: grpProc, def: "0",
+			help: "the command's oom_score_adj, -1000..1000 (never inherited from confine)", set: setOOMScoreAdj},
 
 		{long: "network", arg: "MODE", group: grpNet, def: "none",
 			help: "none (own network namespace, only lo), host, or ns:PATH (join a namespace file)", set: setNetwork},
@@ -96,14 +101,17 @@ func init() {
 			help: "parent cgroup (relative to the cgroup v2 root, or absolute in it)", set: setCgroupParent},
 
 		{long: "security-opt", arg: "OPT", group: grpSec, repeat: true, def: "seccomp=builtin",
-			help: "no-new-privileges, seccomp=unconfined or seccomp=PATH (Docker JSON profile)", set: setSecurityOpt},
+			help: "no-new-privileges[=true|false] (false is refused while the seccomp filter needs it), seccomp=unconfined or seccomp=PATH (Docker JSON profile)", set: setSecurityOpt},
 		{long: "cap-add", arg: "CAP", group: grpSec, repeat: true, def: "docker's 14 default caps",
 			help: "add a capability (NET_ADMIN, CAP_SYS_PTRACE, ALL)", set: addCap(true)},
 		{long: "cap-drop", arg: "CAP", group: grpSec, repeat: true,
 			help: "drop a capability, or ALL", set: addCap(false)},
 		{long: "device", arg: "HOST[:CONTAINER][:rwm]", group: grpSec, repeat: true,
-			help: "allow a device (with --rootfs also create it); the default set is null, zero, full, random, urandom, tty, console, pts, ptmx",
+			help: "allow a device and bind it (read-only inode: I/O works, chmod/chown fail) into the sandbox's /dev; the default set is null, zero, full, random, urandom, tty, console, pts, ptmx",
 			set:  addDevice},
+		{long: "cgroupns", arg: "MODE", group: grpSec, def: "private",
+			help: "private (a cgroup namespace rooted at the run's cgroup: /proc/self/cgroup shows 0::/) or host",
+			set:  setCgroupns},
 
 		{long: "stats", group: grpOut, def: "false",
 			help: "print the run's resource usage as JSON to stderr (null = not measurable here)",

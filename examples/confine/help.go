@@ -12,10 +12,15 @@ import (
 func printRunHelp(w io.Writer) {
 	fmt.Fprint(w, `Usage: confine run [FLAGS] [--] COMMAND [ARG...]
 
-Run COMMAND in new PID, IPC, mount, UTS and (unless --network says
-otherwise) network namespaces, in its own cgroup, with docker's default
-capabilities and seccomp profile. COMMAND without a slash is looked up in
-the sandbox's PATH.
+Run COMMAND in new PID, IPC, mount, UTS, cgroup and (unless --network
+says otherwise) network namespaces, in its own cgroup and its own session,
+with docker's default capabilities and seccomp profile. COMMAND without a
+slash is looked up in the sandbox's PATH.
+
+Without --rootfs the command sees the host's root READ-ONLY, with a fresh
+minimal /dev and private tmpfs on /tmp, /run, /var/tmp and /dev/shm: it can
+write only where -v or --tmpfs say. /sys is always read-only. The sandbox
+dies with confine (SIGKILL to its PID 1 when confine ends, however it ends).
 `)
 	for _, g := range helpGroups {
 		fmt.Fprintf(w, "\n%s:\n", g)

@@ -64,10 +64,20 @@ func run(args []string) int {
 	return exitConfine
 }
 
+const gcUsage = `Usage: confine gc [--cgroup-parent PATH]
+
+Remove the cgroups (and their pinned BPF programs) left by confine runs
+whose confine process is gone, e.g. killed with SIGKILL. A live run's
+cgroup is never touched (it is locked while confine runs).
+`
+
 // gcCommand implements `confine gc`.
 func gcCommand(args []string, stdout, stderr io.Writer) int {
 	parent := ""
 	switch {
+	case len(args) == 1 && (args[0] == "--help" || args[0] == "-h"):
+		fmt.Fprint(stdout, gcUsage)
+		return 0
 	case len(args) == 0:
 	case len(args) == 2 && args[0] == "--cgroup-parent":
 		parent = args[1]

@@ -1,10 +1,11 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/confinelab/confine/cgroup"
@@ -35,9 +36,17 @@ type options struct {
 	controllers map[string]string
 
 	noNewPrivs bool
-	seccomp    string // "" (built-in default), "unconfined" or a profile path
-	capAdd     []string
-	capDrop    []string
+	// noNewPrivsOff is an explicit no-new-privileges=false: honoured when
+	// the seccomp filter does not need no_new_privs, refused otherwise.
+	noNewPrivsOff bool
+	seccomp       string // "" (built-in default), "unconfined" or a profile path
+	capAdd        []string
+	capDrop       []string
+
+	tty         bool
+	cgroupnsOff bool // --cgroupns host
+	oomScoreAdj int
+	defaultName string // the hostname without --hostname, made once
 
 	init    bool
 	stats   bool
@@ -78,8 +87,13 @@ func (o *options) finish() error {
 			return &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
 		}
 	}
-	if _, err := o.capSet(); err != nil {
+	caps, err := o.capSet()
+	if err != nil {
 		return err
+	}
+	if o.noNewPrivsOff && o.seccomp != "unconfined" && !caps.Has(namespace.CapSysAdmin) {
+		return &FlagError{Flag: "--security-opt", Value: "no-new-privileges=false",
+			Reason: "cannot be honoured: loading the seccomp filter without CAP_SYS_ADMIN needs no_new_privs (add seccomp=unconfined or --cap-add SYS_ADMIN)"}
 	}
 	r, err := o.docker.Resources()
 	if err != nil {
@@ -126,12 +140,19 @@ func (o *options) environ() []string {
 	return env
 }
 
-// effectiveHostname is --hostname or a name made from confine's PID.
+// effectiveHostname is --hostname or a random name made once per run
+// (never the host PID of confine, which would tell the sandbox about the
+// host).
 func (o *options) effectiveHostname() string {
 	if o.hostname != "" {
 		return o.hostname
 	}
-	return "confine-" + strconv.Itoa(os.Getpid())
+	if o.defaultName == "" {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		o.defaultName = "confine-" + hex.EncodeToString(b[:])
+	}
+	return o.defaultName
 }
 
 func valueString(v any) string {

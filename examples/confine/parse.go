@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/seccomp"
 )
@@ -172,7 +173,7 @@ func setSecurityOpt(o *options, v string) error {
 				return errors.New("no-new-privileges takes true or false")
 			}
 		}
-		o.noNewPrivs = b
+		o.noNewPrivs, o.noNewPrivsOff = b, !b
 	case "seccomp":
 		if val == "" {
 			return errors.New("seccomp needs unconfined or a profile PATH")
@@ -234,12 +235,18 @@ func (o *options) capSet() (namespace.CapSet, error) {
 }
 
 // deviceSpec is one --device: a host device node, where it appears in the
-// sandbox and the access granted.
+// sandbox and the access granted. file is the node opened once (O_PATH)
+// when the flag was parsed: its type and numbers come from that fd (and
+// become the cgroup rule); the init binds the path, and mount refuses the
+// bind unless the bound inode is that same device, so a path swapped in
+// between binds nothing else. (The fd itself cannot be bound: open_tree
+// only clones mounts of the caller's own mount namespace.)
 type deviceSpec struct {
 	host, container string
 	typ             cgroup.DeviceType
 	major, minor    int64
 	access          cgroup.DeviceAccess
+	file            *os.File
 }
 
 // addDevice parses HOST[:CONTAINER][:rwm] and checks HOST is a device node.
@@ -267,8 +274,13 @@ func addDevice(o *options, v string) error {
 	if !path.IsAbs(d.host) || !path.IsAbs(d.container) {
 		return errors.New("device paths must be absolute")
 	}
+	fd, err := unix.Open(d.host, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", d.host, err)
+	}
 	var st unix.Stat_t
-	if err := unix.Stat(d.host, &st); err != nil {
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
 		return fmt.Errorf("%s: %w", d.host, err)
 	}
 	switch st.Mode & unix.S_IFMT {
@@ -277,11 +289,24 @@ func addDevice(o *options, v string) error {
 	case unix.S_IFBLK:
 		d.typ = cgroup.BlockDevice
 	default:
+		unix.Close(fd)
 		return fmt.Errorf("%s is not a device node", d.host)
 	}
+	d.file = os.NewFile(uintptr(fd), d.host)
 	d.major, d.minor = int64(unix.Major(uint64(st.Rdev))), int64(unix.Minor(uint64(st.Rdev)))
 	o.devices = append(o.devices, d)
 	return nil
+}
+
+// deviceMount binds d's node at its container path, checked to be the
+// device stat'ed at parse time: read-only, nosuid, noexec (metadata
+// changes fail with EROFS, I/O works).
+func (d *deviceSpec) deviceMount() mount.Mount {
+	typ := byte('c')
+	if d.typ == cgroup.BlockDevice {
+		typ = 'b'
+	}
+	return mount.BindDevice(d.host, d.container, typ, uint32(d.major), uint32(d.minor))
 }
 
 func (o *options) deviceRules() []cgroup.DeviceRule {
@@ -299,4 +324,22 @@ func loadProfile(p string) (*seccomp.Profile, error) {
 		return nil, errors.New(errReason(err))
 	}
 	return seccomp.Parse(data)
+}
+
+func setCgroupns(o *options, v string) error {
+	switch v {
+	case "private", "host":
+		o.cgroupnsOff = v == "host"
+		return nil
+	}
+	return errors.New("want private or host")
+}
+
+func setOOMScoreAdj(o *options, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < -1000 || n > 1000 {
+		return errors.New("must be an integer in -1000..1000")
+	}
+	o.oomScoreAdj = n
+	return nil
 }

@@ -121,15 +121,32 @@ func prepare(h *cgroup.Hierarchy, o *options) (*sandbox, *runCgroup, error) {
 // execute starts the command in the cgroup, waits for it and reports.
 func execute(o *options, sb *sandbox, rc *runCgroup, sigs <-chan os.Signal, stderr io.Writer) int {
 	sb.cmd.CgroupFD = rc.cg.FD()
+	var tty *ttySession
+	if o.tty {
+		var err error
+		if tty, err = openTTY(sb.cmd); err != nil {
+			fmt.Fprintf(stderr, "confine: --tty: %v\n", err)
+			return exitConfine
+		}
+		defer tty.close() // the caller's terminal is restored on every path
+	}
 
 	start := time.Now()
 	if err := sb.cmd.Start(); err != nil {
+		tty.close()
 		fmt.Fprintf(stderr, "confine: %v\n", err)
 		return startStatus(err)
+	}
+	if tty != nil {
+		tty.started(os.Stdout)
 	}
 	done := make(chan struct{})
 	go forwardSignals(sigs, sb.cmd, rc.cg, done)
 	st, err := sb.cmd.Wait()
+	if tty != nil {
+		tty.wait()
+		tty.close()
+	}
 	close(done)
 	wall := time.Since(start)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
@@ -29,6 +30,11 @@ func (s *sandbox) close() {
 func buildSandbox(o *options) (*sandbox, error) {
 	s := &sandbox{}
 	ns := namespace.Set{namespace.PID, namespace.IPC, namespace.MNT, namespace.UTS}
+	if !o.cgroupnsOff {
+		// Rooted at the run's cgroup: the library unshares it once the
+		// init is there.
+		ns = append(ns, namespace.CGROUP)
+	}
 	switch {
 	case o.network == "none" && o.egressRate != 0:
 		h, err := prepareEDTNetns(o)
@@ -85,6 +91,9 @@ func buildSandbox(o *options) (*sandbox, error) {
 		NoNewPrivileges: o.noNewPrivs,
 		Root:            &root,
 		Seccomp:         prog,
+		// The sandbox dies with confine, however confine ends.
+		Pdeathsig:   syscall.SIGKILL,
+		OOMScoreAdj: &o.oomScoreAdj,
 	}
 	if s.join != nil {
 		s.cmd.Join = []*namespace.Handle{s.join}
@@ -93,17 +102,15 @@ func buildSandbox(o *options) (*sandbox, error) {
 }
 
 // addInit makes confine's own binary reachable in the sandbox for --init
-// and returns its path there: bound read-only into /dev with --rootfs, the
-// host path itself otherwise.
+// and returns its path there: bound read-only into the sandbox's /dev (a
+// fresh tmpfs with or without --rootfs; the host path may be hidden, e.g.
+// under the private /tmp).
 func (o *options) addInit(r *mount.Root) (string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return "", fmt.Errorf("--init: finding confine's binary: %w", err)
 	}
-	if o.rootfs == "" {
-		return exe, nil
-	}
-	if f, err := elf.Open(exe); err == nil {
+	if f, err := elf.Open(exe); o.rootfs != "" && err == nil {
 		dynamic := false
 		for _, p := range f.Progs {
 			dynamic = dynamic || p.Type == elf.PT_INTERP
@@ -117,19 +124,24 @@ func (o *options) addInit(r *mount.Root) (string, error) {
 	return initPath, nil
 }
 
-// root is the private root: mount.DefaultRoot, then --device nodes (with
-// --rootfs), then --tmpfs and -v mounts in command-line order.
+// root is the private root: mount.DefaultRoot (without --rootfs: the
+// host's root read-only with a fresh /dev and private tmpfs on /tmp, /run
+// and /var/tmp), a read-only /sys, then --device nodes, then --tmpfs and
+// -v mounts in command-line order.
 func (o *options) root() mount.Root {
 	r := mount.DefaultRoot(o.rootfs, o.readOnly)
-	if o.rootfs == "" && o.network != "host" {
+	switch {
+	case o.rootfs == "" && o.network != "host":
 		// The host's /sys shows the host's network devices; a sysfs
 		// mounted in the sandbox's NET namespace shows only its own.
 		r.Mounts = append(r.Mounts, mount.Sysfs("/sys"))
+	case o.rootfs == "":
+		// The host's /sys, read-only recursively: no cgroup.procs write
+		// can move the command out of its cgroup.
+		r.Mounts = append(r.Mounts, mount.Bind("/sys", "/sys", true))
 	}
-	if o.rootfs != "" {
-		for _, d := range o.devices {
-			r.Mounts = append(r.Mounts, mount.Bind(d.host, d.container, false))
-		}
+	for _, d := range o.devices {
+		r.Mounts = append(r.Mounts, d.deviceMount())
 	}
 	r.Mounts = append(r.Mounts, o.mounts...)
 	return r

@@ -1,0 +1,37 @@
+package namespace
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// OpenPTY opens a new pseudo-terminal pair: master stays with the caller
+// (non-blocking, so a Close ends a blocked Read), slave is for Cmd.TTY
+// (and Stdout/Stderr). Both are O_CLOEXEC and O_NOCTTY: opening them does
+// not make either the caller's controlling terminal. The slave is
+// obtained from the master with TIOCGPTPEER (Linux 4.13), never by path.
+// Close both; the slave may be closed as soon as Start returned.
+func OpenPTY() (master, slave *os.File, err error) {
+	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, &os.PathError{Op: "open", Path: "/dev/ptmx", Err: err}
+	}
+	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
+		unix.Close(mfd)
+		return nil, nil, fmt.Errorf("namespace: unlocking pty: %w", err)
+	}
+	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER,
+		unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
+	if errno != 0 {
+		unix.Close(mfd)
+		return nil, nil, fmt.Errorf("namespace: opening pty slave (TIOCGPTPEER): %w", errno)
+	}
+	if err := unix.SetNonblock(mfd, true); err != nil {
+		unix.Close(mfd)
+		unix.Close(int(sfd))
+		return nil, nil, fmt.Errorf("namespace: pty master: %w", err)
+	}
+	return os.NewFile(uintptr(mfd), "/dev/ptmx"), os.NewFile(sfd, "pty-slave"), nil
+}

@@ -1,0 +1,103 @@
+package namespace
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"syscall"
+)
+
+// The status pipe carries, from the init to the parent: readyByte once the
+// init runs; then one line per record: "S<step>" when a setup step
+// begins, "X" when the init is about to exec (after every setup step,
+// right before seccomp and execve), and a JSON wireError when a step
+// failed. The pipe is close-on-exec, so EOF after "X" means the command
+// was exec'd; EOF without "X" means the init died (crashed, killed,
+// OOM-killed) and is reported as such, never as the command's status.
+const (
+	recStep = 'S'
+	recExec = 'X'
+)
+
+// statusReport is what the parent learnt from the status pipe.
+type statusReport struct {
+	ready      bool   // the init reached the handshake
+	step       string // the last step the init began
+	execReady  bool   // the init reached exec
+	setupError error  // a step failure the init reported
+}
+
+func readStatus(r io.Reader) (statusReport, error) {
+	var rep statusReport
+	br := bufio.NewReader(r)
+	b, err := br.ReadByte()
+	if err != nil || b != readyByte {
+		return rep, nil
+	}
+	rep.ready, rep.step = true, StepConfig
+	for {
+		line, err := br.ReadString('\n')
+		line = strings.TrimSuffix(line, "\n")
+		switch {
+		case line == "":
+		case line[0] == recStep:
+			rep.step = line[1:]
+		case line[0] == recExec:
+			rep.execReady = true
+		default:
+			var w wireError
+			if jerr := json.Unmarshal([]byte(line), &w); jerr != nil {
+				return rep, fmt.Errorf("namespace: decoding init status %q: %w", line, jerr)
+			}
+			rep.setupError = w.toError()
+		}
+		if errors.Is(err, io.EOF) {
+			return rep, nil
+		}
+		if err != nil {
+			return rep, fmt.Errorf("namespace: reading init status: %w", err)
+		}
+	}
+}
+
+// InitDiedError is the cause in a *SetupError when the init ended (exited,
+// crashed or was killed, e.g. by the OOM killer) before it reached exec:
+// Step in the SetupError names the step it was in.
+type InitDiedError struct {
+	// ExitCode is the init's exit status, or -1 when a signal killed it.
+	ExitCode int
+	// Signal is the signal that killed it, or 0.
+	Signal syscall.Signal
+}
+
+func (e *InitDiedError) Error() string {
+	if e.Signal != 0 {
+		return fmt.Sprintf("init killed by signal %d (%v) before exec", int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("init exited with status %d before exec", e.ExitCode)
+}
+
+// statusError turns a finished handshake into Start's result; st is the
+// init's state once reaped (nil when it was not waited for).
+func (rep statusReport) err(st *State) error {
+	switch {
+	case rep.setupError != nil:
+		return rep.setupError
+	case rep.execReady:
+		return nil
+	case !rep.ready && (st == nil || st.Signal == 0):
+		return fmt.Errorf("%w (the child exited before the init handshake)", ErrInitNotCalled)
+	}
+	died := &InitDiedError{ExitCode: -1}
+	if st != nil {
+		died.ExitCode, died.Signal = st.ExitCode, st.Signal
+	}
+	step := rep.step
+	if !rep.ready {
+		step = StepStart
+	}
+	return &SetupError{Step: step, Err: died}
+}
