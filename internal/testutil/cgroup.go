@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,10 @@ func TempCgroup(t testing.TB) string {
 }
 
 // RemoveCgroupTree kills every process in the cgroup tree at dir and removes
-// it bottom-up. It is a blunt test helper, independent of package cgroup.
+// it bottom-up, with the BPF pins confine made for each removed cgroup on
+// the host's BPF filesystem (a test that SIGKILLs a confine run leaves its
+// device and network pins behind otherwise). It is a blunt test helper,
+// independent of package cgroup.
 func RemoveCgroupTree(dir string) error {
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -56,6 +60,10 @@ func RemoveCgroupTree(dir string) error {
 	})
 	var last error
 	for i := len(dirs) - 1; i >= 0; i-- {
+		var st unix.Stat_t
+		if unix.Stat(dirs[i], &st) == nil {
+			defer removePins(st.Ino) // after the rmdir: nothing can attach anew
+		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
 			err := unix.Rmdir(dirs[i])
@@ -84,4 +92,19 @@ func killProcs(dir string) {
 			_ = unix.Kill(pid, unix.SIGKILL)
 		}
 	}
+}
+
+// removePins unpins what confine pinned for the cgroup whose directory had
+// inode ino: the directory /sys/fs/bpf/confine/cg-<ino> (internal/bpfpin's
+// naming, which imports this package's tests and so cannot be imported).
+func removePins(ino uint64) {
+	dir := "/sys/fs/bpf/confine/cg-" + strconv.FormatUint(ino, 10)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		_ = unix.Unlink(filepath.Join(dir, e.Name()))
+	}
+	_ = unix.Rmdir(dir)
 }
