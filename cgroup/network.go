@@ -215,7 +215,37 @@ const (
 	edtHorizon    = 2 * time.Second
 	ingressQueue  = 300 * time.Millisecond
 	smallPacket   = 128 // bytes of L3 length: ACKs, SYNs, pings
+
+	// Congestion signals are spaced (Config.SignalNs): see signalSpacing.
+	signalMin = 10 * time.Millisecond
+	signalRTT = time.Millisecond // a round trip on a loaded host
+	signalMSS = 1448
 )
+
+// signalSpacing is how far apart the virtual queue's congestion signals
+// lie. The queue holds nothing, so a TCP sender's round trip does not grow
+// with its window as behind a real queue: its window buys rate only as
+// window/RTT, with the RTT of the bare path (tens of microseconds to about
+// a millisecond on a busy host). Every signal cuts the window (cubic to
+// 0.7, Reno and a fully marked DCTCP to 0.5), and the window grows back by
+// about one segment per round trip. Signalled every round trip, as a
+// per-packet threshold does while the backlog stays above it, the window
+// sinks to its floor of 2 segments and the flow runs below the rate
+// whenever the path is slow: cubic got 73% of 100 Mbit/s and 42% of
+// 1 Gbit/s that way, BBR (which ignores the signals) 97-99%. So signals
+// come at most once per three regrowths of a halved window that fills the
+// rate at signalRTT:
+//
+//	3 x 0.5 x (rate x signalRTT / MSS segments) x signalRTT
+//
+// and at least signalMin apart. The excess of a sender whose window is
+// too large costs nothing in accuracy: the packets beyond the drop
+// threshold are dropped quietly and TCP resends them on the next ACK.
+// TestVirtualQueueModel checks this derivation against simulated senders.
+func signalSpacing(rate uint64) uint64 {
+	segs := float64(rate) / 8 * signalRTT.Seconds() / signalMSS
+	return max(uint64(signalMin), uint64(1.5*segs*float64(signalRTT)))
+}
 
 // dirConfig turns a rate (bits/s) and burst (bytes) into program settings.
 func dirConfig(rate, burst uint64, edt bool) bwprog.Config {
@@ -238,6 +268,7 @@ func dirConfig(rate, burst uint64, edt bool) bwprog.Config {
 		BurstNs:     ns(burst),
 		MarkNs:      max(uint64(markTime), ns(markBytes)),
 		SmallLen:    smallPacket,
+		SignalNs:    signalSpacing(rate),
 	}
 	c.DropNs = 2 * c.MarkNs
 	c.CeilNs = c.DropNs + uint64(ceilExtra)

@@ -45,6 +45,10 @@ type bed struct {
 	conns        sync.WaitGroup
 	// received counts bulk bytes per connection tag (first byte 'A'..'Z').
 	received [26]atomic.Uint64
+	// cc is the congestion control the clients' bulk sockets use
+	// (TCP_CONGESTION, set before connecting, so that DCTCP negotiates
+	// ECN); "" keeps the namespace's default, which on this host is BBR.
+	cc string
 }
 
 // useBPFFS mounts a private BPF filesystem for the pins, since the host has
@@ -267,6 +271,9 @@ func (b *bed) startProbedClient(t testing.TB, dir string, tag byte, secs float64
 		strconv.FormatFloat(secs, 'f', -1, 64), strconv.Itoa(pr.tcpMs), strconv.FormatUint(pace, 10),
 		strconv.Itoa(pr.icmpMs))
 	cmd.SysProcAttr = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	if b.cc != "" {
+		cmd.Env = append(cmd.Env, envBwCC+"="+b.cc)
+	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +388,7 @@ func bwClient(args []string) int {
 // bulkClient streams (or with tag 'r' receives) until deadline and returns
 // the "done" line.
 func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (string, error) {
-	c, err := net.Dial("tcp4", addr)
+	c, err := dialCC(addr, os.Getenv(envBwCC))
 	if err != nil {
 		return "", err
 	}
@@ -407,6 +414,7 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 	}
 	buf := make([]byte, 64<<10)
 	var sent uint64
+	stopTrace := traceTCP(c)
 	for time.Now().Before(deadline) {
 		_ = c.SetWriteDeadline(deadline)
 		n, err := c.Write(buf)
@@ -415,6 +423,7 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 			break
 		}
 	}
+	stopTrace()
 	info, _ := tcpInfo(c)
 	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=%d",
 		sent, info.Data_segs_out, info.Total_retrans, ecnOf(info)), nil

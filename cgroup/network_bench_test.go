@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"flag"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,14 @@ import (
 //
 //	go test -run '^$' -bench 'BenchmarkNetwork' -benchtime 1x ./cgroup/
 var bwSecs = flag.Float64("bw.secs", 6, "seconds each bandwidth benchmark streams (measured from 1 s on)")
+
+// bwCC lists the congestion controls BenchmarkNetworkAccuracy runs each
+// rate with, confine and tbf alike ("default": the namespace's, BBR on
+// this host). Unavailable ones are skipped.
+var bwCC = flag.String("bw.cc", "cubic,bbr", "comma-separated congestion controls for BenchmarkNetworkAccuracy (dctcp where the kernel has it)")
+
+// bwRates lists BenchmarkNetworkAccuracy's rates.
+var bwRates = flag.String("bw.rates", "10mbit,100mbit,1gbit", "comma-separated rates for BenchmarkNetworkAccuracy")
 
 // BenchmarkNetworkAccuracy is the accuracy and latency table: at 10, 100
 // and 1000 Mbit/s, goodput as % of ideal and the latency of two probes
@@ -39,16 +48,30 @@ func BenchmarkNetworkAccuracy(b *testing.B) {
 	testutil.RequireKernel(b, "5.12")
 	useBPFFS(b)
 	bd := newBed(b)
-	for _, rate := range []uint64{10e6, 100e6, 1000e6} {
-		b.Run("confine-"+FormatRate(rate), func(b *testing.B) {
-			c := limitedCgroup(b, &Network{EgressRate: rate})
-			bd.bulk(b, c.path, 'A', rate).report(b)
-		})
-		b.Run("tbf-"+FormatRate(rate), func(b *testing.B) {
-			bd.setTBF(b, rate)
-			bd.bulk(b, testutil.TempCgroup(b), 'B', rate).report(b)
-		})
+	for _, rs := range strings.Split(*bwRates, ",") {
+		rate, err := ParseRate(rs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, cc := range strings.Split(*bwCC, ",") {
+			if cc != "default" && !availableCC(cc) {
+				b.Logf("skipping %s: not available on this kernel", cc)
+				continue
+			}
+			bd.cc = strings.TrimPrefix(cc, "default")
+			// confine and tbf alternate within each cc and rate, so both see
+			// the same minute of this shared host.
+			b.Run(cc+"/confine-"+FormatRate(rate), func(b *testing.B) {
+				c := limitedCgroup(b, &Network{EgressRate: rate})
+				bd.bulk(b, c.path, 'A', rate).report(b)
+			})
+			b.Run(cc+"/tbf-"+FormatRate(rate), func(b *testing.B) {
+				bd.setTBF(b, rate)
+				bd.bulk(b, testutil.TempCgroup(b), 'B', rate).report(b)
+			})
+		}
 	}
+	bd.cc = ""
 	// Controls, no limiter and no qdisc: the same pings beside a bulk flow
 	// paced by TCP itself at 1 Gbit/s (the latency floor at that rate on
 	// this host), and beside an unpaced flow at full line rate (CPU bound).

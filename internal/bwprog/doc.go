@@ -27,10 +27,14 @@
 //     with congestion notification. The program cannot see the qdisc, so
 //     userspace sets the flag when it knows fq is installed.
 //   - Virtual-queue mode: nothing is delayed. Below Config.MarkNs of virtual
-//     backlog a packet passes; up to Config.DropNs it passes with ECN CE set
+//     backlog a packet passes; up to Config.DropNs it passes, and at most
+//     one packet per Config.SignalNs carries a congestion signal: ECN CE
 //     (if ECN-capable) and, on egress, congestion notification (TCP enters
-//     CWR); beyond, it is dropped (egress: with notification, which TCP also
-//     treats as a local congestion signal rather than a loss to retransmit).
+//     CWR). Beyond, it is dropped. An egress drop is not a loss: TCP keeps
+//     the segment and resends it on the next ACK; it notifies congestion
+//     only when a signal is due (a TCP window cut every round trip would
+//     starve the flow, see cgroup's signalSpacing), and always for
+//     non-TCP packets (a UDP sender then sees ENOBUFS, not EPERM).
 //     Userspace chooses the thresholds per direction: on ingress, where a
 //     drop is a real loss, the drop threshold lies further out.
 //

@@ -46,6 +46,12 @@ type Config struct {
 	Flags       uint64 // FlagEDT
 	SmallLen    uint64 // packets with skb->len <= SmallLen pass unmarked below CeilNs
 	CeilNs      uint64 // backlog up to which small packets and idle TCP sockets still pass
+	// SignalNs spaces the virtual queue's congestion signals: at most one
+	// packet per SignalNs (per direction, summed over all CPUs and flows)
+	// carries CE or congestion notification, and a TCP packet dropped
+	// between signals is dropped without notification. 0 signals every
+	// packet beyond MarkNs.
+	SignalNs uint64
 }
 
 // State is one direction's running state and counters as Limiter.Stats
@@ -83,19 +89,22 @@ func (c *Counters) add(o Counters) {
 // Field offsets of Config, the state map value and Counters, used by the
 // program.
 const (
-	cfgCost  = 0
-	cfgBurst = 8
-	cfgMark  = 16
-	cfgDrop  = 24
-	cfgFlags = 32
-	cfgSmall = 40
-	cfgCeil  = 48
-	cfgSize  = 56
+	cfgCost   = 0
+	cfgBurst  = 8
+	cfgMark   = 16
+	cfgDrop   = 24
+	cfgFlags  = 32
+	cfgSmall  = 40
+	cfgCeil   = 48
+	cfgSignal = 56
+	cfgSize   = 64
 
-	// The state map value is the tail alone, padded so that the egress and
-	// ingress tails (written by different CPUs) never share a cache line.
-	stTail = 0
-	stSize = 128
+	// The state map value is the tail and the time of the last signal,
+	// padded so that the egress and ingress tails (written by different
+	// CPUs) never share a cache line.
+	stTail   = 0
+	stSignal = 8 // ktime of the last congestion signal
+	stSize   = 128
 
 	ctPassBytes = 0
 	ctPassPkts  = 8

@@ -30,6 +30,7 @@ const (
 	fpSegs   = -48
 	fpState  = -56 // pointer to this direction's state map value
 	fpBacklg = -64
+	fpTCP    = -72 // 1 + packets_out of the packet's TCP socket, 0 if none or unknown
 )
 
 // Return codes of cgroup_skb programs. Egress may add congestion
@@ -87,6 +88,8 @@ func lookups(dir Direction, m *maps) asm.Instructions {
 	insns := asm.Instructions{
 		asm.Mov.Reg(asm.R6, asm.R1),
 		asm.StoreImm(asm.RFP, fpKey, int64(dir), asm.Word),
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, fpTCP, asm.R1, asm.DWord),
 	}
 	insns = append(insns, lookup(m.config)...)
 	insns = append(insns, asm.Mov.Reg(asm.R7, asm.R0))
@@ -221,13 +224,11 @@ func small() asm.Instructions {
 // inflight jumps to protected when the packet's socket is a TCP socket
 // with nothing in flight and the backlog is below Config.CeilNs. Dropping
 // such a packet stalls the socket until its probe timer (>= 200 ms), since
-// no ACK will come to trigger a new attempt (bpf_tcp_sock, 5.1).
+// no ACK will come to trigger a new attempt (bpf_tcp_sock, 5.1). It
+// records in fpTCP whether the packet is TCP, for the drop's return code.
 func inflight(prefix, protected string) asm.Instructions {
 	no := prefix + "_not_tcp"
 	return asm.Instructions{
-		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
-		asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
-		asm.JSGT.Reg(asm.R1, asm.R2, no),
 		asm.LoadMem(asm.R1, asm.R6, skbSk, asm.DWord),
 		asm.JEq.Imm(asm.R1, 0, no),
 		asm.FnSkFullsock.Call(),
@@ -236,8 +237,31 @@ func inflight(prefix, protected string) asm.Instructions {
 		asm.FnTcpSock.Call(),
 		asm.JEq.Imm(asm.R0, 0, no),
 		asm.LoadMem(asm.R1, asm.R0, tcpPktsOut, asm.Word),
-		asm.JEq.Imm(asm.R1, 0, protected),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 1),
+		asm.StoreMem(asm.RFP, fpTCP, asm.R2, asm.DWord),
+		asm.JNE.Imm(asm.R1, 0, no),
+		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
+		asm.JSLE.Reg(asm.R1, asm.R2, protected),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol(no),
+	}
+}
+
+// signalDue falls through, having claimed the signal, when Config.SignalNs
+// has passed since the direction's last congestion signal; otherwise it
+// jumps to notDue. Two CPUs may both claim one interval: an extra signal,
+// not a lost one, so a plain store suffices.
+func signalDue(notDue string) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R3, asm.RFP, fpState, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpNow, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R3, stSignal, asm.DWord),
+		asm.Sub.Reg(asm.R2, asm.R1),
+		asm.Neg.Imm(asm.R2, 0), // now - last
+		asm.LoadMem(asm.R4, asm.R7, cfgSignal, asm.DWord),
+		asm.JLT.Reg(asm.R2, asm.R4, notDue),
+		asm.StoreMem(asm.R3, stSignal, asm.R1, asm.DWord),
 	}
 }
 
@@ -288,9 +312,12 @@ func virtualQueue(dir Direction) asm.Instructions {
 	if dir == Egress {
 		passRet = retPassCN
 	}
+	insns = append(insns, asm.Ja.Label("drop_undo"))
+	sig := signalDue("pass")
+	sig[0] = sig[0].WithSymbol("mark")
+	insns = append(insns, sig...)
 	insns = append(insns,
-		asm.Ja.Label("drop_undo"),
-		asm.Mov.Reg(asm.R1, asm.R6).WithSymbol("mark"),
+		asm.Mov.Reg(asm.R1, asm.R6),
 		asm.FnSkbEcnSetCe.Call(),
 	)
 	// Marked counts packets that carried a congestion signal: on egress
@@ -320,15 +347,19 @@ func countPass() asm.Instructions {
 	}
 }
 
+// exits: pass (counted), drop (the charge undone, counted), and pass_raw
+// when a map entry is missing. An egress drop of a TCP packet notifies
+// congestion only when a signal is due (see signalDue): without
+// notification TCP keeps the segment and retries on the next ACK, its
+// window untouched, so a limiter that drops the excess of every burst does
+// not also shrink the window each round trip. Other egress drops always
+// notify: a UDP sender then sees ENOBUFS (and, without IP_RECVERR, no
+// error at all) rather than EPERM.
 func exits(dir Direction) asm.Instructions {
-	dropRet := int32(retDrop)
-	if dir == Egress {
-		dropRet = retDropCN
-	}
 	pass := countPass()
 	pass[0] = pass[0].WithSymbol("pass")
 	insns := append(pass, asm.Mov.Imm(asm.R0, retPass), asm.Return())
-	return append(insns,
+	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, fpCost, asm.DWord).WithSymbol("drop_undo"),
 		asm.Neg.Imm(asm.R1, 0),
 		asm.LoadMem(asm.R2, asm.RFP, fpState, asm.DWord),
@@ -337,8 +368,21 @@ func exits(dir Direction) asm.Instructions {
 		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctDropPkts),
 		asm.LoadMem(asm.R1, asm.RFP, fpWire, asm.DWord),
 		asm.AddAtomic.Mem(asm.R8, asm.R1, asm.DWord, ctDropBytes),
-		asm.Mov.Imm(asm.R0, dropRet),
-		asm.Return(),
+	)
+	if dir == Ingress {
+		insns = append(insns, asm.Mov.Imm(asm.R0, retDrop), asm.Return())
+	} else {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.RFP, fpTCP, asm.DWord),
+			asm.JEq.Imm(asm.R1, 0, "drop_cn"))
+		insns = append(insns, signalDue("drop_quiet")...)
+		insns = append(insns,
+			asm.Mov.Imm(asm.R0, retDropCN).WithSymbol("drop_cn"),
+			asm.Return(),
+			asm.Mov.Imm(asm.R0, retDrop).WithSymbol("drop_quiet"),
+			asm.Return())
+	}
+	return append(insns,
 		asm.Mov.Imm(asm.R0, retPass).WithSymbol("pass_raw"),
 		asm.Return(),
 	)

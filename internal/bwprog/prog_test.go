@@ -204,3 +204,31 @@ func TestSmallFlood(t *testing.T) {
 		t.Fatalf("passed %d ns of line time in %d ns, want <= burst+ceiling+elapsed (+1 packet)", passed, elapsed)
 	}
 }
+
+// TestSignalSpacing: with Config.SignalNs set, only the first packet beyond
+// the mark threshold carries a congestion signal; the others within the
+// interval pass unmarked, and drops of packets without a TCP socket (all
+// packets of a test run) still notify.
+func TestSignalSpacing(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireKernel(t, "5.12")
+	ms := uint64(1e6)
+	cost := uint64(8e9<<CostShift) / 10e6
+	_, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms,
+		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms,
+		SignalNs: uint64(2 * time.Second)}) // the loop takes milliseconds
+	pkt := make([]byte, 14+1400)
+	pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoTCP
+	var seen [4]int
+	for range 400 {
+		ret, err := p.Run(&ebpf.RunOptions{Data: pkt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[ret]++
+	}
+	t.Logf("returns %v", seen)
+	if seen[retPassCN] != 1 || seen[retPass] < 200 || seen[retDropCN] == 0 || seen[retDrop] != 0 {
+		t.Fatalf("want one pass+CN, passes beyond the mark, drops with CN; got %v", seen)
+	}
+}
