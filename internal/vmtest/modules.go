@@ -18,6 +18,7 @@ var RequiredModules = []string{"veth", "loop", "sch_fq", "null_blk", "overlay"}
 var OptionalModules = []string{
 	"dummy", "tun", "sch_htb", "sch_tbf", "sch_netem",
 	"sch_ingress", "cls_bpf", "act_bpf", "sch_prio", "ifb",
+	"tcp_dctcp", "tcp_bbr",
 }
 
 // Module is a loadable kernel module found in a modules tree.
