@@ -64,7 +64,7 @@ func BenchmarkSteps(b *testing.B) {
 		})
 	}
 	step("plan", func() error { _, err := r.plan(h); return err })
-	step("checkControllers", func() error { return h.checkControllers(neededControllers(ws)) })
+	step("checkControllers", func() error { return h.checkControllers(neededControllers(ws, nil)) })
 	step("mkdir+open+close+rmdir", func() error {
 		q := filepath.Join(parent, "raw")
 		if err := unix.Mkdir(q, 0o755); err != nil {
@@ -85,7 +85,7 @@ func BenchmarkSteps(b *testing.B) {
 		return cg.Delete()
 	})
 	step("enableControllers(enabled)", func() error {
-		_, err := c.enableControllers(neededControllers(ws))
+		_, err := c.enableControllers(neededControllers(ws, nil))
 		return err
 	})
 	step("Apply(all)", func() error { return c.Apply(r) })

@@ -30,12 +30,17 @@
 // kernel's value alone, [Unlimited] writes "max", [Zero] writes 0. Apply
 // validates every field first (a bad one gives an *[InvalidError] naming
 // field and value, e.g. "cgroup: Memory.Max: -5: must be >= 0, Zero or
-// Unlimited"), checks the controllers, reads the old value of every file it
-// will write, then writes. If the kernel refuses a write, the files
-// already written get their old values back and controllers the call
-// enabled are disabled again; the kernel's error is returned as a
-// *[FileError] that keeps the errno (errors.Is(err, unix.EINVAL)). A New
-// that fails removes the directories it made.
+// Unlimited"), checks that the unified root offers the controllers, reads
+// the old value of every file it will write (not for a single write: if
+// the kernel refuses it, nothing changed), then writes. A control file
+// missing because its controller is not yet enabled for the cgroup makes
+// it enable the controllers as above and try again, before anything else
+// is written. If the kernel refuses a write, the files already written get
+// their old values back and controllers the call enabled are disabled
+// again; the kernel's error is returned as a *[FileError] that keeps the
+// errno (errors.Is(err, unix.EINVAL)). New writes a fresh cgroup without
+// reading first: a New that fails disables the controllers it enabled and
+// removes the directories it made.
 //
 // # Observing
 //

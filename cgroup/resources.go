@@ -100,10 +100,9 @@ func (r *Resources) plan(h *Hierarchy) ([]write, error) {
 	return ws, nil
 }
 
-// neededControllers lists the distinct controllers a plan writes to, in
-// first-use order.
-func neededControllers(ws []write) []string {
-	var out []string
+// neededControllers appends the distinct controllers a plan writes to, in
+// first-use order, to out (a caller's stack buffer keeps it allocation-free).
+func neededControllers(ws []write, out []string) []string {
 	for _, w := range ws {
 		seen := false
 		for _, c := range out {
