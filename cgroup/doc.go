@@ -69,8 +69,10 @@
 // cgroup.procs (EOPNOTSUPP): the error matches [ErrNotSupported].
 //
 // [Cgroup.Delete] detaches the cgroup's device and network programs and
-// removes their pins, removes the cgroup and its descendants deepest first
-// and closes c. A busy directory is waited for with WaitEmpty (Delete: at
+// removes their pins (a cgroup value that attached none looks only for
+// its pin directory, which a restarted manager's Open finds too; programs
+// attached without a pin go with the cgroup), removes the cgroup and its
+// descendants deepest first and closes c. A busy directory is waited for with WaitEmpty (Delete: at
 // most 10 s; [Cgroup.DeleteContext]: until ctx ends). It does not kill
 // unless asked ([DeleteOptions].Kill, or Kill first); a cgroup that stays
 // populated gives an error wrapping EBUSY, naming the directory and
