@@ -65,7 +65,8 @@
 // [Cgroup.Thaw] once it says "frozen 0". [Cgroup.Kill] writes cgroup.kill
 // (Linux 5.14), or on older kernels freezes, SIGKILLs every listed process
 // of the subtree and thaws; then it waits like [Cgroup.WaitEmpty] for
-// "populated 0". In a threaded cgroup the kernel refuses cgroup.kill and
+// "populated 0". A cgroup removed meanwhile gives an error matching
+// os.ErrNotExist, not the fallback. In a threaded cgroup the kernel refuses cgroup.kill and
 // cgroup.procs (EOPNOTSUPP): the error matches [ErrNotSupported].
 //
 // [Cgroup.Delete] detaches the cgroup's device and network programs and
