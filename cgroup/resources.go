@@ -62,7 +62,8 @@ type write struct {
 // plan validates every field and returns the writes in the order they are
 // made. Nothing is written; a typed *InvalidError names the first bad field.
 func (r *Resources) plan(h *Hierarchy) ([]write, error) {
-	var ws []write
+	// Room for a typical set of limits: one allocation, not one per growth.
+	ws := make([]write, 0, 8)
 	var err error
 	if r.CPU != nil {
 		if ws, err = r.CPU.plan(ws); err != nil {
