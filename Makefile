@@ -5,6 +5,7 @@
 #   make test-vm [PKG=./cgroup] [RUN=TestVMMemory]   tier 3 inside the qemu VM
 #   make bench                    Go benchmarks, then the end-to-end suite (bench-suite)
 #   make lint                     gofmt, go vet, staticcheck
+#   make bench-cgroups            confine vs containerd/cgroups vs runc fs2, in the VM
 SHELL := /bin/bash
 GO ?= go
 export CONFINE_CACHE ?= /var/cache/confine
@@ -67,3 +68,13 @@ bench-suite: confine-bin
 	@command -v bwrap >/dev/null || apt-get install -y bubblewrap
 	@command -v runc >/dev/null || apt-get install -y runc
 	$(GO) run ./examples/confine/bench -confine $(CONFINE_BIN) -n $(BENCH_N) -o examples/confine/bench/RESULTS.md
+
+# cgroup hot paths against containerd/cgroups v3 and runc's fs2, inside the
+# VM (pure cgroup v2). A nested module: its dependencies stay out of ours.
+# See examples/confine/bench/cgcompare/README.md.
+CGCOMPARE_COUNT ?= 3
+CGCOMPARE_N ?= 100x
+.PHONY: bench-cgroups
+bench-cgroups: provision vmexec
+	cd examples/confine/bench/cgcompare && CGO_ENABLED=0 $(GO) test -count $(CGCOMPARE_COUNT) -timeout $(VM_TIMEOUT) \
+		-exec $(VMEXEC) -run '^$$' -bench . -benchmem -benchtime $(CGCOMPARE_N) .

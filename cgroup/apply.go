@@ -14,17 +14,21 @@ import (
 // Apply validates every field of r, then writes the limits it names.
 // Nothing is written when validation fails (a *InvalidError) or when a
 // needed controller is unavailable (a *V1BoundError or *ControllerError).
-// Controllers are enabled top-down from the delegation boundary. If the
-// kernel refuses a write midway, the files already written get their
-// previous values back and controllers this call enabled are disabled
-// again, so the cgroup is left as it was; the returned error is the
-// kernel's refusal (a *FileError keeping the errno).
+// When several files are to be written, their old values are read first;
+// a single write needs no snapshot, since if the kernel refuses it nothing
+// changed. A control file that is missing because its controller is not
+// enabled for the cgroup yet makes Apply enable the needed controllers
+// top-down from the delegation boundary and try again, before anything
+// else is written. If the kernel refuses a write midway, the files already
+// written get their previous values back and controllers this call
+// enabled are disabled again, so the cgroup is left as it was; the
+// returned error is the kernel's refusal (a *FileError keeping the errno).
 func (c *Cgroup) Apply(r Resources) error {
 	ws, err := r.plan(c.h)
 	if err != nil {
 		return err
 	}
-	return c.apply(&r, ws)
+	return c.apply(&r, ws, false)
 }
 
 // snapshot is a file's content before this Apply wrote it.
@@ -32,51 +36,124 @@ type snapshot struct {
 	file, value string
 }
 
-func (c *Cgroup) apply(r *Resources, ws []write) error {
-	need := neededControllers(ws)
-	if err := c.h.checkControllers(need); err != nil {
+// apply writes a validated plan. fresh says New has just made c: it holds
+// no values worth restoring (a failing New removes it), so nothing is read
+// before writing.
+func (c *Cgroup) apply(r *Resources, ws []write, fresh bool) error {
+	var buf [8]string
+	a := applier{c: c, need: neededControllers(ws, buf[:0])}
+	if err := c.h.checkControllers(a.need); err != nil {
 		return err
 	}
-	enabled, err := c.enableControllers(need)
-	if err != nil {
-		return err
-	}
-	var done []snapshot
-	rollback := func() {
-		for i := len(done) - 1; i >= 0; i-- {
-			_ = c.writeFile(done[i].file, done[i].value)
-		}
-		c.disableControllers(enabled)
-	}
-	// Read every old value before the first write: a missing file is found
-	// while nothing has changed yet.
-	olds := make([]string, len(ws))
-	for i, w := range ws {
-		if olds[i], err = c.oldValue(w); err != nil {
-			c.disableControllers(enabled)
+	snap := !fresh && (len(ws) > 1 || r.Devices != nil || r.Network != nil)
+	var olds []string
+	if snap {
+		var err error
+		if olds, err = a.oldValues(ws); err != nil {
+			a.rollback()
 			return err
 		}
+		a.done = make([]snapshot, 0, len(ws))
 	}
 	for i, w := range ws {
-		if err := c.writeFile(w.file, w.value); err != nil {
-			rollback()
+		if err := a.write(w); err != nil {
+			a.rollback()
 			return err
 		}
-		done = append(done, snapshot{w.file, olds[i]})
+		if snap {
+			a.done = append(a.done, snapshot{w.file, olds[i]})
+		}
+	}
+	if r.Devices != nil || r.Network != nil {
+		c.attached.Store(true) // Delete must look for programs and pins
 	}
 	if r.Devices != nil {
 		if err := c.applyDevices(r.Devices); err != nil {
-			rollback()
+			a.rollback()
 			return internal.Errorf("applying device rules", err)
 		}
 	}
 	if r.Network != nil {
 		if err := c.applyNetwork(r.Network); err != nil {
-			rollback()
+			a.rollback()
 			return internal.Errorf("applying network limits", err)
 		}
 	}
 	return nil
+}
+
+// applier is the state of one apply: what it enabled and wrote, for undo.
+type applier struct {
+	c       *Cgroup
+	need    []string   // controllers the plan writes to
+	tried   bool       // enableControllers ran
+	enabled []enabled  // "+ctrl" writes this call made
+	done    []snapshot // files written, with the values to restore
+}
+
+// enableOnMissing handles err from touching a control file: when the file
+// is missing (ENOENT), most likely because a needed controller is not
+// enabled for the cgroup yet, it enables the controllers, once per call,
+// and reports whether that changed anything worth a retry.
+func (a *applier) enableOnMissing(err error) (bool, error) {
+	if a.tried || !errors.Is(err, unix.ENOENT) {
+		return false, nil
+	}
+	a.tried = true
+	en, eerr := a.c.enableControllers(a.need)
+	if eerr != nil {
+		return false, eerr
+	}
+	a.enabled = en
+	return len(en) > 0, nil
+}
+
+// oldValues reads what each write must restore, all before the first
+// write: a missing file is found while nothing has changed yet.
+func (a *applier) oldValues(ws []write) ([]string, error) {
+	olds := make([]string, len(ws))
+	for i := 0; i < len(ws); i++ {
+		v, err := a.c.oldValue(ws[i])
+		if err != nil {
+			retry, eerr := a.enableOnMissing(err)
+			if eerr != nil {
+				return nil, eerr
+			}
+			if retry {
+				i--
+				continue
+			}
+			return nil, err
+		}
+		olds[i] = v
+	}
+	return olds, nil
+}
+
+// write makes one planned write, enabling controllers first if its file
+// is missing.
+func (a *applier) write(w write) error {
+	err := a.c.writeFile(w.file, w.value)
+	if err == nil {
+		return nil
+	}
+	retry, eerr := a.enableOnMissing(err)
+	if eerr != nil {
+		return eerr
+	}
+	if !retry {
+		return err
+	}
+	return a.c.writeFile(w.file, w.value)
+}
+
+// rollback restores the files written, then disables the controllers
+// enabled, bottom-up; best effort, on a path already returning an error.
+func (a *applier) rollback() {
+	for i := len(a.done) - 1; i >= 0; i-- {
+		_ = a.c.writeFile(a.done[i].file, a.done[i].value)
+	}
+	a.c.disableControllers(a.enabled)
 }
 
 // oldValue reads what a write must restore. Per-device files keep one line

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -32,8 +33,13 @@ type Cgroup struct {
 	// huge holds hugetlb file names, built at first use by Stats.
 	huge []hugeFiles
 
+	// attached is set once this value applied Devices or Network: Delete
+	// must then look for programs and pins (see mayHavePrograms).
+	attached atomic.Bool
+
 	// writeHook, when set (tests only), runs before each control-file
-	// write with the file's full path and can fail it, to exercise rollback.
+	// write, once the file is open, with the file's full path, and can
+	// fail it, to exercise rollback.
 	writeHook func(path, value string) error
 }
 
@@ -78,7 +84,7 @@ func openIn(h *Hierarchy, path string) (*Cgroup, error) {
 }
 
 func openAt(h *Hierarchy, p, boundary string) (*Cgroup, error) {
-	fd, err := unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := openat(unix.AT_FDCWD, p, unix.O_PATH|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, internal.Errorf("opening cgroup", &os.PathError{Op: "open", Path: p, Err: err})
 	}
@@ -97,43 +103,80 @@ func newIn(h *Hierarchy, path string, r Resources) (*Cgroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := h.checkControllers(neededControllers(ws)); err != nil {
+	var buf [8]string
+	if err := h.checkControllers(neededControllers(ws, buf[:0])); err != nil {
 		return nil, err
 	}
-	boundary := p
-	var made []string
-	for {
-		if _, err := os.Stat(boundary); err == nil {
-			break
-		}
-		made = append(made, boundary)
-		boundary = filepath.Dir(boundary)
-	}
-	if len(made) == 0 {
-		return nil, internal.Errorf("creating cgroup", &os.PathError{Op: "mkdir", Path: p, Err: unix.EEXIST})
-	}
-	cleanup := func() {
-		for _, d := range made { // deepest first
-			_ = unix.Rmdir(d)
-		}
-	}
-	for i := len(made) - 1; i >= 0; i-- {
-		if err := unix.Mkdir(made[i], 0o755); err != nil {
-			cleanup()
-			return nil, internal.Errorf("creating cgroup", &os.PathError{Op: "mkdir", Path: made[i], Err: err})
-		}
-	}
-	c, err := openAt(h, p, boundary)
+	top, err := mkdirAll(p)
 	if err != nil {
-		cleanup()
 		return nil, err
 	}
-	if err := c.apply(&r, ws); err != nil {
+	c, err := openAt(h, p, filepath.Dir(top))
+	if err != nil {
+		removeMade(p, top)
+		return nil, err
+	}
+	if err := c.apply(&r, ws, true); err != nil {
 		c.Close()
-		cleanup()
+		removeMade(p, top)
 		return nil, err
 	}
 	return c, nil
+}
+
+// mkdirAll makes the directory p and its missing parents, top-down, and
+// returns top, the highest directory it made: top's parent is the deepest
+// ancestor that existed before, the delegation boundary. The common case,
+// an existing parent, costs one mkdir. It fails with an error matching
+// os.ErrExist if p exists.
+func mkdirAll(p string) (top string, err error) {
+	err = mkdir(p, 0o755)
+	if err == nil {
+		return p, nil
+	}
+	if err != unix.ENOENT {
+		return "", internal.Errorf("creating cgroup", &os.PathError{Op: "mkdir", Path: p, Err: err})
+	}
+	top = p
+	for {
+		parent := filepath.Dir(top)
+		if parent == top || existsAt(unix.AT_FDCWD, parent) {
+			break
+		}
+		top = parent
+	}
+	for d := top; ; d = nextDown(d, p) {
+		if err := mkdir(d, 0o755); err != nil {
+			if d != top {
+				removeMade(filepath.Dir(d), top)
+			}
+			return "", internal.Errorf("creating cgroup", &os.PathError{Op: "mkdir", Path: d, Err: err})
+		}
+		if d == p {
+			return top, nil
+		}
+	}
+}
+
+// nextDown returns the child of d on the way down to p (d is an ancestor
+// of p).
+func nextDown(d, p string) string {
+	i := strings.IndexByte(p[len(d)+1:], '/')
+	if i < 0 {
+		return p
+	}
+	return p[:len(d)+1+i]
+}
+
+// removeMade removes the directories from p up to top, deepest first: what
+// mkdirAll made, when New fails after it.
+func removeMade(p, top string) {
+	for d := p; ; d = filepath.Dir(d) {
+		_ = rmdir(d)
+		if d == top || d == "/" {
+			return
+		}
+	}
 }
 
 // FD returns the cgroup's O_PATH directory fd, e.g. for clone3's

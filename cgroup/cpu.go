@@ -118,14 +118,18 @@ func (m *CPUMax) value() (string, error) {
 	if period < minCPUPeriod || period > maxCPUPeriod || period%time.Microsecond != 0 {
 		return "", invalid("CPU.Max.Period", m.Period, "must be 1ms..1s in whole microseconds, or 0 for the default")
 	}
-	ps := strconv.FormatInt(int64(period/time.Microsecond), 10)
-	if m.Quota == Unlimited {
-		return "max " + ps, nil
-	}
-	if m.Quota < minCPUQuota || m.Quota%time.Microsecond != 0 {
+	var b [48]byte // one allocation: the string
+	v := b[:0]
+	switch {
+	case m.Quota == Unlimited:
+		v = append(v, "max"...)
+	case m.Quota < minCPUQuota || m.Quota%time.Microsecond != 0:
 		return "", invalid("CPU.Max.Quota", m.Quota, "must be >= 1ms in whole microseconds, or Unlimited")
+	default:
+		v = strconv.AppendInt(v, int64(m.Quota/time.Microsecond), 10)
 	}
-	return strconv.FormatInt(int64(m.Quota/time.Microsecond), 10) + " " + ps, nil
+	v = append(v, ' ')
+	return string(strconv.AppendInt(v, int64(period/time.Microsecond), 10)), nil
 }
 
 // maxCPUIndex bounds list entries; the kernel's NR_CPUS is at most 8192.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal"
+	"github.com/confinelab/confine/internal/bpfpin"
 )
 
 // deleteWait bounds how long Delete waits for exiting processes to leave.
@@ -30,7 +31,8 @@ func (c *Cgroup) Delete() error {
 }
 
 // DeleteContext removes the cgroup and its descendants, deepest first,
-// after detaching device and network programs, and closes c. With
+// after detaching device and network programs and removing their pins
+// (see the package doc), and closes c. With
 // opts.Kill the remaining processes are killed first; otherwise a
 // populated cgroup is waited for (WaitEmpty) until ctx ends, and the error
 // then wraps EBUSY, names the directory and carries ctx's error. Every
@@ -49,7 +51,7 @@ func (c *Cgroup) delete(ctx context.Context, opts DeleteOptions, bound time.Dura
 			errs = append(errs, err)
 		}
 	}
-	if c.onCgroupFS() {
+	if c.mayHavePrograms() {
 		if err := c.deleteDevices(); err != nil {
 			errs = append(errs, internal.Errorf("detaching device program", err))
 		}
@@ -69,7 +71,7 @@ func (c *Cgroup) delete(ctx context.Context, opts DeleteOptions, bound time.Dura
 func (c *Cgroup) removeTree(ctx context.Context, bound time.Duration) error {
 	// Common case first: a leaf with no children goes with one rmdir,
 	// without listing its ~50 control files.
-	switch err := unix.Rmdir(c.path); {
+	switch err := rmdir(c.path); {
 	case err == nil, errors.Is(err, unix.ENOENT):
 		return nil
 	case errors.Is(err, unix.EBUSY) && !hasChildren(c.path):
@@ -103,7 +105,7 @@ func (c *Cgroup) removeTree(ctx context.Context, bound time.Duration) error {
 // it is busy it waits for c's whole subtree to be empty (cgroup.events is
 // hierarchical, so one wait serves every directory) and tries once more.
 func (c *Cgroup) rmdirWait(ctx context.Context, bound time.Duration, dir string) error {
-	err := unix.Rmdir(dir)
+	err := rmdir(dir)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
@@ -120,11 +122,39 @@ func (c *Cgroup) rmdirWait(ctx context.Context, bound time.Duration, dir string)
 			&os.PathError{Op: "rmdir", Path: dir, Err: err}), werr)
 	}
 	// Empty now; a failure here is new (e.g. a child cgroup made meanwhile).
-	err = unix.Rmdir(dir)
+	err = rmdir(dir)
 	if err == nil || errors.Is(err, unix.ENOENT) {
 		return nil
 	}
 	return internal.Errorf("removing cgroup", &os.PathError{Op: "rmdir", Path: dir, Err: err})
+}
+
+// mayHavePrograms reports whether Delete must detach device and network
+// programs and remove their pins. A value that applied Devices or Network
+// must. Any other cgroup (an empty new one, or one opened by a restarted
+// manager) can only have pins in its pin directory, /sys/fs/bpf/confine/
+// cg-<id>: when that does not exist there is nothing to unpin, and the
+// kernel releases programs attached without a pin together with the
+// cgroup. One fstatat answers, instead of a BPF query and a walk of the
+// pin names on every Delete.
+func (c *Cgroup) mayHavePrograms() bool {
+	if c.attached.Load() {
+		return c.onCgroupFS()
+	}
+	id, err := c.pinID()
+	if err != nil {
+		return c.onCgroupFS() // cannot tell: look
+	}
+	dir := bpfpin.DirForID(id)
+	if !existsAt(unix.AT_FDCWD, dir) {
+		if networkFS == bpfpin.Default {
+			return false
+		}
+		if !existsAt(unix.AT_FDCWD, networkFS.DirForID(id)) {
+			return false
+		}
+	}
+	return c.onCgroupFS()
 }
 
 // onCgroupFS reports whether c lives on a cgroup2 filesystem (or may: an

@@ -30,12 +30,17 @@
 // kernel's value alone, [Unlimited] writes "max", [Zero] writes 0. Apply
 // validates every field first (a bad one gives an *[InvalidError] naming
 // field and value, e.g. "cgroup: Memory.Max: -5: must be >= 0, Zero or
-// Unlimited"), checks the controllers, reads the old value of every file it
-// will write, then writes. If the kernel refuses a write, the files
-// already written get their old values back and controllers the call
-// enabled are disabled again; the kernel's error is returned as a
-// *[FileError] that keeps the errno (errors.Is(err, unix.EINVAL)). A New
-// that fails removes the directories it made.
+// Unlimited"), checks that the unified root offers the controllers, reads
+// the old value of every file it will write (not for a single write: if
+// the kernel refuses it, nothing changed), then writes. A control file
+// missing because its controller is not yet enabled for the cgroup makes
+// it enable the controllers as above and try again, before anything else
+// is written. If the kernel refuses a write, the files already written get
+// their old values back and controllers the call enabled are disabled
+// again; the kernel's error is returned as a *[FileError] that keeps the
+// errno (errors.Is(err, unix.EINVAL)). New writes a fresh cgroup without
+// reading first: a New that fails disables the controllers it enabled and
+// removes the directories it made.
 //
 // # Observing
 //
@@ -60,12 +65,15 @@
 // [Cgroup.Thaw] once it says "frozen 0". [Cgroup.Kill] writes cgroup.kill
 // (Linux 5.14), or on older kernels freezes, SIGKILLs every listed process
 // of the subtree and thaws; then it waits like [Cgroup.WaitEmpty] for
-// "populated 0". In a threaded cgroup the kernel refuses cgroup.kill and
+// "populated 0". A cgroup removed meanwhile gives an error matching
+// os.ErrNotExist, not the fallback. In a threaded cgroup the kernel refuses cgroup.kill and
 // cgroup.procs (EOPNOTSUPP): the error matches [ErrNotSupported].
 //
 // [Cgroup.Delete] detaches the cgroup's device and network programs and
-// removes their pins, removes the cgroup and its descendants deepest first
-// and closes c. A busy directory is waited for with WaitEmpty (Delete: at
+// removes their pins (a cgroup value that attached none looks only for
+// its pin directory, which a restarted manager's Open finds too; programs
+// attached without a pin go with the cgroup), removes the cgroup and its
+// descendants deepest first and closes c. A busy directory is waited for with WaitEmpty (Delete: at
 // most 10 s; [Cgroup.DeleteContext]: until ctx ends). It does not kill
 // unless asked ([DeleteOptions].Kill, or Kill first); a cgroup that stays
 // populated gives an error wrapping EBUSY, naming the directory and

@@ -37,7 +37,9 @@ var fakeFiles = map[string]string{
 
 // fakeRoot builds root/parent/child with control files and returns an
 // opened child whose writes are logged. Every controller is already enabled
-// in root and parent unless enable is false.
+// in root and parent unless enable is false. As in the kernel, the child
+// has a controller's files only while parent's cgroup.subtree_control
+// enables it: writing "+ctrl" there creates them, "-ctrl" removes them.
 type fakeRoot struct {
 	h      *Hierarchy
 	root   string
@@ -59,6 +61,9 @@ func newFakeRoot(t *testing.T, enable bool) *fakeRoot {
 			if name == "cgroup.subtree_control" && enable && d != child {
 				v = "cpuset cpu io memory hugetlb pids\n"
 			}
+			if d == child && !enable && fakeController(name) != "cgroup" {
+				continue
+			}
 			if err := os.WriteFile(filepath.Join(d, name), []byte(v), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -77,10 +82,42 @@ func newFakeRoot(t *testing.T, enable bool) *fakeRoot {
 	cg.writeHook = func(path, value string) error {
 		rel, _ := filepath.Rel(root, path)
 		f.log = append(f.log, rel+"="+value)
+		if rel == "parent/cgroup.subtree_control" {
+			fakeSubtreeControl(t, child, value)
+		}
 		return nil
 	}
 	f.cg = cg
 	return f
+}
+
+// fakeController returns the controller a control file belongs to
+// ("cgroup" for the core files every cgroup has).
+func fakeController(file string) string {
+	ctl, _, _ := strings.Cut(file, ".")
+	return ctl
+}
+
+// fakeSubtreeControl makes child's controller files appear and disappear
+// as a write of value ("+memory +pids", "-cpu") to its parent's
+// cgroup.subtree_control would in the kernel.
+func fakeSubtreeControl(t *testing.T, child, value string) {
+	for _, tok := range strings.Fields(value) {
+		ctl := tok[1:]
+		for name, v := range fakeFiles {
+			if fakeController(name) != ctl {
+				continue
+			}
+			p := filepath.Join(child, name)
+			if tok[0] == '-' {
+				os.Remove(p)
+			} else if _, err := os.Stat(p); err != nil {
+				if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+	}
 }
 
 // snapshotTree returns every file's content under the fake root.

@@ -61,7 +61,8 @@ func (c *Cgroup) Thaw(ctx context.Context) error {
 // It uses cgroup.kill (Linux 5.14); on older kernels it freezes the
 // cgroup, kills every process it lists and thaws it, so no process can
 // fork away meanwhile. In a threaded cgroup the error matches
-// ErrNotSupported.
+// ErrNotSupported. A cgroup removed since it was opened gives an error
+// matching os.ErrNotExist that names its directory.
 func (c *Cgroup) Kill(ctx context.Context) error {
 	if err := c.killAll(ctx); err != nil {
 		return err
@@ -85,7 +86,22 @@ func (c *Cgroup) killAll(ctx context.Context) error {
 	if !errors.Is(err, unix.ENOENT) {
 		return mapThreaded("killing cgroup", err)
 	}
+	// cgroup.kill is missing either because the cgroup was removed (every
+	// file of it is gone then) or because the kernel predates 5.14.
+	if c.removed() {
+		return internal.Errorf("killing cgroup", &os.PathError{Op: "kill", Path: c.path, Err: unix.ENOENT})
+	}
 	return c.killFallback(ctx)
+}
+
+// removed reports whether c's directory was removed: cgroup.procs, which
+// every cgroup has (the root and threaded ones too), is gone from it. The
+// check goes through c's fd, so a new cgroup made at the same path since
+// does not hide the removal.
+func (c *Cgroup) removed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fd >= 0 && !existsAt(c.fd, "cgroup.procs")
 }
 
 // killFallback is cgroup.kill for kernels before 5.14: freeze, SIGKILL

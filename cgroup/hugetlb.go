@@ -16,15 +16,16 @@ type HugeTLB struct {
 
 func planHugeTLB(ws []write, limits []HugeTLB, sizes []string) ([]write, error) {
 	for i, l := range limits {
-		field := "HugeTLB[" + strconv.Itoa(i) + "]"
+		// The field name is built only for an error: this runs on every New.
+		field := func() string { return "HugeTLB[" + strconv.Itoa(i) + "]" }
 		if !slices.Contains(sizes, l.PageSize) {
-			return nil, invalid(field+".PageSize", l.PageSize, "not a huge page size of this host (have "+join(sizes)+")")
+			return nil, invalid(field()+".PageSize", l.PageSize, "not a huge page size of this host (have "+join(sizes)+")")
 		}
 		if l.Max == 0 {
 			continue
 		}
-		if err := checkLimit(field+".Max", l.Max); err != nil {
-			return nil, err
+		if l.Max < 0 && l.Max != Zero {
+			return nil, checkLimit(field()+".Max", l.Max)
 		}
 		ws = append(ws, write{ctrl: "hugetlb", file: "hugetlb." + l.PageSize + ".max", value: limitValue(l.Max)})
 	}

@@ -62,7 +62,8 @@ type write struct {
 // plan validates every field and returns the writes in the order they are
 // made. Nothing is written; a typed *InvalidError names the first bad field.
 func (r *Resources) plan(h *Hierarchy) ([]write, error) {
-	var ws []write
+	// Room for a typical set of limits: one allocation, not one per growth.
+	ws := make([]write, 0, 8)
 	var err error
 	if r.CPU != nil {
 		if ws, err = r.CPU.plan(ws); err != nil {
@@ -100,10 +101,9 @@ func (r *Resources) plan(h *Hierarchy) ([]write, error) {
 	return ws, nil
 }
 
-// neededControllers lists the distinct controllers a plan writes to, in
-// first-use order.
-func neededControllers(ws []write) []string {
-	var out []string
+// neededControllers appends the distinct controllers a plan writes to, in
+// first-use order, to out (a caller's stack buffer keeps it allocation-free).
+func neededControllers(ws []write, out []string) []string {
 	for _, w := range ws {
 		seen := false
 		for _, c := range out {
