@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/devfilter"
@@ -27,8 +28,19 @@ func TestVMDeleteAfterRestart(t *testing.T) {
 func deleteAfterRestart(t *testing.T) {
 	parent := hostParent(t)
 	testutil.RequireKernel(t, "5.12")
-	if err := bpfpin.Available(); err != nil {
+	// Device programs pin on the host's BPF filesystem: mount one for the
+	// test where the host has none (this project's hosts do not), and
+	// leave the host as it was.
+	mounted, err := MountBPFFS()
+	if err != nil {
 		testutil.Skip(t, "%v", err)
+	}
+	if mounted {
+		t.Cleanup(func() {
+			if err := unix.Unmount(bpfpin.FSRoot, unix.MNT_DETACH); err != nil {
+				t.Errorf("unmounting the BPF filesystem the test mounted: %v", err)
+			}
+		})
 	}
 	mnt := useBPFFS(t) // network pins on a private mount, devices on the host's
 	testutil.CheckLeaks(t)

@@ -35,7 +35,9 @@ func bandwidthRows(confine string, n int) ([]row, error) {
 	rtt := "busybox httpd -p 127.0.0.1:8080 -h " + dir + " && (busybox wget -q -O /dev/null http://127.0.0.1:8080/f &) && " +
 		"sleep 0.5 && busybox ping -q -c 5 -i 0.2 127.0.0.1 | busybox sed -n 's|.*= [0-9.]*/\\([0-9.]*\\)/.*|\\1|p'"
 	confineCmd := func(s string) []string {
-		return []string{confine, "run", "--egress-rate", fmt.Sprintf("%dmbit", rate), "--", "sh", "-c", s}
+		// The host's /tmp is private in the sandbox: bind the file's
+		// directory in.
+		return []string{confine, "run", "--egress-rate", fmt.Sprintf("%dmbit", rate), "-v", dir + ":" + dir + ":ro", "--", "sh", "-c", s}
 	}
 	tbfCmd := func(s string) []string {
 		return []string{"unshare", "-n", "--fork", "--pid", "--mount-proc", "sh", "-c",
