@@ -11,3 +11,8 @@ import "github.com/confinelab/confine/internal/bpfpin"
 // sets network limits calls this once at start. The mount is left in
 // place: pins of running cgroups live in it.
 func MountBPFFS() (mounted bool, err error) { return bpfpin.Default.Mount() }
+
+// HaveBPFFS reports whether a BPF filesystem is mounted at /sys/fs/bpf,
+// where network limits (and device programs, where it exists) pin their
+// objects: nil, or an *UnsupportedError.
+func HaveBPFFS() error { return bpfpin.Default.Available() }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/namespace"
+	"golang.org/x/sys/unix"
 )
 
 // Exit statuses of confine itself, as docker run uses them.
@@ -51,7 +52,9 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	// this run.
 	_, _ = gc(h, o.cgroupParent)
 	if o.resources.Network != nil {
-		if err := ensureBPFFS(); err != nil {
+		// The limiter pins its programs on a BPF filesystem; the mount is
+		// left in place (as systemd's is) for later runs and gc.
+		if _, err := cgroup.MountBPFFS(); err != nil {
 			return fail(stderr, &FlagError{Flag: "--egress-rate/--ingress-rate", Reason: err.Error()})
 		}
 	}
@@ -164,12 +167,15 @@ func execute(o *options, sb *sandbox, rc *runCgroup, sigs <-chan os.Signal, stde
 	return status
 }
 
-// startStatus maps a Start error to docker's statuses.
+// startStatus maps a Start error to docker's statuses: 127 when the
+// command was not found, 126 when it could not be executed, 125 for any
+// other failure of confine itself.
 func startStatus(err error) int {
-	switch namespace.ExitCodeFor(err) {
-	case exitNotFound:
+	var se *namespace.StepError
+	switch {
+	case errors.As(err, &se) && se.Step == namespace.StepExec && errors.Is(err, unix.ENOENT):
 		return exitNotFound
-	case exitNotExecutable:
+	case errors.As(err, &se) && se.Step == namespace.StepExec:
 		return exitNotExecutable
 	}
 	return exitConfine

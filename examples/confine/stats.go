@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/confinelab/confine/cgroup"
 )
 
@@ -81,24 +79,4 @@ func writeStats(w io.Writer, rs runStats) {
 		return
 	}
 	fmt.Fprintf(w, "%s\n", b)
-}
-
-// ensureBPFFS mounts a BPF filesystem at /sys/fs/bpf when none is there,
-// as systemd does at boot: the bandwidth limiter pins its programs there.
-// The mount is left in place for later runs (and gc) to find the pins.
-func ensureBPFFS() error {
-	const dir = "/sys/fs/bpf"
-	if bpffsMounted() {
-		return nil
-	}
-	if err := unix.Mount("bpf", dir, "bpf", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=0700"); err != nil {
-		return fmt.Errorf("mounting a BPF filesystem at %s for the bandwidth limiter's pins: %w", dir, err)
-	}
-	return nil
-}
-
-// bpffsMounted reports whether a BPF filesystem is mounted at /sys/fs/bpf.
-func bpffsMounted() bool {
-	var st unix.Statfs_t
-	return unix.Statfs("/sys/fs/bpf", &st) == nil && st.Type == unix.BPF_FS_MAGIC
 }

@@ -33,7 +33,7 @@ func enableForStats(h *cgroup.Hierarchy, o *options) {
 		}
 		r.CPU.Max = &cgroup.CPUMax{Quota: cgroup.Unlimited}
 	}
-	if r.Network == nil && bpffsMounted() {
+	if r.Network == nil && cgroup.HaveBPFFS() == nil {
 		// Rates 0: nothing is limited, both directions are counted.
 		r.Network = &cgroup.Network{}
 	}
