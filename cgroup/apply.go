@@ -22,7 +22,7 @@ import (
 // else is written. If the kernel refuses a write midway, the files already
 // written get their previous values back and controllers this call
 // enabled are disabled again, so the cgroup is left as it was; the
-// returned error is the kernel's refusal (a *FileError keeping the errno).
+// returned error is the kernel's refusal (a *StepError keeping the errno).
 func (c *Cgroup) Apply(r Resources) error {
 	ws, err := r.plan(c.h)
 	if err != nil {
@@ -274,13 +274,13 @@ func (c *Cgroup) disableControllers(done []enabled) {
 func readPath(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, &FileError{Op: "read", Path: path, Err: err}
+		return nil, fileError("read", path, "", err)
 	}
 	defer unix.Close(fd)
 	buf := make([]byte, 4096)
 	n, err := unix.Read(fd, buf)
 	if err != nil {
-		return nil, &FileError{Op: "read", Path: path, Err: err}
+		return nil, fileError("read", path, "", err)
 	}
 	return buf[:n], nil
 }

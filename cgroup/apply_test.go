@@ -105,7 +105,7 @@ func TestApplyRollsBackOnKernelRefusal(t *testing.T) {
 	if !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("Apply: %v, want EINVAL", err)
 	}
-	var fe *FileError
+	var fe *StepError
 	if !errors.As(err, &fe) || fe.Value != "16" {
 		t.Errorf("error %v does not name the refused write", err)
 	}

@@ -244,7 +244,7 @@ func (c *Cgroup) readIDs(file string) ([]int, error) {
 	for _, f := range strings.Fields(string(b)) {
 		v, err := strconv.Atoi(f)
 		if err != nil {
-			return nil, &FileError{Op: "parse", Path: filepath.Join(c.path, file), Err: err}
+			return nil, fileError("parse", filepath.Join(c.path, file), "", err)
 		}
 		ids = append(ids, v)
 	}

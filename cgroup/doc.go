@@ -37,7 +37,7 @@
 // it enable the controllers as above and try again, before anything else
 // is written. If the kernel refuses a write, the files already written get
 // their old values back and controllers the call enabled are disabled
-// again; the kernel's error is returned as a *[FileError] that keeps the
+// again; the kernel's error is returned as a *[StepError] that keeps the
 // errno (errors.Is(err, unix.EINVAL)). New writes a fresh cgroup without
 // reading first: a New that fails disables the controllers it enabled and
 // removes the directories it made.

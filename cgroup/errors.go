@@ -10,23 +10,24 @@ import (
 // what was asked (errors.Is(err, cgroup.ErrNotSupported)).
 var ErrNotSupported = internal.ErrNotSupported
 
-// InvalidError reports a Resources field whose value the package refuses
-// before anything is written to the kernel.
-type InvalidError struct {
-	// Field is the dotted field name, e.g. "Memory.Max" or "IO.Devices[1].Rbps".
-	Field string
-	// Value is the offending value as the caller gave it.
-	Value any
-	// Reason says what would have been accepted.
-	Reason string
-}
-
-func (e *InvalidError) Error() string {
-	return fmt.Sprintf("cgroup: %s: %v: %s", e.Field, e.Value, e.Reason)
-}
+// InvalidError reports a field whose value the package refuses before
+// anything is written to the kernel: Field is the dotted field name, e.g.
+// "Memory.Max" or "IO.Devices[1].Rbps". It is the one invalid-input type
+// of every confine package.
+type InvalidError = internal.InvalidError
 
 func invalid(field string, value any, reason string) error {
-	return &InvalidError{Field: field, Value: value, Reason: reason}
+	return &InvalidError{Pkg: "cgroup", Field: field, Value: value, Reason: reason}
+}
+
+// StepError reports a failed step on a control file ("read", "write",
+// "watch", ...), with the file, the value written and the cause, whose
+// errno stays reachable through errors.Is. It is the one step-failed type
+// of every confine package.
+type StepError = internal.StepError
+
+func fileError(op, path, value string, err error) error {
+	return &StepError{Pkg: "cgroup", Step: op, Path: path, Value: value, Err: err}
 }
 
 // V1BoundError says a controller the caller needs is attached to a cgroup
@@ -78,26 +79,3 @@ func (e *ControllerError) Unwrap() error { return e.Err }
 func (e *ControllerError) Is(target error) bool {
 	return target == ErrNotSupported && e.Err == nil
 }
-
-// FileError reports a failed read or write of one control file, keeping
-// the errno reachable through errors.Is.
-type FileError struct {
-	// Op is "read" or "write".
-	Op string
-	// Path is the control file.
-	Path string
-	// Value is what was written (for writes).
-	Value string
-	// Err is the underlying error (often a syscall.Errno).
-	Err error
-}
-
-func (e *FileError) Error() string {
-	if e.Op == "write" {
-		return fmt.Sprintf("cgroup: writing %q to %s: %v", e.Value, e.Path, e.Err)
-	}
-	return fmt.Sprintf("cgroup: %s %s: %v", e.Op, e.Path, e.Err)
-}
-
-// Unwrap returns the underlying error.
-func (e *FileError) Unwrap() error { return e.Err }

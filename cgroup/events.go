@@ -167,7 +167,7 @@ func (w *Watcher) Add(c *Cgroup) error {
 func (w *Watcher) addWatchesLocked(wt *watch) error {
 	wd, err := unix.InotifyAddWatch(w.ifd, wt.eventsPath, unix.IN_MODIFY)
 	if err != nil {
-		return &FileError{Op: "watch", Path: wt.eventsPath, Err: err}
+		return fileError("watch", wt.eventsPath, "", err)
 	}
 	wt.evWd = int32(wd)
 	w.byWd[wt.evWd] = wt
@@ -176,13 +176,13 @@ func (w *Watcher) addWatchesLocked(wt *watch) error {
 		wt.memPath, wt.memWd = mp, int32(wd)
 		w.byWd[wt.memWd] = wt
 	} else if !errors.Is(err, unix.ENOENT) {
-		return &FileError{Op: "watch", Path: mp, Err: err}
+		return fileError("watch", mp, "", err)
 	}
 	dir := filepath.Dir(wt.c.path)
 	// The same directory yields the same wd, so siblings share it.
 	wd, err = unix.InotifyAddWatch(w.ifd, dir, unix.IN_DELETE|unix.IN_ONLYDIR)
 	if err != nil {
-		return &FileError{Op: "watch", Path: dir, Err: err}
+		return fileError("watch", dir, "", err)
 	}
 	p := w.parents[int32(wd)]
 	if p == nil {
@@ -255,12 +255,12 @@ func (w *Watcher) Close() error {
 func (w *Watcher) readLocked(path string, parse func([]byte) error) error {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &FileError{Op: "read", Path: path, Err: err}
+		return fileError("read", path, "", err)
 	}
 	n, err := preadRetry(fd, w.readBuf[:])
 	unix.Close(fd)
 	if err != nil {
-		return &FileError{Op: "read", Path: path, Err: err}
+		return fileError("read", path, "", err)
 	}
 	if err := parse(w.readBuf[:n]); err != nil {
 		return fmt.Errorf("parsing %s: %w", path, err)

@@ -27,12 +27,12 @@ func (c *Cgroup) openFile(name string, flags int) (int, error) {
 func (c *Cgroup) readFile(name string) ([]byte, error) {
 	fd, err := c.openFile(name, unix.O_RDONLY)
 	if err != nil {
-		return nil, &FileError{Op: "read", Path: filepath.Join(c.path, name), Err: err}
+		return nil, fileError("read", filepath.Join(c.path, name), "", err)
 	}
 	b, err := readAll(fd, nil)
 	unix.Close(fd)
 	if err != nil {
-		return nil, &FileError{Op: "read", Path: filepath.Join(c.path, name), Err: err}
+		return nil, fileError("read", filepath.Join(c.path, name), "", err)
 	}
 	return b, nil
 }
@@ -69,7 +69,7 @@ func (c *Cgroup) writeFile(name, value string) error {
 		err = c.writeFD(fd, filepath.Join(c.path, name), value)
 	}
 	if err != nil {
-		return &FileError{Op: "write", Path: filepath.Join(c.path, name), Value: value, Err: err}
+		return fileError("write", filepath.Join(c.path, name), value, err)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (c *Cgroup) writePath(path, value string) error {
 		err = c.writeFD(fd, path, value)
 	}
 	if err != nil {
-		return &FileError{Op: "write", Path: path, Value: value, Err: err}
+		return fileError("write", path, value, err)
 	}
 	return nil
 }

@@ -148,7 +148,7 @@ func mapThreaded(op string, err error) error {
 func (c *Cgroup) waitEvents(ctx context.Context, pred func(cgEvents) bool) error {
 	fd, err := c.openFile("cgroup.events", unix.O_RDONLY)
 	if err != nil {
-		return &FileError{Op: "read", Path: filepath.Join(c.path, "cgroup.events"), Err: err}
+		return fileError("read", filepath.Join(c.path, "cgroup.events"), "", err)
 	}
 	defer unix.Close(fd)
 	var wake *eventFD
@@ -156,7 +156,7 @@ func (c *Cgroup) waitEvents(ctx context.Context, pred func(cgEvents) bool) error
 	for {
 		n, err := preadRetry(fd, buf[:])
 		if err != nil {
-			return &FileError{Op: "read", Path: filepath.Join(c.path, "cgroup.events"), Err: err}
+			return fileError("read", filepath.Join(c.path, "cgroup.events"), "", err)
 		}
 		var ev cgEvents
 		if err := parseCgroupEvents(buf[:n], &ev); err != nil {

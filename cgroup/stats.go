@@ -253,7 +253,7 @@ func (c *Cgroup) statErr(name []byte, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &FileError{Op: "read", Path: filepath.Join(c.path, string(name[:len(name)-1])), Err: err}
+	return fileError("read", filepath.Join(c.path, string(name[:len(name)-1])), "", err)
 }
 
 // readLocked reads a whole control file into c.buf with raw syscalls (no

@@ -201,7 +201,7 @@ func TestStatsMissingFileIsError(t *testing.T) {
 		t.Fatalf("CPU only: %v", err)
 	}
 	err := f.cg.Stats(&s, StatCPU|StatMemory)
-	var fe *FileError
+	var fe *StepError
 	if !errors.Is(err, unix.ENOENT) || !errors.As(err, &fe) || filepath.Base(fe.Path) != "memory.peak" {
 		t.Errorf("Stats: %v, want ENOENT naming memory.peak", err)
 	}

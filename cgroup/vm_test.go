@@ -240,7 +240,7 @@ func TestVMApplyRollsBackKernelRefusal(t *testing.T) {
 	// cpu.weight, memory.max and pids.max were written.
 	err := cg.Apply(Resources{CPU: &CPU{Weight: 777}, Memory: &Memory{Max: 64 << 20}, Pids: &Pids{Max: 7},
 		IO: &IO{Devices: []IODevice{{Major: 254, Minor: 254, Rbps: 1 << 20}}}})
-	var fe *FileError
+	var fe *StepError
 	if !errors.As(err, &fe) || filepath.Base(fe.Path) != "io.max" {
 		t.Fatalf("Apply: %v, want the kernel's io.max refusal", err)
 	}

@@ -3,6 +3,7 @@ package internal
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // ErrNotSupported is the one sentinel for "this kernel or host cannot do
@@ -56,3 +57,60 @@ func Errorf(prefix string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", prefix, err)
 }
+
+// InvalidError reports bad input before anything touched the kernel: the
+// field (a dotted path such as "Memory.Max" or "Mounts[2].Options"), the
+// value as the caller gave it, and what would have been accepted. Every
+// public package re-exports this one type as its InvalidError, so one
+// errors.As serves them all; Pkg says which package refused.
+type InvalidError struct {
+	Pkg    string
+	Field  string
+	Value  any
+	Reason string
+}
+
+// Error formats as `cgroup: Memory.Max: -5: must be >= 0, Zero or
+// Unlimited`; a string value is quoted.
+func (e *InvalidError) Error() string {
+	v := fmt.Sprint(e.Value)
+	if s, ok := e.Value.(string); ok {
+		v = strconv.Quote(s)
+	}
+	return e.Pkg + ": " + e.Field + ": " + v + ": " + e.Reason
+}
+
+// StepError reports a failed step of work on a kernel object: which step
+// ("write", "mount proc", "exec"), on which path, with which value where
+// the step wrote one, and the cause, whose errno (or *UnsupportedError)
+// stays reachable with errors.Is and errors.As. Every public package
+// re-exports this one type as its StepError; it travels intact from the
+// spawn path's init to the caller of namespace.Cmd.Start.
+type StepError struct {
+	Pkg   string
+	Step  string
+	Path  string
+	Value string
+	Err   error
+}
+
+// Error formats as `mount: mount proc /proc: operation not permitted`, or
+// `cgroup: write "max" to /sys/fs/cgroup/x/memory.max: invalid argument`.
+func (e *StepError) Error() string {
+	msg := e.Pkg + ": " + e.Step
+	switch {
+	case e.Value != "" && e.Path != "":
+		msg += " " + strconv.Quote(e.Value) + " to " + e.Path
+	case e.Value != "":
+		msg += " " + strconv.Quote(e.Value)
+	case e.Path != "":
+		msg += " " + e.Path
+	}
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *StepError) Unwrap() error { return e.Err }

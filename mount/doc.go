@@ -53,8 +53,8 @@
 // Setup needs Linux 5.2 (fsopen, fsmount, open_tree, move_mount); read-only
 // binds, ReadonlyPaths and a read-only root need mount_setattr (5.12). On
 // older kernels it fails with an error matching
-// ErrNotSupported. Invalid input yields a *ConfigError naming the field and
-// value before anything is mounted; a failed step yields a *SetupError
+// ErrNotSupported. Invalid input yields a *InvalidError naming the field and
+// value before anything is mounted; a failed step yields a *StepError
 // {Step, Path, Err} that wraps the errno (errors.Is(err, unix.ENOENT)) or a
 // *DeviceError for a host device node that is not what it must be.
 //

@@ -115,13 +115,13 @@ func helperSetup([]string) int {
 	if err := req.Root.Setup(); err != nil {
 		rep.Err = err.Error()
 		rep.Errno = errnoName(err)
-		var se *SetupError
+		var se *StepError
 		if errors.As(err, &se) {
 			rep.ErrStep, rep.ErrPath = se.Step, se.Path
 		}
 		var de *DeviceError
 		rep.DeviceErr = errors.As(err, &de)
-		var ce *ConfigError
+		var ce *InvalidError
 		rep.ConfigErr = errors.As(err, &ce)
 		var te *TargetError
 		if errors.As(err, &te) {

@@ -137,7 +137,7 @@ func Dev(dst string) Mount {
 func (m *Mount) validate(i int) (parsedOptions, error) {
 	field := fmt.Sprintf("Mounts[%d]", i)
 	if !validTypes[m.Type] {
-		return parsedOptions{}, &ConfigError{Field: field + ".Type", Value: m.Type, Reason: "unknown mount type"}
+		return parsedOptions{}, &InvalidError{Pkg: "mount", Field: field + ".Type", Value: m.Type, Reason: "unknown mount type"}
 	}
 	if err := checkTarget(field+".Target", m.Target); err != nil {
 		return parsedOptions{}, err
@@ -156,7 +156,7 @@ func checkTarget(field, p string) error {
 		return err
 	}
 	if path.Clean(p) == "/" {
-		return &ConfigError{Field: field, Value: p, Reason: "cannot mount over the root itself"}
+		return &InvalidError{Pkg: "mount", Field: field, Value: p, Reason: "cannot mount over the root itself"}
 	}
 	return nil
 }
@@ -165,11 +165,11 @@ func checkTarget(field, p string) error {
 func checkPath(field, p string) error {
 	switch {
 	case !strings.HasPrefix(p, "/"):
-		return &ConfigError{Field: field, Value: p, Reason: "must be an absolute path"}
+		return &InvalidError{Pkg: "mount", Field: field, Value: p, Reason: "must be an absolute path"}
 	case strings.ContainsRune(p, 0):
-		return &ConfigError{Field: field, Value: p, Reason: "contains a NUL byte"}
+		return &InvalidError{Pkg: "mount", Field: field, Value: p, Reason: "contains a NUL byte"}
 	case len(p) > 4095:
-		return &ConfigError{Field: field, Value: p[:64] + "...", Reason: "path too long"}
+		return &InvalidError{Pkg: "mount", Field: field, Value: p[:64] + "...", Reason: "path too long"}
 	}
 	return nil
 }
@@ -178,7 +178,7 @@ func checkPath(field, p string) error {
 // ro,nosuid") and validates each option for a mount of type typ.
 func ParseOptions(typ, s string) ([]string, error) {
 	if !validTypes[typ] {
-		return nil, &ConfigError{Field: "Type", Value: typ, Reason: "unknown mount type"}
+		return nil, &InvalidError{Pkg: "mount", Field: "Type", Value: typ, Reason: "unknown mount type"}
 	}
 	if s == "" {
 		return nil, nil
@@ -211,7 +211,7 @@ func ParseTmpfs(s string) (Mount, error) {
 func ParseVolume(s string) (Mount, error) {
 	parts := strings.SplitN(s, ":", 3)
 	if len(parts) < 2 {
-		return Mount{}, &ConfigError{Field: "volume", Value: s, Reason: "want SRC:DST[:OPTS]"}
+		return Mount{}, &InvalidError{Pkg: "mount", Field: "volume", Value: s, Reason: "want SRC:DST[:OPTS]"}
 	}
 	if err := checkPath("volume source", parts[0]); err != nil {
 		return Mount{}, err

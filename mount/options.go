@@ -52,7 +52,7 @@ func parseOptions(field, typ string, opts []string) (parsedOptions, error) {
 	po := parsedOptions{recursive: true}
 	for _, o := range opts {
 		if err := po.add(typ, o); err != nil {
-			return parsedOptions{}, &ConfigError{Field: field, Value: o, Reason: err.Error()}
+			return parsedOptions{}, &InvalidError{Pkg: "mount", Field: field, Value: o, Reason: err.Error()}
 		}
 	}
 	return po, nil
@@ -139,7 +139,7 @@ func checkParam(typ, key, value string) (string, error) {
 		}
 		n, err := ParseSize(value)
 		if err != nil {
-			return "", optError(err.(*ConfigError).Reason)
+			return "", optError(err.(*InvalidError).Reason)
 		}
 		return strconv.FormatInt(n, 10), nil
 	case "mode", "ptmxmode":
@@ -159,11 +159,11 @@ func checkParam(typ, key, value string) (string, error) {
 // ParseSize parses a byte size in the grammar every confine package
 // accepts (Docker's: "64m", "1.5g", "64KiB", "65536k"; see
 // cgroup.ParseSize for the whole grammar), so --tmpfs size= reads what
-// --memory reads. Bad input yields a *ConfigError.
+// --memory reads. Bad input yields a *InvalidError.
 func ParseSize(s string) (int64, error) {
 	n, err := units.ParseSize(s)
 	if err != nil {
-		return 0, &ConfigError{Field: "size", Value: s, Reason: err.Error()}
+		return 0, &InvalidError{Pkg: "mount", Field: "size", Value: s, Reason: err.Error()}
 	}
 	return n, nil
 }

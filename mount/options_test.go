@@ -22,9 +22,9 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "m", "-1", "+5", "1x", "64mbb", "99999999999999t", "0x10"} {
-		var ce *ConfigError
+		var ce *InvalidError
 		if _, err := ParseSize(in); !errors.As(err, &ce) || ce.Value != in {
-			t.Errorf("ParseSize(%q): got %v, want *ConfigError", in, err)
+			t.Errorf("ParseSize(%q): got %v, want *InvalidError", in, err)
 		}
 	}
 }
@@ -66,10 +66,10 @@ func TestParseOptions(t *testing.T) {
 		{"tmpfs", "=1"}, {"dev", "mode=755"}, {"tmpfs", "mode="},
 	}
 	for _, b := range bad {
-		var ce *ConfigError
+		var ce *InvalidError
 		_, err := parseOptions("Mounts[0].Options", b.typ, []string{b.opt})
 		if !errors.As(err, &ce) || ce.Field != "Mounts[0].Options" || ce.Value != b.opt {
-			t.Errorf("%s %q: got %v, want *ConfigError", b.typ, b.opt, err)
+			t.Errorf("%s %q: got %v, want *InvalidError", b.typ, b.opt, err)
 		}
 	}
 	if po, err := parseOptions("f", "proc", []string{"hidepid=invisible", "subset=pid"}); err != nil || len(po.params) != 2 {
@@ -118,7 +118,7 @@ func TestValidate(t *testing.T) {
 		{Root{ReadonlyPaths: []string{"/a\x00"}}, "ReadonlyPaths[0]"},
 	}
 	for _, c := range cases {
-		var ce *ConfigError
+		var ce *InvalidError
 		if err := c.r.Validate(); !errors.As(err, &ce) || ce.Field != c.field {
 			t.Errorf("%+v: got %v, want field %s", c.r, err, c.field)
 		} else if !strings.HasPrefix(err.Error(), "mount: "+c.field) {
@@ -160,7 +160,7 @@ func FuzzParseOptions(f *testing.F) {
 	f.Fuzz(func(t *testing.T, typ, s string) {
 		opts, err := ParseOptions(typ, s)
 		if err != nil {
-			var ce *ConfigError
+			var ce *InvalidError
 			if !errors.As(err, &ce) {
 				t.Fatalf("untyped error %v", err)
 			}

@@ -49,13 +49,13 @@ func (r *Root) validate() ([]parsedOptions, error) {
 			return nil, err
 		}
 		if fi, err := os.Stat(r.Path); err != nil || !fi.IsDir() {
-			return nil, &ConfigError{Field: "Path", Value: r.Path, Reason: "not an existing directory"}
+			return nil, &InvalidError{Pkg: "mount", Field: "Path", Value: r.Path, Reason: "not an existing directory"}
 		}
 	}
 	switch r.Propagation {
 	case "", "rprivate", "rslave":
 	default:
-		return nil, &ConfigError{Field: "Propagation", Value: r.Propagation, Reason: "must be rprivate or rslave"}
+		return nil, &InvalidError{Pkg: "mount", Field: "Propagation", Value: r.Propagation, Reason: "must be rprivate or rslave"}
 	}
 	opts := make([]parsedOptions, len(r.Mounts))
 	for i := range r.Mounts {
@@ -89,8 +89,8 @@ var beforePivot func() error
 // CAP_SYS_ADMIN over it, on a locked OS thread; the current directory does
 // not matter. On success the calling process sees the new root as "/",
 // the old root is detached (gone from /proc/self/mountinfo) and the working
-// directory is "/". On failure it returns a *SetupError naming the step and
-// path (or a *ConfigError for invalid input, before anything is mounted);
+// directory is "/". On failure it returns a *StepError naming the step and
+// path (or a *InvalidError for invalid input, before anything is mounted);
 // the mount namespace is then half-built and must be thrown away, which
 // is what exiting the init does. It needs Linux 5.2 (5.12 for read-only
 // mounts); older kernels get an error matching ErrNotSupported.
@@ -168,7 +168,7 @@ func step(name, p string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &SetupError{Step: name, Path: p, Err: err}
+	return &StepError{Pkg: "mount", Step: name, Path: p, Err: err}
 }
 
 func (s *setup) run(opts []parsedOptions) error {

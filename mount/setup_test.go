@@ -135,9 +135,9 @@ func TestSetupHostRootMissingTarget(t *testing.T) {
 	}
 }
 
-// Invalid input is reported as a *ConfigError before anything is mounted
+// Invalid input is reported as a *InvalidError before anything is mounted
 // (the helper would otherwise have changed its namespace).
-func TestSetupConfigErrorFirst(t *testing.T) {
+func TestSetupInvalidErrorFirst(t *testing.T) {
 	requireSetup(t)
 	rep := runSetup(t, request{Root: Root{Path: t.TempDir(), Mounts: []Mount{
 		Proc("/proc"), {Type: "tmpfs", Target: "/tmp", Options: []string{"size=lots"}},
@@ -149,7 +149,7 @@ func TestSetupConfigErrorFirst(t *testing.T) {
 
 func TestSetupMissingRootfs(t *testing.T) {
 	r := Root{Path: filepath.Join(t.TempDir(), "nope")}
-	var ce *ConfigError
+	var ce *InvalidError
 	if err := r.Setup(); !errors.As(err, &ce) || ce.Field != "Path" {
 		t.Fatalf("got %v", err)
 	}
@@ -207,7 +207,7 @@ func TestSetupMountTypes(t *testing.T) {
 }
 
 // Filesystem parameters Setup does not know are passed to the kernel; the
-// kernel's refusal comes back as a *SetupError with the errno.
+// kernel's refusal comes back as a *StepError with the errno.
 func TestSetupKernelRejectsOption(t *testing.T) {
 	requireSetup(t)
 	root := busyboxRoot(t)

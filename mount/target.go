@@ -11,7 +11,7 @@ import (
 // (for example through a symlink /data -> /proc/sys/kernel in the rootfs)
 // when the mount may not go there: a bind or tmpfs over kernel files
 // would let the rootfs or a volume decide what the init or the command
-// reads from /proc or /sys. It is the Err of a *SetupError.
+// reads from /proc or /sys. It is the Err of a *StepError.
 type TargetError struct {
 	// Target is the mount's target as given (inside the root).
 	Target string

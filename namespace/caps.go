@@ -55,7 +55,7 @@ func ParseCap(s string) (Cap, error) {
 	if n, err := strconv.Atoi(strings.TrimPrefix(u, "CAP_")); err == nil && n >= 0 && n < 64 {
 		return Cap(n), nil
 	}
-	return 0, &InvalidError{Field: "Capability", Value: s, Reason: "unknown capability"}
+	return 0, &InvalidError{Pkg: "namespace", Field: "Capability", Value: s, Reason: "unknown capability"}
 }
 
 // CapSet is a set of capabilities as the kernel's 64-bit mask.
@@ -151,11 +151,11 @@ func OnlyCaps(keep ...Cap) *Capabilities {
 
 func (c *Capabilities) validate() error {
 	if c.Ambient&^(c.Permitted&c.Inheritable) != 0 {
-		return &InvalidError{Field: "Capabilities.Ambient", Value: c.Ambient.String(),
+		return &InvalidError{Pkg: "namespace", Field: "Capabilities.Ambient", Value: c.Ambient.String(),
 			Reason: "must be a subset of Permitted and Inheritable"}
 	}
 	if c.Effective&^c.Permitted != 0 {
-		return &InvalidError{Field: "Capabilities.Effective", Value: c.Effective.String(),
+		return &InvalidError{Pkg: "namespace", Field: "Capabilities.Effective", Value: c.Effective.String(),
 			Reason: "must be a subset of Permitted"}
 	}
 	return nil

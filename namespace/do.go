@@ -31,7 +31,7 @@ import (
 func Do(fn func() error, handles ...*Handle) error {
 	for _, h := range handles {
 		if h == nil {
-			return &InvalidError{Field: "handles", Value: "<nil>", Reason: "nil handle"}
+			return &InvalidError{Pkg: "namespace", Field: "handles", Value: "<nil>", Reason: "nil handle"}
 		}
 		if h.kind == USER {
 			return ErrMultithreadedUserns

@@ -61,7 +61,7 @@
 // has exec'd the command; StartContext bounds that wait (an init stuck in
 // setup, e.g. on a hung mount, is killed and reaped when ctx ends). The
 // init reports each step and an explicit "exec reached" record: an init
-// that dies before exec (crash, OOM kill, SIGKILL) is a *SetupError naming
+// that dies before exec (crash, OOM kill, SIGKILL) is a *StepError naming
 // the step with an *InitDiedError, never the command's exit status.
 //
 // Files the init reads from the sandbox's root (/etc/passwd for
@@ -93,12 +93,16 @@
 // # Errors
 //
 // Bad input is reported before any kernel object is touched as
-// *InvalidError (field, value, reason) or as the mount package's typed
-// error. A failure inside the init comes back as *SetupError with the step,
-// the path and the errno (errors.Is(err, unix.ENOENT) works); the child
-// has been reaped by then and its namespaces and mounts are gone.
-// ExitCodeFor maps errors to docker-style exit statuses (125, 126, 127).
-// A missing kernel feature matches ErrNotSupported.
+// *InvalidError (field, value, reason): the one invalid-input type of
+// every confine package. A failure inside the init comes back as a
+// *StepError (the one step-failed type of every package) with the step,
+// the path and the init's whole error chain, carried across the status
+// pipe frame by frame: errors.Is(err, unix.ENOENT) and
+// errors.Is(err, ErrNotSupported) work, and errors.As finds the mount
+// package's *StepError, *mount.DeviceError or *mount.TargetError as the
+// init saw them. The child has been reaped by then and its namespaces and
+// mounts are gone. A missing kernel feature matches ErrNotSupported;
+// errors.As gives the *UnsupportedError with its minimum kernel.
 //
 // # Requirements
 //

@@ -2,9 +2,6 @@ package namespace
 
 import (
 	"errors"
-	"fmt"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal"
 )
@@ -23,57 +20,24 @@ var ErrInitNotCalled = errors.New("namespace: Init was not called first in main;
 var ErrMultithreadedUserns = errors.New("namespace: cannot join a user namespace from a multithreaded process")
 
 // InvalidError reports bad input: which field, which value, and why. It is
-// returned before any kernel object is touched.
-type InvalidError struct {
-	Field  string
-	Value  string
-	Reason string
-}
+// returned before any kernel object is touched. It is the one
+// invalid-input type of every confine package.
+type InvalidError = internal.InvalidError
 
-func (e *InvalidError) Error() string {
-	return fmt.Sprintf("namespace: %s: %q: %s", e.Field, e.Value, e.Reason)
-}
+// StepError is the one step-failed type of every confine package. From
+// Start it reports a failure inside the re-executed init, between clone
+// and exec: Pkg "namespace", Step one of the Step constants, Path the file
+// the step worked on (or ""), and Err the init's whole error chain, intact
+// across the status pipe: errors.Is(err, unix.ENOENT) and
+// errors.Is(err, ErrNotSupported) work, and errors.As finds a mount step's
+// *StepError (Pkg "mount"), a *mount.DeviceError, a *mount.TargetError, a
+// *FileError or an *InitDiedError. When Start returns one, the child has
+// been reaped and nothing it built survives (its namespaces and mounts
+// died with it). The command was not found when Step is StepExec and the
+// error matches unix.ENOENT.
+type StepError = internal.StepError
 
-// SetupError is a failure inside the re-executed init, between clone and
-// exec: which step failed, on which path (if any), and the errno. When Start
-// returns one, the child has been reaped and nothing it built survives (its
-// namespaces and mounts died with it).
-type SetupError struct {
-	// Step names the setup step, e.g. "root", "chdir", "setuid", "exec".
-	Step string
-	// Path is the file the step worked on, or "".
-	Path string
-	// Err is the underlying error; usually a syscall.Errno.
-	Err error
-}
-
-func (e *SetupError) Error() string {
-	msg := "namespace: init: " + e.Step
-	if e.Path != "" {
-		msg += " " + e.Path
-	}
-	if e.Err != nil {
-		msg += ": " + e.Err.Error()
-	}
-	return msg
-}
-
-// Unwrap returns the underlying error (errors.Is(err, unix.ENOENT) works).
-func (e *SetupError) Unwrap() error { return e.Err }
-
-// NotFound reports whether the command itself was not found (shells and
-// docker exit 127 for it).
-func (e *SetupError) NotFound() bool {
-	return e.Step == StepExec && errors.Is(e.Err, unix.ENOENT)
-}
-
-// NotExecutable reports whether the command exists but could not be
-// executed (exit 126 by convention).
-func (e *SetupError) NotExecutable() bool {
-	return e.Step == StepExec && !e.NotFound()
-}
-
-// Steps reported in SetupError.Step.
+// Steps reported in StepError.Step.
 const (
 	StepStart        = "start"
 	StepConfig       = "config"
@@ -91,19 +55,3 @@ const (
 	StepFDs          = "close_range"
 	StepExec         = "exec"
 )
-
-// ExitCodeFor maps an error from Start to the exit status a command-line
-// tool should use, following docker: 127 when the command was not found,
-// 126 when it was not executable, 125 for any other failure, 0 for nil.
-func ExitCodeFor(err error) int {
-	var se *SetupError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &se) && se.NotFound():
-		return 127
-	case errors.As(err, &se) && se.NotExecutable():
-		return 126
-	}
-	return 125
-}

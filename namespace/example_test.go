@@ -41,7 +41,7 @@ func ExampleCmd_privateRoot() {
 		NoNewPrivileges: true,
 	}
 	st, err := c.Run()
-	fmt.Println(st, namespace.ExitCodeFor(err))
+	fmt.Println(st, err)
 }
 
 // Run a function inside another process's network namespace.

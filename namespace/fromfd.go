@@ -14,7 +14,7 @@ import (
 // ENOTTY-wrapping error when fd is not a namespace.
 func FromFD(fd int) (*Handle, error) {
 	if fd < 0 {
-		return nil, &InvalidError{Field: "fd", Value: strconv.Itoa(fd), Reason: "must be >= 0"}
+		return nil, &InvalidError{Pkg: "namespace", Field: "fd", Value: strconv.Itoa(fd), Reason: "must be >= 0"}
 	}
 	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {

@@ -28,10 +28,10 @@ type Handle struct {
 // (/proc/PID/ns/NAME).
 func Open(pid int, k Kind) (*Handle, error) {
 	if pid <= 0 {
-		return nil, &InvalidError{Field: "pid", Value: strconv.Itoa(pid), Reason: "must be > 0"}
+		return nil, &InvalidError{Pkg: "namespace", Field: "pid", Value: strconv.Itoa(pid), Reason: "must be > 0"}
 	}
 	if !k.Valid() {
-		return nil, &InvalidError{Field: "Kind", Value: k.String(), Reason: "unknown namespace kind"}
+		return nil, &InvalidError{Pkg: "namespace", Field: "Kind", Value: k.String(), Reason: "unknown namespace kind"}
 	}
 	h, err := OpenPath(fmt.Sprintf("/proc/%d/ns/%s", pid, k.ProcName()))
 	if err != nil {
@@ -49,7 +49,7 @@ func Open(pid int, k Kind) (*Handle, error) {
 // locked OS thread, or inside Do, when the answer must match a later setns.
 func Current(k Kind) (*Handle, error) {
 	if !k.Valid() {
-		return nil, &InvalidError{Field: "Kind", Value: k.String(), Reason: "unknown namespace kind"}
+		return nil, &InvalidError{Pkg: "namespace", Field: "Kind", Value: k.String(), Reason: "unknown namespace kind"}
 	}
 	return OpenPath("/proc/thread-self/ns/" + k.ProcName())
 }
@@ -59,7 +59,7 @@ func Current(k Kind) (*Handle, error) {
 // namespace.
 func OpenPath(path string) (*Handle, error) {
 	if path == "" {
-		return nil, &InvalidError{Field: "path", Value: path, Reason: "must not be empty"}
+		return nil, &InvalidError{Pkg: "namespace", Field: "path", Value: path, Reason: "must not be empty"}
 	}
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -86,7 +86,7 @@ func New(k Kind) (*Handle, error) {
 	case USER:
 		return nil, ErrMultithreadedUserns
 	default:
-		return nil, &InvalidError{Field: "Kind", Value: k.String(),
+		return nil, &InvalidError{Pkg: "namespace", Field: "Kind", Value: k.String(),
 			Reason: "New makes NET, IPC, UTS, MNT or CGROUP namespaces (PID and TIME: use Cmd.Namespaces)"}
 	}
 	fd, err := nsthread.Unshare(int(k.CloneFlag()), k.ProcName())

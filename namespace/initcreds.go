@@ -87,7 +87,7 @@ func setCredential(cred *Credential, keepCaps bool) error {
 		}
 		u, g, err := lookupUser(passwd, cred.User)
 		if err != nil {
-			return &SetupError{Step: StepCredentials, Path: cred.User, Err: err}
+			return &StepError{Pkg: "namespace", Step: StepCredentials, Path: cred.User, Err: err}
 		}
 		c := *cred
 		c.UID, c.GID = u, g

@@ -201,7 +201,7 @@ func execCommand(cfg *initConfig) error {
 		prog := unix.SockFprog{Len: uint16(len(cfg.Seccomp)), Filter: &cfg.Seccomp[0]}
 		_, _, e := unix.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&prog)))
 		if e != 0 {
-			return &SetupError{Step: StepSeccomp, Err: e}
+			return &StepError{Pkg: "namespace", Step: StepSeccomp, Err: e}
 		}
 	}
 	err := syscall.Exec(cfg.Path, cfg.Args, cfg.Env)

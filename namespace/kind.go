@@ -68,7 +68,7 @@ func ParseKind(s string) (Kind, error) {
 			return k, nil
 		}
 	}
-	return 0, &InvalidError{Field: "Kind", Value: s, Reason: "unknown namespace kind"}
+	return 0, &InvalidError{Pkg: "namespace", Field: "Kind", Value: s, Reason: "unknown namespace kind"}
 }
 
 // kindFromNSType maps the CLONE_NEW* value NS_GET_NSTYPE returns to a Kind.
@@ -107,10 +107,10 @@ func (s Set) CloneFlags() uintptr {
 func (s Set) Validate() error {
 	for i, k := range s {
 		if !k.Valid() {
-			return &InvalidError{Field: "Namespaces", Value: k.String(), Reason: "unknown namespace kind"}
+			return &InvalidError{Pkg: "namespace", Field: "Namespaces", Value: k.String(), Reason: "unknown namespace kind"}
 		}
 		if Set(s[:i]).Has(k) {
-			return &InvalidError{Field: "Namespaces", Value: k.String(), Reason: "listed twice"}
+			return &InvalidError{Pkg: "namespace", Field: "Namespaces", Value: k.String(), Reason: "listed twice"}
 		}
 	}
 	return nil

@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// ErrUnknownUser is matched by the *SetupError returned when
+// ErrUnknownUser is matched by the *StepError returned when
 // Credential.User names no user in the sandbox's /etc/passwd.
 var ErrUnknownUser = errors.New("unknown user")
 

@@ -33,7 +33,7 @@ var (
 // *UnsupportedError.
 func HaveKind(k Kind) error {
 	if !k.Valid() {
-		return &InvalidError{Field: "Kind", Value: k.String(), Reason: "unknown namespace kind"}
+		return &InvalidError{Pkg: "namespace", Field: "Kind", Value: k.String(), Reason: "unknown namespace kind"}
 	}
 	if _, err := os.Stat("/proc/self/ns/" + k.ProcName()); err != nil {
 		return &UnsupportedError{Feature: k.String() + " namespaces", MinKernel: kindMinKernel[k], Err: err}

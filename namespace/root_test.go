@@ -61,16 +61,16 @@ func TestSpawnRootFailuresLeaveNothing(t *testing.T) {
 	root := busyboxRoot(t)
 	// Missing rootfs: refused before any kernel object exists.
 	err := (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: "/no/such/rootfs"}}).Start()
-	var ce *mount.ConfigError
+	var ce *mount.InvalidError
 	if !errors.As(err, &ce) {
-		t.Errorf("missing rootfs: %v, want *mount.ConfigError", err)
+		t.Errorf("missing rootfs: %v, want *mount.InvalidError", err)
 	}
 	// A bind source that does not exist fails inside the init.
 	err = (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: root,
 		Mounts: []mount.Mount{mount.Bind("/no/such/source", "/tmp", false)}}}).Start()
-	var se *namespace.SetupError
+	var se *namespace.StepError
 	if !errors.As(err, &se) || se.Step != namespace.StepMount {
-		t.Errorf("bad bind: %v, want a root *SetupError", err)
+		t.Errorf("bad bind: %v, want a root *StepError", err)
 	}
 	// Unknown user inside the rootfs's /etc/passwd.
 	err = (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: root},

@@ -16,7 +16,7 @@ const maxSandboxFile = 1 << 20
 
 // FileError reports a file in the sandbox's root that the init refused to
 // read: not a regular file (a symlink to /dev/zero, a FIFO, a device), or
-// larger than the limit. It is the cause in a *SetupError.
+// larger than the limit. It is the cause in a *StepError.
 type FileError struct {
 	Path   string
 	Reason string

@@ -33,7 +33,7 @@ const (
 var testHookStarted func(pid int)
 
 // Start starts the command. On a setup failure in the init it returns a
-// *SetupError after reaping the child; then nothing of it remains.
+// *StepError after reaping the child; then nothing of it remains.
 func (c *Cmd) Start() error { return c.start(context.Background()) }
 
 func (c *Cmd) start(ctx context.Context) error {
@@ -65,7 +65,7 @@ func (c *Cmd) start(ctx context.Context) error {
 
 func (c *Cmd) validate() error {
 	if c.Path == "" {
-		return &InvalidError{Field: "Path", Value: "", Reason: "must not be empty"}
+		return &InvalidError{Pkg: "namespace", Field: "Path", Value: "", Reason: "must not be empty"}
 	}
 	if err := c.Namespaces.Validate(); err != nil {
 		return err
@@ -74,11 +74,11 @@ func (c *Cmd) validate() error {
 	for _, h := range c.Join {
 		switch {
 		case h == nil:
-			return &InvalidError{Field: "Join", Value: "<nil>", Reason: "nil handle"}
+			return &InvalidError{Pkg: "namespace", Field: "Join", Value: "<nil>", Reason: "nil handle"}
 		case h.kind == USER:
 			return ErrMultithreadedUserns
 		case c.Namespaces.Has(h.kind) || joined.Has(h.kind):
-			return &InvalidError{Field: "Join", Value: h.kind.String(), Reason: "namespace kind both created and joined, or joined twice"}
+			return &InvalidError{Pkg: "namespace", Field: "Join", Value: h.kind.String(), Reason: "namespace kind both created and joined, or joined twice"}
 		}
 		joined = append(joined, h.kind)
 	}
@@ -95,7 +95,7 @@ func (c *Cmd) validate() error {
 	}
 	for _, n := range needs {
 		if n.set && !c.Namespaces.Has(n.kind) {
-			return &InvalidError{Field: n.field, Value: n.kind.String(), Reason: "requires a new " + n.kind.String() + " namespace in Namespaces"}
+			return &InvalidError{Pkg: "namespace", Field: n.field, Value: n.kind.String(), Reason: "requires a new " + n.kind.String() + " namespace in Namespaces"}
 		}
 	}
 	if c.Root != nil {
@@ -119,28 +119,28 @@ func (c *Cmd) validateLimits() error {
 	}{{"UIDMappings", c.UIDMappings}, {"GIDMappings", c.GIDMappings}} {
 		for _, x := range m.maps {
 			if x.ContainerID < 0 || x.HostID < 0 || x.Size <= 0 || int64(x.ContainerID)+int64(x.Size) > 1<<32 || int64(x.HostID)+int64(x.Size) > 1<<32 {
-				return &InvalidError{Field: m.field, Value: fmt.Sprintf("%d %d %d", x.ContainerID, x.HostID, x.Size), Reason: "ids must be >= 0, size > 0, ranges within 32 bits"}
+				return &InvalidError{Pkg: "namespace", Field: m.field, Value: fmt.Sprintf("%d %d %d", x.ContainerID, x.HostID, x.Size), Reason: "ids must be >= 0, size > 0, ranges within 32 bits"}
 			}
 		}
 	}
 	if c.CgroupFD != 0 && c.CgroupPath != "" {
-		return &InvalidError{Field: "CgroupPath", Value: c.CgroupPath, Reason: "set CgroupFD or CgroupPath, not both"}
+		return &InvalidError{Pkg: "namespace", Field: "CgroupPath", Value: c.CgroupPath, Reason: "set CgroupFD or CgroupPath, not both"}
 	}
 	if c.CgroupFD < 0 {
-		return &InvalidError{Field: "CgroupFD", Value: strconv.Itoa(c.CgroupFD), Reason: "must be an open fd or 0"}
+		return &InvalidError{Pkg: "namespace", Field: "CgroupFD", Value: strconv.Itoa(c.CgroupFD), Reason: "must be an open fd or 0"}
 	}
 	if c.OOMScoreAdj != nil && (*c.OOMScoreAdj < -1000 || *c.OOMScoreAdj > 1000) {
-		return &InvalidError{Field: "OOMScoreAdj", Value: strconv.Itoa(*c.OOMScoreAdj), Reason: "must be in -1000..1000"}
+		return &InvalidError{Pkg: "namespace", Field: "OOMScoreAdj", Value: strconv.Itoa(*c.OOMScoreAdj), Reason: "must be in -1000..1000"}
 	}
 	if c.TTY != nil && c.Stdin != nil && c.Stdin != io.Reader(c.TTY) {
-		return &InvalidError{Field: "Stdin", Value: fmt.Sprintf("%T", c.Stdin), Reason: "must be nil or TTY when TTY is set"}
+		return &InvalidError{Pkg: "namespace", Field: "Stdin", Value: fmt.Sprintf("%T", c.Stdin), Reason: "must be nil or TTY when TTY is set"}
 	}
 	for _, r := range c.Rlimits {
 		if r.Cur > r.Max {
-			return &InvalidError{Field: "Rlimits", Value: fmt.Sprintf("%d: %d > %d", r.Resource, r.Cur, r.Max), Reason: "soft limit above hard limit"}
+			return &InvalidError{Pkg: "namespace", Field: "Rlimits", Value: fmt.Sprintf("%d: %d > %d", r.Resource, r.Cur, r.Max), Reason: "soft limit above hard limit"}
 		}
 		if r.Resource < 0 || r.Resource >= rlimNLimits {
-			return &InvalidError{Field: "Rlimits", Value: strconv.Itoa(r.Resource), Reason: "unknown resource"}
+			return &InvalidError{Pkg: "namespace", Field: "Rlimits", Value: strconv.Itoa(r.Resource), Reason: "unknown resource"}
 		}
 	}
 	return nil
@@ -168,7 +168,7 @@ func (c *Cmd) config() (*initConfig, error) {
 	if c.Seccomp != nil {
 		cfg.Seccomp = c.Seccomp.Instructions()
 		if len(cfg.Seccomp) == 0 || len(cfg.Seccomp) > 4096 {
-			return nil, &InvalidError{Field: "Seccomp", Value: strconv.Itoa(len(cfg.Seccomp)), Reason: "filter must have 1..4096 instructions"}
+			return nil, &InvalidError{Pkg: "namespace", Field: "Seccomp", Value: strconv.Itoa(len(cfg.Seccomp)), Reason: "filter must have 1..4096 instructions"}
 		}
 	}
 	return cfg, nil

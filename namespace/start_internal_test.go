@@ -2,11 +2,15 @@ package namespace
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/confinelab/confine/mount"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,26 +40,77 @@ func TestReadStatus(t *testing.T) {
 	if err := status("RSroot\nSchdir\nX\n", nil); err != nil {
 		t.Errorf("exec'd = %v", err)
 	}
-	err := status("RX\n"+`{"Step":"exec","Path":"/bin/x","Errno":2,"Msg":"execve /bin/x: no such file or directory"}`+"\n", nil)
-	var se *SetupError
-	if !errors.As(err, &se) || se.Path != "/bin/x" || !errors.Is(err, unix.ENOENT) || !se.NotFound() || ExitCodeFor(err) != 127 {
+	err := status("RX\n"+wireLine(t, StepExec, &fs.PathError{Op: "execve", Path: "/bin/x", Err: unix.ENOENT}), nil)
+	var se *StepError
+	if !errors.As(err, &se) || se.Path != "/bin/x" || se.Step != StepExec || !errors.Is(err, unix.ENOENT) {
 		t.Errorf("exec ENOENT = %#v", err)
 	}
 	// The init died in a step (OOM-killed, crashed): a failure of confine
 	// naming the step, never the command's status.
 	err = status("RSroot\nSchdir\n", &State{ExitCode: -1, Signal: unix.SIGKILL})
 	var died *InitDiedError
-	if !errors.As(err, &se) || se.Step != StepChdir || !errors.As(err, &died) || died.Signal != unix.SIGKILL || ExitCodeFor(err) != 125 {
+	if !errors.As(err, &se) || se.Step != StepChdir || !errors.As(err, &died) || died.Signal != unix.SIGKILL {
 		t.Errorf("init killed in chdir = %v", err)
 	}
 	err = status("", &State{ExitCode: -1, Signal: unix.SIGKILL})
 	if !errors.As(err, &se) || se.Step != StepStart || !errors.As(err, &died) {
 		t.Errorf("init killed before the handshake = %v", err)
 	}
-	err = status("RScredentials\n"+`{"Step":"credentials","Path":"/etc/passwd","File":{"Path":"/etc/passwd","Reason":"not a regular file"}}`+"\n", nil)
+	err = status("RScredentials\n"+wireLine(t, StepCredentials, &FileError{Path: "/etc/passwd", Reason: "not a regular file"}), nil)
 	var fe *FileError
 	if !errors.As(err, &fe) || fe.Path != "/etc/passwd" || !errors.As(err, &se) || se.Step != StepCredentials {
 		t.Errorf("file error = %#v", err)
+	}
+}
+
+// wireLine is the status record the init writes when step fails with err.
+func wireLine(t *testing.T, step string, err error) string {
+	t.Helper()
+	b, jerr := json.Marshal(toWire(step, err))
+	if jerr != nil {
+		t.Fatal(jerr)
+	}
+	return string(b) + "\n"
+}
+
+// An error crosses the status pipe with its identity: a mount step's
+// *StepError (its package, step and path), the *UnsupportedError it wraps
+// (feature and minimum kernel), the errno, and wrappers of types the codec
+// does not know (their message), all as errors.Is and errors.As see them
+// in the init (issue 14, item 3).
+func TestErrorsCrossTheStatusPipe(t *testing.T) {
+	sent := fmt.Errorf("building the root: %w", &mount.StepError{Pkg: "mount", Step: "mount_setattr", Path: "/srv/root",
+		Err: &UnsupportedError{Feature: "mount_setattr", MinKernel: "5.12", Err: unix.ENOSYS}})
+	err := status("RSroot\n"+wireLine(t, StepMount, sent), nil)
+	var ns, ms *StepError
+	if !errors.As(err, &ns) || ns.Pkg != "namespace" || ns.Step != StepMount || ns.Path != "/srv/root" {
+		t.Fatalf("outer: %#v, want the namespace step %q naming /srv/root", err, StepMount)
+	}
+	if !errors.As(ns.Err, &ms) || ms.Pkg != "mount" || ms.Step != "mount_setattr" || ms.Path != "/srv/root" {
+		t.Errorf("inner: %v, want the mount package's *StepError", ns.Err)
+	}
+	var ue *UnsupportedError
+	if !errors.Is(err, ErrNotSupported) || !errors.As(err, &ue) || ue.MinKernel != "5.12" || !errors.Is(err, unix.ENOSYS) {
+		t.Errorf("%v: want ErrNotSupported from 5.12, errno ENOSYS", err)
+	}
+	if got, want := ns.Err.Error(), sent.Error(); got != want {
+		t.Errorf("message %q, want the init's %q", got, want)
+	}
+	// Device and target refusals, and the unknown-user sentinel, too.
+	for _, sent := range []error{
+		&mount.StepError{Pkg: "mount", Step: "bind", Path: "/dev/null", Err: &mount.DeviceError{Path: "/dev/null", Want: "char 1:3", Got: "symlink"}},
+		&mount.StepError{Pkg: "mount", Step: "bind", Path: "/data", Err: &mount.TargetError{Target: "/data", Filesystem: "proc"}},
+		fmt.Errorf("user nobody: %w", ErrUnknownUser),
+	} {
+		err := status("RSroot\n"+wireLine(t, StepMount, sent), nil)
+		var de *mount.DeviceError
+		var te *mount.TargetError
+		ok := errors.As(err, &de) && *de == *sent.(*mount.StepError).Err.(*mount.DeviceError) ||
+			errors.As(err, &te) && *te == *sent.(*mount.StepError).Err.(*mount.TargetError) ||
+			errors.Is(err, ErrUnknownUser)
+		if !ok || !strings.HasSuffix(err.Error(), sent.Error()) {
+			t.Errorf("%v arrived as %v", sent, err)
+		}
 	}
 }
 

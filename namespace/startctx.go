@@ -11,7 +11,7 @@ import (
 // ends before the init has exec'd the command (a mount on a hung network
 // filesystem, a FIFO where /etc/passwd should be, a slow FUSE lookup), the
 // init is killed with SIGKILL, reaped, and StartContext returns an error
-// wrapping ctx.Err(); then nothing of it remains, as after a *SetupError.
+// wrapping ctx.Err(); then nothing of it remains, as after a *StepError.
 //
 // Like net.Dialer.DialContext, ctx bounds only starting: once StartContext
 // has returned nil, ending ctx has no effect on the command. Use Signal

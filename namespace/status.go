@@ -63,9 +63,9 @@ func readStatus(r io.Reader) (statusReport, error) {
 	}
 }
 
-// InitDiedError is the cause in a *SetupError when the init ended (exited,
+// InitDiedError is the cause in a *StepError when the init ended (exited,
 // crashed or was killed, e.g. by the OOM killer) before it reached exec:
-// Step in the SetupError names the step it was in.
+// Step in the StepError names the step it was in.
 type InitDiedError struct {
 	// ExitCode is the init's exit status, or -1 when a signal killed it.
 	ExitCode int
@@ -99,5 +99,5 @@ func (rep statusReport) err(st *State) error {
 	if !rep.ready {
 		step = StepStart
 	}
-	return &SetupError{Step: step, Err: died}
+	return &StepError{Pkg: "namespace", Step: step, Err: died}
 }

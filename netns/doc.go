@@ -40,9 +40,9 @@
 //
 // # Errors
 //
-// Invalid input is rejected before any system call: *NameError for a
-// namespace name, *ConfigError (naming the field and value) for Veth and
-// other arguments. Failed system calls come back as *OpError wrapping the
+// Invalid input is rejected before any system call: *InvalidError for a
+// namespace name, *InvalidError (naming the field and value) for Veth and
+// other arguments. Failed system calls come back as *StepError wrapping the
 // errno, so errors.Is(err, os.ErrExist), errors.Is(err, os.ErrNotExist) or
 // errors.Is(err, unix.EPERM) work. ErrNotNetns is wrapped when a path is
 // not a network namespace, ErrClosed when a closed handle is used.

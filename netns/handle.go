@@ -19,7 +19,7 @@ type Handle = namespace.Handle
 
 // OpenPath opens the network namespace file at path (a /run/netns entry, a
 // bind mount made by another tool, or /proc/PID/ns/net). Anything else is
-// an *OpError wrapping ErrNotNetns.
+// an *StepError wrapping ErrNotNetns.
 func OpenPath(path string) (*Handle, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -39,7 +39,7 @@ func OpenPath(path string) (*Handle, error) {
 // OpenPid opens the network namespace of process pid.
 func OpenPid(pid int) (*Handle, error) {
 	if pid <= 0 {
-		return nil, &ConfigError{Field: "pid", Value: strconv.Itoa(pid), Reason: "must be > 0"}
+		return nil, invalid("pid", strconv.Itoa(pid), "must be > 0")
 	}
 	return OpenPath("/proc/" + strconv.Itoa(pid) + "/ns/net")
 }

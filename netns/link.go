@@ -56,7 +56,7 @@ func DeleteLink(h *Handle, name string) error {
 
 // validateIfName applies the kernel's dev_valid_name rules.
 func validateIfName(field, name string) error {
-	bad := func(reason string) error { return &ConfigError{Field: field, Value: name, Reason: reason} }
+	bad := func(reason string) error { return invalid(field, name, reason) }
 	switch {
 	case name == "" || len(name) >= unix.IFNAMSIZ:
 		return bad("must be 1 to 15 bytes")

@@ -24,7 +24,7 @@ func init() {
 }
 
 // helperCreate tries netns.Create(args[0]) and prints how it failed:
-// "ok", or the errno the *OpError wraps.
+// "ok", or the errno the *StepError wraps.
 func helperCreate(args []string) int {
 	h, err := netns.Create(args[0])
 	if err == nil {
@@ -33,7 +33,7 @@ func helperCreate(args []string) int {
 		fmt.Println("ok")
 		return 0
 	}
-	var oe *netns.OpError
+	var oe *netns.StepError
 	var errno syscall.Errno
 	if !errors.As(err, &oe) || !errors.As(err, &errno) {
 		fmt.Printf("untyped error: %v\n", err)

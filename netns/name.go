@@ -12,9 +12,9 @@ const maxNameLen = 255
 // ValidateName checks that name can be a namespace name: one path
 // component of 1 to 255 bytes, valid UTF-8, not "." or "..", without '/',
 // NUL, whitespace or control characters (stricter than `ip netns`, so a name
-// never needs quoting). It returns a *NameError.
+// never needs quoting). It returns a *InvalidError.
 func ValidateName(name string) error {
-	bad := func(reason string) error { return &NameError{Name: name, Reason: reason} }
+	bad := func(reason string) error { return invalid("name", name, reason) }
 	switch {
 	case name == "":
 		return bad("must not be empty")

@@ -37,9 +37,9 @@ func TestValidateName(t *testing.T) {
 		if tc.ok != (err == nil) {
 			t.Errorf("ValidateName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
-		var ne *netns.NameError
-		if err != nil && (!errors.As(err, &ne) || ne.Name != tc.name) {
-			t.Errorf("ValidateName(%q): error %v is not a *NameError naming it", tc.name, err)
+		var ne *netns.InvalidError
+		if err != nil && (!errors.As(err, &ne) || ne.Field != "name" || ne.Value != tc.name) {
+			t.Errorf("ValidateName(%q): error %v is not a *InvalidError naming it", tc.name, err)
 		}
 	}
 }
@@ -48,15 +48,15 @@ func TestValidateName(t *testing.T) {
 // point taking a name (no root needed: nothing is created).
 func TestNameCheckedFirst(t *testing.T) {
 	for _, name := range []string{"", "a/b", "..", "x y"} {
-		var ne *netns.NameError
+		var ne *netns.InvalidError
 		if _, err := netns.Create(name); !errors.As(err, &ne) {
-			t.Errorf("Create(%q) = %v, want *NameError", name, err)
+			t.Errorf("Create(%q) = %v, want *InvalidError", name, err)
 		}
 		if err := netns.Delete(name); !errors.As(err, &ne) {
-			t.Errorf("Delete(%q) = %v, want *NameError", name, err)
+			t.Errorf("Delete(%q) = %v, want *InvalidError", name, err)
 		}
 		if _, err := netns.OpenName(name); !errors.As(err, &ne) {
-			t.Errorf("OpenName(%q) = %v, want *NameError", name, err)
+			t.Errorf("OpenName(%q) = %v, want *InvalidError", name, err)
 		}
 	}
 }
@@ -75,9 +75,9 @@ func FuzzValidateName(f *testing.F) {
 			}
 			return
 		}
-		var ne *netns.NameError
-		if !errors.As(err, &ne) || ne.Name != name || !strings.Contains(err.Error(), "netns: name") {
-			t.Fatalf("ValidateName(%q) = %v: not a *NameError for it", name, err)
+		var ne *netns.InvalidError
+		if !errors.As(err, &ne) || ne.Value != name || !strings.Contains(err.Error(), "netns: name") {
+			t.Fatalf("ValidateName(%q) = %v: not a *InvalidError for it", name, err)
 		}
 	})
 }
@@ -123,9 +123,9 @@ func TestVethValidation(t *testing.T) {
 		v := good()
 		tc.edit(&v)
 		err := netns.CreateVeth(v)
-		var ce *netns.ConfigError
+		var ce *netns.InvalidError
 		if !errors.As(err, &ce) || ce.Field != tc.field {
-			t.Errorf("%s: CreateVeth = %v, want *ConfigError for that field", tc.field, err)
+			t.Errorf("%s: CreateVeth = %v, want *InvalidError for that field", tc.field, err)
 		}
 	}
 }

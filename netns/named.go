@@ -86,7 +86,7 @@ func mountNewNetns(path string) (*Handle, error) {
 // Delete removes the named namespace made by Create or `ip netns add`:
 // it detaches the bind mount and unlinks the file. The namespace itself
 // lives on while processes or open handles still use it. Deleting a name
-// that does not exist returns an *OpError matching os.ErrNotExist.
+// that does not exist returns an *StepError matching os.ErrNotExist.
 func Delete(name string) error {
 	if err := ValidateName(name); err != nil {
 		return err

@@ -151,9 +151,9 @@ func TestCreateExistingAndDeleteMissing(t *testing.T) {
 	}
 	missing := testName()
 	err := netns.Delete(missing)
-	var oe *netns.OpError
+	var oe *netns.StepError
 	if !errors.Is(err, os.ErrNotExist) || !errors.As(err, &oe) {
-		t.Fatalf("Delete(%q) = %v, want *OpError matching ErrNotExist", missing, err)
+		t.Fatalf("Delete(%q) = %v, want *StepError matching ErrNotExist", missing, err)
 	}
 	if _, err := netns.OpenName(missing); !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("OpenName(%q) = %v, want ENOENT", missing, err)
@@ -190,7 +190,7 @@ func TestDeleteStaleFile(t *testing.T) {
 }
 
 // Without CAP_SYS_ADMIN over the mount namespace (a child in its own user
-// namespace, root inside only) Create fails with an *OpError wrapping
+// namespace, root inside only) Create fails with an *StepError wrapping
 // EPERM, and leaves no file behind.
 func TestCreateUnprivilegedIsTypedEPERM(t *testing.T) {
 	testutil.RequireRoot(t)

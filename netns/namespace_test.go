@@ -36,9 +36,9 @@ func TestOtherKindRefused(t *testing.T) {
 	}
 	defer uts.Close()
 	err = netns.LoopbackUp(uts)
-	var oe *netns.OpError
+	var oe *netns.StepError
 	if !errors.Is(err, netns.ErrNotNetns) || !errors.As(err, &oe) {
-		t.Fatalf("LoopbackUp(uts) = %v, want an *OpError wrapping ErrNotNetns", err)
+		t.Fatalf("LoopbackUp(uts) = %v, want an *StepError wrapping ErrNotNetns", err)
 	}
 	if err := netns.LoopbackUp(nil); !errors.Is(err, netns.ErrClosed) {
 		t.Fatalf("LoopbackUp(nil) = %v", err)

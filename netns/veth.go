@@ -187,7 +187,7 @@ func (r Route) String() string {
 
 func (v Veth) validate() error {
 	if v.MTU != 0 && (v.MTU < 68 || v.MTU > 65535) {
-		return &ConfigError{Field: "Veth.MTU", Value: strconv.Itoa(v.MTU), Reason: "must be 0 (default) or 68-65535"}
+		return invalid("Veth.MTU", strconv.Itoa(v.MTU), "must be 0 (default) or 68-65535")
 	}
 	if err := v.A.validate("Veth.A"); err != nil {
 		return err
@@ -196,14 +196,14 @@ func (v Veth) validate() error {
 		return err
 	}
 	if v.A.Name == v.B.Name && v.A.Netns.Equal(v.B.Netns) {
-		return &ConfigError{Field: "Veth.B.Name", Value: v.B.Name, Reason: "same name as Veth.A.Name in the same namespace"}
+		return invalid("Veth.B.Name", v.B.Name, "same name as Veth.A.Name in the same namespace")
 	}
 	return nil
 }
 
 func (e VethEnd) validate(field string) error {
 	if e.Netns == nil || e.Netns.FD() < 0 {
-		return &ConfigError{Field: field + ".Netns", Value: e.Netns.String(), Reason: "must be an open handle"}
+		return invalid(field+".Netns", e.Netns.String(), "must be an open handle")
 	}
 	if err := validateIfName(field+".Name", e.Name); err != nil {
 		return err
@@ -231,7 +231,7 @@ func (r Route) validate(field string) error {
 		return err
 	}
 	if r.Dst != r.Dst.Masked() {
-		return &ConfigError{Field: field + ".Dst", Value: r.Dst.String(), Reason: "host bits set; want " + r.Dst.Masked().String()}
+		return invalid(field+".Dst", r.Dst.String(), "host bits set; want "+r.Dst.Masked().String())
 	}
 	if !r.Via.IsValid() {
 		return nil
@@ -240,7 +240,7 @@ func (r Route) validate(field string) error {
 		return err
 	}
 	if r.Via.Is4() != r.Dst.Addr().Is4() {
-		return &ConfigError{Field: field + ".Via", Value: r.Via.String(), Reason: "address family differs from Dst " + r.Dst.String()}
+		return invalid(field+".Via", r.Via.String(), "address family differs from Dst "+r.Dst.String())
 	}
 	return nil
 }
@@ -248,18 +248,18 @@ func (r Route) validate(field string) error {
 func validAddr(field string, a netip.Addr) error {
 	switch {
 	case !a.IsValid():
-		return &ConfigError{Field: field, Value: "", Reason: "invalid or missing address"}
+		return invalid(field, "", "invalid or missing address")
 	case a.Is4In6():
-		return &ConfigError{Field: field, Value: a.String(), Reason: "IPv4-mapped IPv6 address; use the IPv4 form"}
+		return invalid(field, a.String(), "IPv4-mapped IPv6 address; use the IPv4 form")
 	case a.Zone() != "":
-		return &ConfigError{Field: field, Value: a.String(), Reason: "zoned address not allowed"}
+		return invalid(field, a.String(), "zoned address not allowed")
 	}
 	return nil
 }
 
 func validPrefix(field string, p netip.Prefix) error {
 	if !p.IsValid() {
-		return &ConfigError{Field: field, Value: p.String(), Reason: "invalid or missing CIDR prefix"}
+		return invalid(field, p.String(), "invalid or missing CIDR prefix")
 	}
 	return validAddr(field, p.Addr())
 }

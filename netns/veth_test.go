@@ -251,9 +251,9 @@ func TestCreateVethRollsBack(t *testing.T) {
 		A: netns.VethEnd{Netns: a, Name: "ct-a", Addrs: []netip.Prefix{addrA}},
 		B: netns.VethEnd{Netns: b, Name: "ct-b", Gateway: netip.MustParseAddr("10.201.250.1")},
 	})
-	var oe *netns.OpError
+	var oe *netns.StepError
 	if !errors.As(err, &oe) || !errors.Is(err, unix.ENETUNREACH) {
-		t.Fatalf("CreateVeth with unreachable gateway = %v, want *OpError wrapping ENETUNREACH", err)
+		t.Fatalf("CreateVeth with unreachable gateway = %v, want *StepError wrapping ENETUNREACH", err)
 	}
 	for _, h := range []*netns.Handle{a, b} {
 		if links := linkState(t, h); len(links) != 1 {

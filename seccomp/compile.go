@@ -102,7 +102,7 @@ func CompileProfile(p *Profile, t Target) (*Program, []Warning, error) {
 // returns one whose rules are sorted by number.
 func checkResolved(r *Resolved) (*Resolved, error) {
 	if r == nil {
-		return nil, fmt.Errorf("seccomp: Compile: nil rules")
+		return nil, invalid("rules", "<nil>", "no rules")
 	}
 	out := *r
 	out.Rules = make(map[syscalls.Arch][]Rule, len(r.Rules))
@@ -110,7 +110,7 @@ func checkResolved(r *Resolved) (*Resolved, error) {
 		for i, rule := range rules {
 			for _, c := range rule.Conds {
 				if c.Index < 0 || c.Index > 5 || c.Op < NE || c.Op > MaskedEQ {
-					return nil, fmt.Errorf("seccomp: Compile: Rules[%v][%d]: condition %+v: index must be 0..5 and op known", abi, i, c)
+					return nil, invalid(fmt.Sprintf("Rules[%v][%d]", abi, i), fmt.Sprintf("%+v", c), "condition index must be 0..5 and op known")
 				}
 			}
 		}

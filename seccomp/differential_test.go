@@ -137,7 +137,7 @@ func randProfile(rnd *rand.Rand) *Profile {
 func checkAgainstReference(t *testing.T, p *Profile, rnd *rand.Rand) bool {
 	r, _, err := Resolve(p, Target{Kernel: "6.1"})
 	if err != nil {
-		var pe *ProfileError
+		var pe *InvalidError
 		if !errors.As(err, &pe) {
 			t.Fatalf("untyped error %v", err)
 		}

@@ -31,7 +31,7 @@
 // overlap with different actions are decided by profile order, where
 // libseccomp's result depends on how its rule tree merges them, or it
 // refuses the profile (EEXIST): rules with identical conditions and
-// different actions are a *ProfileError here too.
+// different actions are an *InvalidError here too.
 //
 // The compiled filter checks the architecture first: x86_64, and i386 and
 // x32 when the profile lists them (x32 is recognised by the 0x40000000 bit
@@ -46,7 +46,7 @@
 // TSYNC_ESRCH 5.7, ADDFD 5.9. Loading needs no_new_privs (Load sets it) or
 // CAP_SYS_ADMIN. Only x86_64 hosts are supported.
 //
-// Errors: an invalid profile gives a *ProfileError naming the group index
+// Errors: an invalid profile gives an *InvalidError naming the group index
 // and field; syscalls a profile names that no accepted ABI knows are not an
 // error but are skipped and returned as []Warning (never a silent allow:
 // a skipped allow rule falls to the default action). Kernel failures keep

@@ -22,7 +22,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
 		if err != nil {
-			var pe *ProfileError
+			var pe *InvalidError
 			var se *json.SyntaxError
 			var te *json.UnmarshalTypeError
 			if !errors.As(err, &pe) && !errors.As(err, &se) && !errors.As(err, &te) && len(data) > 0 {
@@ -32,7 +32,7 @@ func FuzzParse(f *testing.F) {
 		}
 		r, _, err := Resolve(p, Target{Caps: DefaultCaps, Kernel: "6.1"})
 		if err != nil {
-			var pe *ProfileError
+			var pe *InvalidError
 			if !errors.As(err, &pe) {
 				t.Fatalf("resolve: untyped error %v", err)
 			}
@@ -108,7 +108,7 @@ func FuzzCompileAgrees(f *testing.F) {
 		p := fuzzProfile(s)
 		r, _, err := Resolve(p, Target{Kernel: "6.1"})
 		if err != nil {
-			var pe *ProfileError
+			var pe *InvalidError
 			if !errors.As(err, &pe) {
 				t.Fatalf("untyped: %v", err)
 			}

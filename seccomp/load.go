@@ -1,7 +1,6 @@
 package seccomp
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
@@ -29,16 +28,6 @@ func (*PrivilegeError) Error() string {
 	return "seccomp: loading filter: no_new_privs is off and CAP_SYS_ADMIN is missing"
 }
 
-// FlagsError reports an invalid flag combination.
-type FlagsError struct {
-	Flags  Flags
-	Reason string
-}
-
-func (e *FlagsError) Error() string {
-	return fmt.Sprintf("seccomp: LoadOptions.Flags: %#x: %s", uint(e.Flags), e.Reason)
-}
-
 const allFlags = FlagTSYNC | FlagLog | FlagSpecAllow | FlagNewListener | FlagTSYNCESRCH | FlagWaitKillableRecv
 
 // Load installs prog with seccomp(2) on the calling thread (every thread
@@ -48,13 +37,13 @@ func Load(prog *Program, opts LoadOptions) (*Listener, error) {
 	f := opts.Flags
 	switch {
 	case prog == nil:
-		return nil, errors.New("seccomp: Load: nil program")
+		return nil, invalid("prog", "<nil>", "no program")
 	case f&^allFlags != 0:
-		return nil, &FlagsError{f, "unknown flag"}
+		return nil, flagsErr(f, "unknown flag")
 	case f&FlagTSYNC != 0 && f&FlagNewListener != 0 && f&FlagTSYNCESRCH == 0:
-		return nil, &FlagsError{f, "TSYNC with NEW_LISTENER needs TSYNC_ESRCH"}
+		return nil, flagsErr(f, "TSYNC with NEW_LISTENER needs TSYNC_ESRCH")
 	case f&FlagWaitKillableRecv != 0 && f&FlagNewListener == 0:
-		return nil, &FlagsError{f, "WAIT_KILLABLE_RECV needs NEW_LISTENER"}
+		return nil, flagsErr(f, "WAIT_KILLABLE_RECV needs NEW_LISTENER")
 	}
 	insns := prog.Instructions()
 	if err := cbpf.Validate(insns); err != nil {
@@ -128,4 +117,8 @@ func flagsMinKernel(f Flags) string {
 		}
 	}
 	return v
+}
+
+func flagsErr(f Flags, reason string) error {
+	return invalid("LoadOptions.Flags", fmt.Sprintf("%#x", uint(f)), reason)
 }

@@ -13,7 +13,7 @@ import (
 
 func TestLoadValidatesFirst(t *testing.T) {
 	ok := NewProgram([]unix.SockFilter{{Code: 0x06, K: unix.SECCOMP_RET_ALLOW}})
-	var fe *FlagsError
+	var fe *InvalidError
 	for _, f := range []Flags{1 << 20, FlagTSYNC | FlagNewListener, FlagWaitKillableRecv} {
 		if _, err := Load(ok, LoadOptions{Flags: f}); !errors.As(err, &fe) {
 			t.Errorf("flags %#x: %v", uint(f), err)

@@ -21,7 +21,7 @@ type Listener struct {
 // over a unix socket); the Listener owns it from now on.
 func NewListener(fd int) (*Listener, error) {
 	if fd < 0 {
-		return nil, fmt.Errorf("seccomp: NewListener: fd %d: must be >= 0", fd)
+		return nil, invalid("fd", fd, "must be >= 0")
 	}
 	unix.CloseOnExec(fd)
 	return &Listener{fd: fd}, nil
@@ -133,13 +133,13 @@ func (l *Listener) Receive() (*Notif, error) {
 // Respond answers a notification. Errno and FlagContinue exclude a value.
 func (l *Listener) Respond(r Response) error {
 	if r.Flags&^FlagContinue != 0 {
-		return fmt.Errorf("seccomp: Response.Flags: %#x: unknown flag", r.Flags)
+		return invalid("Response.Flags", fmt.Sprintf("%#x", r.Flags), "unknown flag")
 	}
 	if r.Flags&FlagContinue != 0 && (r.Val != 0 || r.Errno != 0) {
-		return fmt.Errorf("seccomp: Response: FlagContinue with Val %d / Errno %d: must be zero", r.Val, r.Errno)
+		return invalid("Response", fmt.Sprintf("FlagContinue with Val %d, Errno %d", r.Val, r.Errno), "Val and Errno must be zero with FlagContinue")
 	}
 	if r.Errno < 0 || r.Errno > maxErrno {
-		return fmt.Errorf("seccomp: Response.Errno: %d: must be 0..%d", r.Errno, maxErrno)
+		return invalid("Response.Errno", r.Errno, fmt.Sprintf("must be 0..%d", maxErrno))
 	}
 	s, err := sizes()
 	if err != nil {
@@ -184,10 +184,10 @@ type AddFDRequest struct {
 // there.
 func (l *Listener) AddFD(r AddFDRequest) (int, error) {
 	if r.SrcFD < 0 {
-		return -1, fmt.Errorf("seccomp: AddFDRequest.SrcFD: %d: must be >= 0", r.SrcFD)
+		return -1, invalid("AddFDRequest.SrcFD", r.SrcFD, "must be >= 0")
 	}
 	if r.Flags&^uint32(AddFDSetFD|AddFDSend) != 0 {
-		return -1, fmt.Errorf("seccomp: AddFDRequest.Flags: %#x: unknown flag", r.Flags)
+		return -1, invalid("AddFDRequest.Flags", fmt.Sprintf("%#x", r.Flags), "unknown flag")
 	}
 	req := struct {
 		id                          uint64

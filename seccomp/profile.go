@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/confinelab/confine/internal"
 )
@@ -68,20 +69,25 @@ const (
 	OpMaskedEQ = "SCMP_CMP_MASKED_EQ"
 )
 
-// ProfileError reports an invalid profile. Group is the index in Syscalls,
-// or -1 for a top-level field.
-type ProfileError struct {
-	Group  int
-	Field  string
-	Value  string
-	Reason string
+// InvalidError reports invalid input: a profile field (Field
+// "defaultAction", or "syscalls[3].args[0].op" for a field of the fourth
+// group), a Target or LoadOptions field, a notification Response; with
+// the value and why. It is the one invalid-input type of every confine
+// package.
+type InvalidError = internal.InvalidError
+
+// invalid reports bad input outside a profile.
+func invalid(field string, value any, reason string) error {
+	return &InvalidError{Pkg: "seccomp", Field: field, Value: value, Reason: reason}
 }
 
-func (e *ProfileError) Error() string {
-	if e.Group < 0 {
-		return fmt.Sprintf("seccomp: profile: %s: %s: %s", e.Field, e.Value, e.Reason)
+// profileErr reports a bad profile field; group is the index in Syscalls,
+// or -1 for a top-level field.
+func profileErr(group int, field string, value any, reason string) error {
+	if group >= 0 {
+		field = "syscalls[" + strconv.Itoa(group) + "]." + field
 	}
-	return fmt.Sprintf("seccomp: profile: syscalls[%d].%s: %s: %s", e.Group, e.Field, e.Value, e.Reason)
+	return invalid(field, value, reason)
 }
 
 // Parse decodes and validates a JSON profile. Unknown fields are ignored,
@@ -111,14 +117,14 @@ func Read(r io.Reader) (*Profile, error) {
 // errno values, operators, argument indexes, names, kernel versions.
 func (p *Profile) Validate() error {
 	if _, why := parseAction(p.DefaultAction, p.DefaultErrnoRet); why != "" {
-		return &ProfileError{Group: -1, Field: "defaultAction", Value: p.DefaultAction, Reason: why}
+		return profileErr(-1, "defaultAction", p.DefaultAction, why)
 	}
 	if len(p.Architectures) > 0 && len(p.ArchMap) > 0 {
-		return &ProfileError{Group: -1, Field: "architectures", Value: fmt.Sprint(p.Architectures), Reason: "cannot be combined with archMap"}
+		return profileErr(-1, "architectures", fmt.Sprint(p.Architectures), "cannot be combined with archMap")
 	}
 	for _, f := range p.Flags {
 		if _, ok := flagNames[f]; !ok {
-			return &ProfileError{Group: -1, Field: "flags", Value: f, Reason: "unknown flag"}
+			return profileErr(-1, "flags", f, "unknown flag")
 		}
 	}
 	for i := range p.Syscalls {
@@ -131,26 +137,26 @@ func (p *Profile) Validate() error {
 
 func (s *Syscall) validate(i int) error {
 	if len(s.Names) == 0 && s.Name == "" {
-		return &ProfileError{Group: i, Field: "names", Value: "[]", Reason: "no syscall names"}
+		return profileErr(i, "names", "[]", "no syscall names")
 	}
 	for _, n := range s.Names {
 		if n == "" {
-			return &ProfileError{Group: i, Field: "names", Value: `""`, Reason: "empty syscall name"}
+			return profileErr(i, "names", `""`, "empty syscall name")
 		}
 	}
 	if _, why := parseAction(s.Action, s.ErrnoRet); why != "" {
-		return &ProfileError{Group: i, Field: "action", Value: s.Action, Reason: why}
+		return profileErr(i, "action", s.Action, why)
 	}
 	if len(s.Args) > 6 {
-		return &ProfileError{Group: i, Field: "args", Value: fmt.Sprint(len(s.Args)), Reason: "at most 6 argument conditions"}
+		return profileErr(i, "args", fmt.Sprint(len(s.Args)), "at most 6 argument conditions")
 	}
 	for j, a := range s.Args {
 		field := fmt.Sprintf("args[%d]", j)
 		if a.Index > 5 {
-			return &ProfileError{Group: i, Field: field + ".index", Value: fmt.Sprint(a.Index), Reason: "must be 0..5"}
+			return profileErr(i, field+".index", fmt.Sprint(a.Index), "must be 0..5")
 		}
 		if _, ok := opNames[a.Op]; !ok {
-			return &ProfileError{Group: i, Field: field + ".op", Value: a.Op, Reason: "unknown operator"}
+			return profileErr(i, field+".op", a.Op, "unknown operator")
 		}
 	}
 	for _, f := range []struct {
@@ -159,7 +165,7 @@ func (s *Syscall) validate(i int) error {
 	}{{"includes", s.Includes}, {"excludes", s.Excludes}} {
 		if f.f != nil && f.f.MinKernel != "" {
 			if _, err := internal.ParseVersion(f.f.MinKernel); err != nil {
-				return &ProfileError{Group: i, Field: f.name + ".minKernel", Value: f.f.MinKernel, Reason: "not a kernel version"}
+				return profileErr(i, f.name+".minKernel", f.f.MinKernel, "not a kernel version")
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,8 +28,8 @@ func TestParseErrors(t *testing.T) {
 		{`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["read"],"action":"SCMP_ACT_ERRNO","includes":{"minKernel":"six"}}]}`, 0, "includes.minKernel"},
 	} {
 		_, err := Parse([]byte(c.json))
-		var pe *ProfileError
-		if !errors.As(err, &pe) || pe.Group != c.group || pe.Field != c.field {
+		var pe *InvalidError
+		if !errors.As(err, &pe) || pe.Field != groupField(c.group, c.field) {
 			t.Errorf("%s: %v, want group %d field %s", c.json, err, c.group, c.field)
 		}
 	}
@@ -46,8 +47,8 @@ func TestResolveConflictAndWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err = Resolve(p, Target{Kernel: "6.1"})
-	var pe *ProfileError
-	if !errors.As(err, &pe) || pe.Group != 2 || pe.Field != "names" || !strings.Contains(err.Error(), "syscalls[0]") {
+	var pe *InvalidError
+	if !errors.As(err, &pe) || pe.Field != "syscalls[2].names" || !strings.Contains(err.Error(), "syscalls[0]") {
 		t.Fatalf("conflict: %v", err)
 	}
 	p.Syscalls = p.Syscalls[:2]
@@ -110,8 +111,8 @@ func TestFromOCI(t *testing.T) {
 		}
 	}
 	s.Syscalls[1].Args[0].Op = "SCMP_CMP_SOMETIMES"
-	var pe *ProfileError
-	if _, err := FromOCI(s); !errors.As(err, &pe) || pe.Group != 1 {
+	var pe *InvalidError
+	if _, err := FromOCI(s); !errors.As(err, &pe) || !strings.HasPrefix(pe.Field, "syscalls[1].") {
 		t.Errorf("bad op: %v", err)
 	}
 }
@@ -142,4 +143,13 @@ func TestResolveMinKernelAndCaps(t *testing.T) {
 			t.Errorf("%+v nr %d: %v, want %v", c.tg, c.nr, got, c.want)
 		}
 	}
+}
+
+// groupField is the InvalidError.Field of a profile field: top level for
+// group -1, else inside syscalls[group].
+func groupField(group int, field string) string {
+	if group < 0 {
+		return field
+	}
+	return fmt.Sprintf("syscalls[%d].%s", group, field)
 }

@@ -145,7 +145,7 @@ func targetKernel(s string) (internal.Version, error) {
 	}
 	v, err := internal.ParseVersion(s)
 	if err != nil {
-		return v, &ProfileError{Group: -1, Field: "Target.Kernel", Value: s, Reason: "not a kernel version"}
+		return v, invalid("Target.Kernel", s, "not a kernel version")
 	}
 	return v, nil
 }
@@ -327,8 +327,8 @@ func checkConflicts(rules []Rule) error {
 	for i := 0; i < len(rules); i++ {
 		for j := i + 1; j < len(rules) && rules[j].Nr == rules[i].Nr; j++ {
 			if rules[i].Action != rules[j].Action && sameConds(rules[i].Conds, rules[j].Conds) {
-				return &ProfileError{Group: rules[j].Group, Field: "names", Value: rules[j].Name,
-					Reason: fmt.Sprintf("conflicts with syscalls[%d]: same arguments, action %v vs %v", rules[i].Group, rules[i].Action, rules[j].Action)}
+				return profileErr(rules[j].Group, "names", rules[j].Name,
+					fmt.Sprintf("conflicts with syscalls[%d]: same arguments, action %v vs %v", rules[i].Group, rules[i].Action, rules[j].Action))
 			}
 		}
 	}

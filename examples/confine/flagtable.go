@@ -123,7 +123,7 @@ func init() {
 
 func (o *options) addMount(m mount.Mount, err error) error {
 	if err != nil {
-		var ce *mount.ConfigError
+		var ce *mount.InvalidError
 		if errors.As(err, &ce) {
 			return errors.New(ce.Reason)
 		}
