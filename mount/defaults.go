@@ -2,7 +2,8 @@ package mount
 
 import "os"
 
-// DefaultRoot returns the root `confine run` sets up: with a path, a fresh
+// DefaultRoot returns the root a container runtime sets up by default
+// (runc's and Docker's defaults, hardened): with a path, a fresh
 // procfs, a read-only sysfs and a minimal /dev (with /dev/pts and
 // /dev/shm) inside it. With path "" (the host's root through the private
 // namespace) the host's tree is read-only, recursively, whatever readonly

@@ -18,8 +18,9 @@
 // rule for a syscall overrides its conditional rules. Otherwise, when
 // several rules name a syscall, the first (in profile order) whose
 // conditions all hold decides. Resolved.Evaluate is that reference
-// semantics; every compiled filter can be checked against it in-process
-// with the simulator in internal/cbpf.
+// semantics, and Program.Run executes a compiled filter in-process on a
+// seccomp_data of your choosing, so every filter can be checked against
+// Evaluate without loading it.
 //
 // Deliberate differences from runc+libseccomp, each for safety or
 // predictability: (1) an architecture the filter does not accept kills the

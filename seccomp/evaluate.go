@@ -10,7 +10,7 @@ import (
 
 // ABI returns which accepted ABI a (arch, nr) pair belongs to, or false
 // when the filter kills it as a foreign architecture.
-func (r *Resolved) ABI(auditArch, nr uint32) (syscalls.Arch, bool) {
+func (r *Resolved) ABI(auditArch, nr uint32) (ABI, bool) {
 	var abi syscalls.Arch
 	switch auditArch {
 	case unix.AUDIT_ARCH_X86_64:

@@ -29,7 +29,7 @@ func ExampleListener_ReceiveContext() {
 		if err != nil {
 			log.Fatal(err) // ctx ended, or the listener failed
 		}
-		if err := l.Respond(seccomp.Response{ID: n.ID, Errno: int32(unix.EPERM)}); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := l.Respond(seccomp.Response{ID: n.ID, Errno: unix.EPERM}); err != nil && !errors.Is(err, unix.ENOENT) {
 			log.Fatal(err)
 		}
 	}

@@ -76,7 +76,7 @@ func ExampleListener() {
 	if n.Nr == unix.SYS_GETPRIORITY && l.IDValid(n.ID) {
 		err = l.Respond(seccomp.Response{ID: n.ID, Val: 7})
 	} else {
-		err = l.Respond(seccomp.Response{ID: n.ID, Errno: int32(unix.EPERM)})
+		err = l.Respond(seccomp.Response{ID: n.ID, Errno: unix.EPERM})
 	}
 	if err != nil {
 		log.Fatal(err)
@@ -112,4 +112,39 @@ func receiveListenerFromChild() (*seccomp.Listener, error) {
 		return nil, fmt.Errorf("no listener received: %v", err)
 	}
 	return seccomp.NewListener(fds[0])
+}
+
+// Check a compiled filter in-process, without loading it: the decision
+// for mount(2) on x86_64 under Docker's default profile.
+func ExampleProgram_Run() {
+	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Kernel: "6.1"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	act, err := prog.Run(unix.AUDIT_ARCH_X86_64, unix.SYS_MOUNT, [6]uint64{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(act)
+	// Output: errno(1)
+}
+
+// Build rules by hand, without a profile: deny uname(2) with EPERM on
+// x86_64, allow everything else.
+func ExampleCompile() {
+	r := &seccomp.Resolved{
+		Default: seccomp.ActAllow,
+		Arches:  []seccomp.ABI{seccomp.ABIX86_64},
+		Rules: map[seccomp.ABI][]seccomp.Rule{
+			seccomp.ABIX86_64: {{Nr: unix.SYS_UNAME, Name: "uname", Action: seccomp.ActErrno(unix.EPERM)}},
+		},
+	}
+	prog, err := seccomp.Compile(r)
+	if err != nil {
+		log.Fatal(err)
+	}
+	uname, _ := prog.Run(unix.AUDIT_ARCH_X86_64, unix.SYS_UNAME, [6]uint64{})
+	getpid, _ := prog.Run(unix.AUDIT_ARCH_X86_64, unix.SYS_GETPID, [6]uint64{})
+	fmt.Println(uname, getpid)
+	// Output: errno(1) allow
 }

@@ -66,10 +66,11 @@ type Notif struct {
 
 // Response answers a Notif: the syscall returns Val, or fails with Errno
 // when it is not zero; FlagContinue lets it run in the kernel instead.
+// Errno is a unix.Errno, as in ActErrno.
 type Response struct {
 	ID    uint64
 	Val   int64
-	Errno int32
+	Errno unix.Errno
 	Flags uint32
 }
 
@@ -138,7 +139,7 @@ func (l *Listener) Respond(r Response) error {
 	if r.Flags&FlagContinue != 0 && (r.Val != 0 || r.Errno != 0) {
 		return invalid("Response", fmt.Sprintf("FlagContinue with Val %d, Errno %d", r.Val, r.Errno), "Val and Errno must be zero with FlagContinue")
 	}
-	if r.Errno < 0 || r.Errno > maxErrno {
+	if r.Errno > maxErrno {
 		return invalid("Response.Errno", r.Errno, fmt.Sprintf("must be 0..%d", maxErrno))
 	}
 	s, err := sizes()
@@ -149,7 +150,7 @@ func (l *Listener) Respond(r Response) error {
 	le := binary.LittleEndian
 	le.PutUint64(buf, r.ID)
 	le.PutUint64(buf[8:], uint64(r.Val))
-	le.PutUint32(buf[16:], uint32(-r.Errno)) // the kernel wants a negative errno
+	le.PutUint32(buf[16:], uint32(-int32(r.Errno))) // the kernel wants a negative errno
 	le.PutUint32(buf[20:], r.Flags)
 	if err := l.ioctl(unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&buf[0])); err != nil {
 		return fmt.Errorf("seccomp: responding to notification %d: %w", r.ID, err)

@@ -142,7 +142,7 @@ func TestUserNotification(t *testing.T) {
 	if !l.IDValid(n.ID) {
 		t.Fatal("pending notification reported invalid")
 	}
-	if err := l.Respond(Response{ID: n.ID, Errno: int32(unix.EXDEV)}); err != nil {
+	if err := l.Respond(Response{ID: n.ID, Errno: unix.EXDEV}); err != nil {
 		t.Fatal(err)
 	}
 	if l.IDValid(n.ID) {

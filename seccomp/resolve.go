@@ -36,11 +36,11 @@ var DefaultCaps = []string{
 type Resolved struct {
 	Default Action
 	// Arches are the accepted ABIs, native first. Any other ABI is killed.
-	Arches []syscalls.Arch
+	Arches []ABI
 	// Rules per ABI, sorted by syscall number; rules for one number keep
 	// profile order, and the first matching one decides. Evaluate relies
 	// on the order; Compile sorts hand-built rules itself.
-	Rules map[syscalls.Arch][]Rule
+	Rules map[ABI][]Rule
 }
 
 // Warning names a syscall of a group that none of the accepted ABIs knows;

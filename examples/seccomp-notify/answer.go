@@ -24,7 +24,7 @@ func answer(l *seccomp.Listener, n *seccomp.Notif) error {
 	}
 	if err != nil {
 		fmt.Printf("supervisor: openat by pid %d: reading path: %v; letting it fail with EFAULT\n", n.Pid, err)
-		return ignoreGone(l.Respond(seccomp.Response{ID: n.ID, Errno: int32(unix.EFAULT)}))
+		return ignoreGone(l.Respond(seccomp.Response{ID: n.ID, Errno: unix.EFAULT}))
 	}
 	switch path {
 	case greetingPath:
@@ -36,7 +36,7 @@ func answer(l *seccomp.Listener, n *seccomp.Notif) error {
 		return nil
 	case secretPath:
 		fmt.Printf("supervisor: openat(%q) by pid %d: denied with EACCES\n", path, n.Pid)
-		return ignoreGone(l.Respond(seccomp.Response{ID: n.ID, Errno: int32(unix.EACCES)}))
+		return ignoreGone(l.Respond(seccomp.Response{ID: n.ID, Errno: unix.EACCES}))
 	default:
 		fmt.Printf("supervisor: openat(%q) by pid %d: let the kernel run it\n", path, n.Pid)
 		return ignoreGone(l.Respond(seccomp.Response{ID: n.ID, Flags: seccomp.FlagContinue}))
