@@ -35,7 +35,7 @@ var dockerTarget = Target{Caps: DefaultCaps, Kernel: "6.18"}
 // numbers above the newest known syscall get ENOSYS, as runc does.
 func dockerSays(t testing.TB, p *Profile, abi syscalls.Arch, nr uint32, args [6]uint64) Action {
 	kv, _ := internal.ParseVersion("6.18")
-	has := func(c string) bool { return slices.Contains(DefaultCaps, c) }
+	has := func(c string) bool { return holds(DefaultCaps, c) }
 	name := syscalls.Name(abi, nr)
 	low := func(v uint64) uint64 { return v }
 	if abi == syscalls.I386 || abi == syscalls.X32 { // libseccomp's 32-bit ABIs: low words only

@@ -130,8 +130,8 @@ func TestResolveMinKernelAndCaps(t *testing.T) {
 		{Target{Caps: DefaultCaps, Kernel: "4.8"}, unix.SYS_PTRACE, ActAllow},
 		{Target{Caps: DefaultCaps}, unix.SYS_PTRACE, ActAllow}, // running kernel
 		{Target{Caps: DefaultCaps, Kernel: "6.1"}, unix.SYS_MOUNT, ActErrno(unix.EPERM)},
-		{Target{Caps: []string{"cap_sys_admin"}, Kernel: "6.1"}, unix.SYS_MOUNT, ActAllow},
-		{Target{Caps: []string{"SYS_ADMIN"}, Kernel: "6.1"}, unix.SYS_CLONE3, ActAllow},
+		{Target{Caps: mustCaps(t, "cap_sys_admin"), Kernel: "6.1"}, unix.SYS_MOUNT, ActAllow},
+		{Target{Caps: mustCaps(t, "SYS_ADMIN"), Kernel: "6.1"}, unix.SYS_CLONE3, ActAllow},
 		{Target{Kernel: "6.1"}, unix.SYS_CLONE3, ActENOSYS},
 		{Target{Kernel: "6.1"}, unix.SYS_CHROOT, ActErrno(unix.EPERM)},
 	} {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/confinelab/confine/internal"
+	"github.com/confinelab/confine/internal/caps"
 	"github.com/confinelab/confine/internal/syscalls"
 )
 
@@ -14,21 +15,25 @@ type Target struct {
 	// Arch is the native architecture as a Go name. Empty means "amd64",
 	// the only one supported.
 	Arch string
-	// Caps are the capabilities the sandboxed process keeps ("CAP_SYS_ADMIN"
-	// or "SYS_ADMIN"). Groups whose includes.caps are not all held are
-	// dropped, as are groups whose excludes.caps contain a held one.
-	Caps []string
+	// Caps are the capabilities the sandboxed process keeps (the type
+	// namespace.Capabilities uses). Groups whose includes.caps are not all
+	// held are dropped, as are groups whose excludes.caps contain a held
+	// one; a profile names them as Docker does ("CAP_SYS_ADMIN", any case).
+	Caps CapSet
 	// Kernel is the kernel version compared with minKernel ("5.8"). Empty
 	// means the running kernel.
 	Kernel string
 }
 
-// DefaultCaps is Docker's default capability set.
-var DefaultCaps = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-}
+// CapSet is a set of capabilities; it is namespace.CapSet too.
+type CapSet = caps.Set
+
+// DefaultCaps is Docker's default capability set: CAP_CHOWN,
+// CAP_DAC_OVERRIDE, CAP_FOWNER, CAP_FSETID, CAP_KILL, CAP_SETGID,
+// CAP_SETUID, CAP_SETPCAP, CAP_NET_BIND_SERVICE, CAP_NET_RAW,
+// CAP_SYS_CHROOT, CAP_MKNOD, CAP_AUDIT_WRITE and CAP_SETFCAP.
+const DefaultCaps CapSet = 1<<0 | 1<<1 | 1<<3 | 1<<4 | 1<<5 | 1<<6 | 1<<7 | 1<<8 |
+	1<<10 | 1<<13 | 1<<18 | 1<<27 | 1<<29 | 1<<31
 
 // Resolved is a profile resolved for one target: the rules of every ABI
 // the filter accepts. Build one with Resolve; Evaluate is its reference
@@ -86,11 +91,11 @@ func Resolve(p *Profile, t Target) (*Resolved, []Warning, error) {
 	}
 	def, _ := parseAction(p.DefaultAction, p.DefaultErrnoRet)
 	r := &Resolved{Default: def, Arches: resolveArches(p), Rules: map[syscalls.Arch][]Rule{}}
-	caps := normCaps(t.Caps)
+	held := t.Caps
 	var warns []Warning
 	for gi := range p.Syscalls {
 		g := &p.Syscalls[gi]
-		if !applies(g, caps, kv) {
+		if !applies(g, held, kv) {
 			continue
 		}
 		act, _ := parseAction(g.Action, g.ErrnoRet)
@@ -170,16 +175,15 @@ func resolveArches(p *Profile) []syscalls.Arch {
 	return arches
 }
 
-func normCaps(caps []string) map[string]bool {
-	m := make(map[string]bool, len(caps))
-	for _, c := range caps {
-		c = strings.ToUpper(c)
-		if !strings.HasPrefix(c, "CAP_") {
-			c = "CAP_" + c
-		}
-		m[c] = true
+// holds reports whether set holds the capability a profile names: Docker
+// compares the names as written ("CAP_SYS_ADMIN"); any case is accepted,
+// as before, but not a name without the CAP_ prefix or an unknown one.
+func holds(set CapSet, name string) bool {
+	if !strings.HasPrefix(strings.ToUpper(name), "CAP_") {
+		return false
 	}
-	return m
+	c, err := caps.Parse(name)
+	return err == nil && set.Has(c)
 }
 
 func archMatches(list []string) bool {
@@ -193,13 +197,13 @@ func archMatches(list []string) bool {
 
 // applies follows Docker: arches are matched against the native
 // architecture; the group's rules then go to every accepted ABI.
-func applies(g *Syscall, caps map[string]bool, kv internal.Version) bool {
+func applies(g *Syscall, held CapSet, kv internal.Version) bool {
 	if ex := g.Excludes; ex != nil {
 		if len(ex.Arches) > 0 && archMatches(ex.Arches) {
 			return false
 		}
 		for _, c := range ex.Caps {
-			if caps[strings.ToUpper(c)] {
+			if holds(held, c) {
 				return false
 			}
 		}
@@ -214,7 +218,7 @@ func applies(g *Syscall, caps map[string]bool, kv internal.Version) bool {
 			return false
 		}
 		for _, c := range in.Caps {
-			if !caps[strings.ToUpper(c)] {
+			if !holds(held, c) {
 				return false
 			}
 		}

@@ -207,14 +207,7 @@ func addCap(add bool) func(*options, string) error {
 // (docker applies drops first, so "--cap-drop ALL --cap-add NET_RAW" keeps
 // exactly NET_RAW).
 func (o *options) capSet() (namespace.CapSet, error) {
-	var set namespace.CapSet
-	for _, name := range seccomp.DefaultCaps {
-		c, err := namespace.ParseCap(name)
-		if err != nil {
-			return 0, &FlagError{Flag: "--cap-add", Value: name, Reason: "default capability unknown to this build"}
-		}
-		set = set.Add(c)
-	}
+	set := seccomp.DefaultCaps // the one capability type of both packages
 	for _, v := range o.capDrop {
 		if strings.EqualFold(v, "ALL") {
 			set = 0

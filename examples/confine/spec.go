@@ -161,11 +161,7 @@ func (o *options) seccompProgram(caps namespace.CapSet) (*seccomp.Program, error
 			return nil, &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
 		}
 	}
-	var names []string
-	for _, c := range caps.List() {
-		names = append(names, c.String())
-	}
-	prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: names})
+	prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: caps})
 	if err != nil {
 		return nil, fmt.Errorf("compiling seccomp profile: %w", err)
 	}
