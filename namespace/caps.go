@@ -31,8 +31,6 @@ func NewCapSet(c ...Cap) CapSet { return caps.NewSet(c...) }
 // "ALL" means AllCaps and "" the empty set.
 func ParseCapSet(s string) (CapSet, error) { return caps.ParseSet(s) }
 
-
-
 // Capabilities are the five capability sets the command starts with. The
 // kernel's rules on exec apply: for a command running as uid 0 the
 // effective and permitted sets become Bounding ∪ Inheritable (∪ Ambient);
