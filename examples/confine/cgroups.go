@@ -92,6 +92,9 @@ func createRunCgroup(h *cgroup.Hierarchy, o *options) (*runCgroup, error) {
 	if err != nil {
 		return nil, cgroupError(o, err)
 	}
+	// Best effort: a controller that cannot be enabled leaves its stats
+	// null.
+	_ = cg.EnableControllers(o.statControllers...)
 	lock, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err == nil {
 		err = unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB)

@@ -55,6 +55,8 @@ type options struct {
 
 	// Filled by finish.
 	resources cgroup.Resources
+	// statControllers are enabled (without limits) for --stats.
+	statControllers []string
 }
 
 func newOptions() *options {
