@@ -1,9 +1,10 @@
 package testutil
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/confinelab/confine/internal/busyboxroot"
 )
 
 // BusyboxRoot builds a minimal root filesystem in a fresh temporary
@@ -16,24 +17,11 @@ func BusyboxRoot(t testing.TB, dirs []string, applets ...string) string {
 	t.Helper()
 	bb := RequireCommand(t, "busybox")
 	root := filepath.Join(t.TempDir(), "root")
-	for _, d := range append([]string{"bin"}, dirs...) {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if applets == nil {
+		applets = []string{} // nil would link every applet
 	}
-	// A copy rather than a hard link: the temp dir may be on another
-	// filesystem than the host's busybox.
-	data, err := os.ReadFile(bb)
-	if err != nil {
+	if err := busyboxroot.Build(bb, root, dirs, applets); err != nil {
 		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/busybox"), data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range applets {
-		if err := os.Symlink("busybox", filepath.Join(root, "bin", a)); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return root
 }

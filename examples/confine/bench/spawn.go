@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/confinelab/confine/internal/busyboxroot"
 )
 
 // busyboxRoot builds the read-only root every runtime gets: static
@@ -22,22 +24,7 @@ func busyboxRoot() (string, func(), error) {
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	root := filepath.Join(dir, "rootfs")
-	for _, d := range []string{"bin", "proc", "sys", "dev", "tmp", "etc"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			cleanup()
-			return "", nil, err
-		}
-	}
-	data, err := os.ReadFile(bb)
-	if err == nil {
-		err = os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755)
-	}
-	for _, a := range []string{"sh", "true"} {
-		if err == nil {
-			err = os.Symlink("busybox", filepath.Join(root, "bin", a))
-		}
-	}
-	if err != nil {
+	if err := busyboxroot.Build(bb, root, []string{"proc", "sys", "dev", "tmp", "etc"}, []string{"sh", "true"}); err != nil {
 		cleanup()
 		return "", nil, err
 	}
