@@ -86,7 +86,7 @@ func ociMemory(m *specs.LinuxMemory) (*Memory, error) {
 		swap = -1
 	}
 	var err error
-	if out.Swap, err = swapV2(swap, limit, "LinuxMemory.Swap", swap); err != nil {
+	if out.Swap, err = SwapMax(swap, limit, "LinuxMemory.Swap", swap); err != nil {
 		return nil, err
 	}
 	for _, v := range []int64{out.Max, out.Low} {
@@ -235,4 +235,25 @@ func ociDevices(ds []specs.LinuxDeviceCgroup) ([]DeviceRule, error) {
 		rules = append(rules, r)
 	}
 	return rules, nil
+}
+
+// SwapMax turns a cgroup v1 style memory+swap limit (OCI's
+// LinuxMemory.Swap, docker's --memory-swap) into a Memory.Swap value the
+// way runc does: -1 is Unlimited, 0 unset, otherwise memsw - mem, where
+// mem == memsw disables swap (Zero). A bad combination is an
+// *InvalidError naming field with the caller's raw value.
+func SwapMax(memsw, mem int64, field string, raw any) (int64, error) {
+	switch {
+	case memsw == -1:
+		return Unlimited, nil
+	case memsw == 0:
+		return 0, nil
+	case mem <= 0:
+		return 0, invalid(field, raw, "a swap limit needs a memory limit")
+	case memsw < mem:
+		return 0, invalid(field, raw, "memory+swap must be >= the memory limit")
+	case memsw == mem:
+		return Zero, nil
+	}
+	return memsw - mem, nil
 }

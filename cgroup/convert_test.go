@@ -25,24 +25,6 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-func TestDockerCPUs(t *testing.T) {
-	for in, quota := range map[string]int64{"0.5": 50000, "1.5": 150000, "2": 200000, "0.01": 1000, "0.25": 25000} {
-		m, err := DockerCPUs(in)
-		if err != nil || m.Quota != time.Duration(quota)*time.Microsecond || m.Period != 100*time.Millisecond {
-			t.Errorf("--cpus %s = %+v, %v; want %d 100000", in, m, err, quota)
-			continue
-		}
-		if v, _ := m.value(); v != itoa(uint64(quota))+" 100000" {
-			t.Errorf("--cpus %s writes %q", in, v)
-		}
-	}
-	for _, in := range []string{"0", "-1", "abc", "0.001", "0.0000000001"} {
-		if _, err := DockerCPUs(in); err == nil {
-			t.Errorf("--cpus %s accepted", in)
-		}
-	}
-}
-
 func TestSharesToWeight(t *testing.T) {
 	// Numbers runc's ConvertCPUSharesToCgroupV2Value produces.
 	for shares, want := range map[uint64]uint64{0: 0, 1: 1, 2: 1, 100: 4, 512: 20, 1024: 39, 2048: 79, 262144: 10000, 1 << 20: 10000} {
@@ -54,69 +36,6 @@ func TestSharesToWeight(t *testing.T) {
 		if got := BlkioToIOWeight(w); got != want {
 			t.Errorf("BlkioToIOWeight(%d) = %d, want %d", w, got, want)
 		}
-	}
-}
-
-func TestDockerFlags(t *testing.T) {
-	tests := []struct {
-		name string
-		f    DockerFlags
-		want Resources
-	}{
-		{"memory alone gets equal swap", DockerFlags{Memory: "512m"},
-			Resources{Memory: &Memory{Max: 512 << 20, Swap: 512 << 20}}},
-		{"memory-swap total", DockerFlags{Memory: "512m", MemorySwap: "1g"},
-			Resources{Memory: &Memory{Max: 512 << 20, Swap: 512 << 20}}},
-		{"memory-swap = memory disables swap", DockerFlags{Memory: "512m", MemorySwap: "512m"},
-			Resources{Memory: &Memory{Max: 512 << 20, Swap: Zero}}},
-		{"memory-swap -1", DockerFlags{Memory: "1g", MemorySwap: "-1"},
-			Resources{Memory: &Memory{Max: 1 << 30, Swap: Unlimited}}},
-		{"reservation", DockerFlags{Memory: "1g", MemoryReservation: "256m", MemorySwap: "-1"},
-			Resources{Memory: &Memory{Max: 1 << 30, Low: 256 << 20, Swap: Unlimited}}},
-		{"cpus and shares", DockerFlags{CPUs: "0.5", CPUShares: "512", CpusetCpus: "0-1"},
-			Resources{CPU: &CPU{Max: &CPUMax{Quota: 50 * time.Millisecond, Period: 100 * time.Millisecond}, Weight: 20, Cpus: "0-1"}}},
-		{"quota and period", DockerFlags{CPUQuota: "25000", CPUPeriod: "50000"},
-			Resources{CPU: &CPU{Max: &CPUMax{Quota: 25 * time.Millisecond, Period: 50 * time.Millisecond}}}},
-		{"quota -1", DockerFlags{CPUQuota: "-1"}, Resources{CPU: &CPU{Max: &CPUMax{Quota: Unlimited}}}},
-		{"pids 0", DockerFlags{PidsLimit: "0"}, Resources{Pids: &Pids{Max: Unlimited}}},
-		{"pids 100", DockerFlags{PidsLimit: "100"}, Resources{Pids: &Pids{Max: 100}}},
-		{"io", DockerFlags{BlkioWeight: "500", DeviceReadBps: []string{"/dev/sda:1mb"}, DeviceWriteIOPS: []string{"/dev/sda:100", "/dev/sdb:5"}},
-			Resources{IO: &IO{Weight: 4950, Devices: []IODevice{{Path: "/dev/sda", Rbps: 1 << 20, Wiops: 100}, {Path: "/dev/sdb", Wiops: 5}}}}},
-		{"nothing", DockerFlags{}, Resources{}},
-	}
-	for _, tt := range tests {
-		got, err := tt.f.Resources()
-		if err != nil {
-			t.Errorf("%s: %v", tt.name, err)
-			continue
-		}
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s:\n got %s\nwant %s", tt.name, dump(got), dump(tt.want))
-		}
-	}
-	bad := map[string]DockerFlags{
-		"--memory":             {Memory: "4m"},
-		"--memory-swap":        {Memory: "512m", MemorySwap: "256m"},
-		"--memory-reservation": {Memory: "512m", MemoryReservation: "1g"},
-		"--cpus":               {CPUs: "1", CPUQuota: "1000"},
-		"--cpu-quota":          {CPUQuota: "500"},
-		"--cpu-period":         {CPUPeriod: "2000000"},
-		"--cpu-shares":         {CPUShares: "-5"},
-		"--pids-limit":         {PidsLimit: "lots"},
-		"--blkio-weight":       {BlkioWeight: "5"},
-		"--device-read-bps":    {DeviceReadBps: []string{"sda:1m"}},
-		"--device-write-iops":  {DeviceWriteIOPS: []string{"/dev/sda:1.5"}},
-	}
-	for field, f := range bad {
-		_, err := f.Resources()
-		var ie *InvalidError
-		if !errors.As(err, &ie) || ie.Field != field {
-			t.Errorf("%+v: %v, want *InvalidError for %s", f, err, field)
-		}
-	}
-	_, err := DockerFlags{MemorySwap: "1g"}.Resources()
-	if err == nil {
-		t.Error("--memory-swap without --memory accepted")
 	}
 }
 

@@ -127,10 +127,12 @@
 //
 // # Conversions
 //
-// [DockerFlags] converts `docker run` flags (--cpus, --memory,
-// --memory-swap, --cpu-shares, ...), [KubernetesCPU] and
-// [KubernetesMemory] convert Kubernetes quantities as the kubelet does,
-// [FromOCI] converts runtime-spec LinuxResources as runc does.
+// [FromOCI] converts runtime-spec LinuxResources as runc does,
+// [KubernetesCPU] and [KubernetesMemory] convert Kubernetes quantities as
+// the kubelet does; the unit conversions runtimes share are here too
+// ([SharesToWeight], [BlkioToIOWeight], [SwapMax], [ParseSize], [CPUs]).
+// A command-line tool's flags (docker run's --cpus, --memory, ...) are
+// the tool's business: examples/confine converts them with these.
 //
 // # Requirements and when not to use it
 //

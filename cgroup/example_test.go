@@ -14,9 +14,10 @@ import (
 // Create a cgroup with half a CPU, 512 MiB and 64 tasks, start a command
 // directly inside it, and remove the cgroup afterwards.
 func ExampleNew() {
-	r, err := cgroup.DockerFlags{CPUs: "0.5", Memory: "512m", PidsLimit: "64"}.Resources()
-	if err != nil {
-		log.Fatal(err)
+	r := cgroup.Resources{
+		CPU:    &cgroup.CPU{Max: cgroup.CPUs(0.5)},
+		Memory: &cgroup.Memory{Max: 512 << 20},
+		Pids:   &cgroup.Pids{Max: 64},
 	}
 	cg, err := cgroup.New("example/job", r)
 	if err != nil {

@@ -67,36 +67,36 @@ func init() {
 
 		{long: "memory", short: "m", arg: "SIZE", group: grpRes, def: "unlimited",
 			help: "memory limit, binary units b, k, m, g (512m = 512 MiB); OOM ends the run with 137",
-			set:  resFlag("memory", "--memory", func(d *cgroup.DockerFlags, v string) { d.Memory = v })},
+			set:  resFlag("memory", "--memory", func(d *DockerFlags, v string) { d.Memory = v })},
 		{long: "memory-swap", arg: "SIZE", group: grpRes, def: "2x --memory",
 			help: "memory plus swap limit; -1 unlimited; equal to --memory disables swap",
-			set:  resFlag("memory", "--memory-swap", func(d *cgroup.DockerFlags, v string) { d.MemorySwap = v })},
+			set:  resFlag("memory", "--memory-swap", func(d *DockerFlags, v string) { d.MemorySwap = v })},
 		{long: "memory-reservation", arg: "SIZE", group: grpRes, def: "none",
 			help: "memory protected from reclaim (memory.low)",
-			set:  resFlag("memory", "--memory-reservation", func(d *cgroup.DockerFlags, v string) { d.MemoryReservation = v })},
+			set:  resFlag("memory", "--memory-reservation", func(d *DockerFlags, v string) { d.MemoryReservation = v })},
 		{long: "cpus", arg: "DECIMAL", group: grpRes, def: "unlimited",
 			help: "CPU time limit in CPUs (0.5 = half a CPU: 50ms per 100ms period)",
-			set:  resFlag("cpu", "--cpus", func(d *cgroup.DockerFlags, v string) { d.CPUs = v })},
+			set:  resFlag("cpu", "--cpus", func(d *DockerFlags, v string) { d.CPUs = v })},
 		{long: "cpu-shares", arg: "N", group: grpRes, def: "1024",
 			help: "relative CPU weight, 2..262144 (converted to cpu.weight)",
-			set:  resFlag("cpu", "--cpu-shares", func(d *cgroup.DockerFlags, v string) { d.CPUShares = v })},
+			set:  resFlag("cpu", "--cpu-shares", func(d *DockerFlags, v string) { d.CPUShares = v })},
 		{long: "cpuset-cpus", arg: "LIST", group: grpRes, def: "all",
 			help: "CPUs allowed, e.g. 0-2,4", set: setCpuset},
 		{long: "pids-limit", arg: "N", group: grpRes, def: "unlimited",
 			help: "maximum number of tasks; 0 or -1 unlimited",
-			set:  resFlag("pids", "--pids-limit", func(d *cgroup.DockerFlags, v string) { d.PidsLimit = v })},
+			set:  resFlag("pids", "--pids-limit", func(d *DockerFlags, v string) { d.PidsLimit = v })},
 		{long: "device-read-bps", arg: "DEV:RATE", group: grpRes, repeat: true,
 			help: "read limit for block device DEV, bytes/s (1mb, 10m)",
-			set:  ioFlag("--device-read-bps", func(d *cgroup.DockerFlags, v string) { d.DeviceReadBps = append(d.DeviceReadBps, v) })},
+			set:  ioFlag("--device-read-bps", func(d *DockerFlags, v string) { d.DeviceReadBps = append(d.DeviceReadBps, v) })},
 		{long: "device-write-bps", arg: "DEV:RATE", group: grpRes, repeat: true,
 			help: "write limit for block device DEV, bytes/s",
-			set:  ioFlag("--device-write-bps", func(d *cgroup.DockerFlags, v string) { d.DeviceWriteBps = append(d.DeviceWriteBps, v) })},
+			set:  ioFlag("--device-write-bps", func(d *DockerFlags, v string) { d.DeviceWriteBps = append(d.DeviceWriteBps, v) })},
 		{long: "device-read-iops", arg: "DEV:N", group: grpRes, repeat: true,
 			help: "read limit for block device DEV, operations/s",
-			set:  ioFlag("--device-read-iops", func(d *cgroup.DockerFlags, v string) { d.DeviceReadIOPS = append(d.DeviceReadIOPS, v) })},
+			set:  ioFlag("--device-read-iops", func(d *DockerFlags, v string) { d.DeviceReadIOPS = append(d.DeviceReadIOPS, v) })},
 		{long: "device-write-iops", arg: "DEV:N", group: grpRes, repeat: true,
 			help: "write limit for block device DEV, operations/s",
-			set:  ioFlag("--device-write-iops", func(d *cgroup.DockerFlags, v string) { d.DeviceWriteIOPS = append(d.DeviceWriteIOPS, v) })},
+			set:  ioFlag("--device-write-iops", func(d *DockerFlags, v string) { d.DeviceWriteIOPS = append(d.DeviceWriteIOPS, v) })},
 		{long: "cgroup-parent", arg: "PATH", group: grpRes, def: "<cgroup v2 root>/confine",
 			help: "parent cgroup (relative to the cgroup v2 root, or absolute in it)", set: setCgroupParent},
 
@@ -135,9 +135,9 @@ func (o *options) addMount(m mount.Mount, err error) error {
 
 // resFlag stores a docker resource flag after checking it on its own
 // (with the conversion dockerd does), and records the controller it needs.
-func resFlag(controller, flag string, store func(*cgroup.DockerFlags, string)) func(*options, string) error {
+func resFlag(controller, flag string, store func(*DockerFlags, string)) func(*options, string) error {
 	return func(o *options, v string) error {
-		var alone cgroup.DockerFlags
+		var alone DockerFlags
 		store(&alone, v)
 		if err := checkAlone(alone, v); err != nil {
 			return err
@@ -150,7 +150,7 @@ func resFlag(controller, flag string, store func(*cgroup.DockerFlags, string)) f
 
 // checkAlone converts one flag by itself; cross-flag rules (a swap limit
 // needs a memory limit) are left to finish.
-func checkAlone(d cgroup.DockerFlags, v string) error {
+func checkAlone(d DockerFlags, v string) error {
 	if d.MemorySwap != "" {
 		if v == "-1" {
 			return nil
@@ -166,7 +166,7 @@ func checkAlone(d cgroup.DockerFlags, v string) error {
 	return err
 }
 
-func ioFlag(flag string, store func(*cgroup.DockerFlags, string)) func(*options, string) error {
+func ioFlag(flag string, store func(*DockerFlags, string)) func(*options, string) error {
 	return func(o *options, v string) error {
 		if err := checkDeviceLimit(v); err != nil {
 			return err

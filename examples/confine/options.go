@@ -26,7 +26,7 @@ type options struct {
 	env      []string
 	workdir  string
 
-	docker       cgroup.DockerFlags
+	docker       DockerFlags
 	egressRate   uint64
 	ingressRate  uint64
 	cgroupParent string
