@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/internal/testutil"
 	"github.com/confinelab/confine/namespace"
 )
@@ -245,13 +244,7 @@ func TestRunHostilePasswd(t *testing.T) {
 // Route 8: SIGKILL to confine takes the whole sandbox with it.
 func TestRunDiesWithConfine(t *testing.T) {
 	bin := confineBinary(t)
-	h, err := cgroup.Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent := "confine-test-pdeath-" + strconv.Itoa(os.Getpid())
-	dir := filepath.Join(h.Root, parent)
-	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(dir) })
+	parent, dir := runParent(t, "pdeath")
 	cmd := exec.Command(bin, "run", "--cgroup-parent", parent, "--", "sh", "-c", "sleep 600 & echo started; sleep 600")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

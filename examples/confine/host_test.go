@@ -232,13 +232,7 @@ func TestSignalForwarded(t *testing.T) {
 
 func TestGCAfterSIGKILL(t *testing.T) {
 	bin := confineBinary(t)
-	parent := "confine-test-gc-" + strconv.Itoa(os.Getpid())
-	h, err := cgroup.Detect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(h.Root, parent)
-	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(dir) })
+	parent, dir := runParent(t, "gc")
 	pins, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*")
 	// The egress limiter and the device filter pin BPF objects: gc must
 	// remove those too.
@@ -275,17 +269,26 @@ func TestGCAfterSIGKILL(t *testing.T) {
 	}
 }
 
-// TestNothingLeftBehind runs a full-featured sandbox and a failing one and
-// checks no cgroup, mount or pin of theirs survives.
-func TestNothingLeftBehind(t *testing.T) {
-	bin := confineBinary(t)
+// runParent returns a --cgroup-parent of the test's own (relative, and its
+// absolute directory), removed with all it holds, pins included, when the
+// test ends.
+func runParent(t *testing.T, name string) (parent, dir string) {
+	t.Helper()
 	h, err := cgroup.Detect()
 	if err != nil {
 		t.Fatal(err)
 	}
-	parent := "confine-test-leak-" + strconv.Itoa(os.Getpid())
-	dir := filepath.Join(h.Root, parent)
+	parent = "confine-test-" + name + "-" + strconv.Itoa(os.Getpid())
+	dir = filepath.Join(h.Root, parent)
 	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(dir) })
+	return parent, dir
+}
+
+// TestNothingLeftBehind runs a full-featured sandbox and a failing one and
+// checks no cgroup, mount or pin of theirs survives.
+func TestNothingLeftBehind(t *testing.T) {
+	bin := confineBinary(t)
+	parent, dir := runParent(t, "leak")
 	mounts := mountPoints(t)
 	pins, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*")
 	for _, args := range [][]string{
