@@ -2,11 +2,11 @@ package cgroup
 
 import (
 	"errors"
-	"reflect"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/stretchr/testify/assert"
 )
 
 // ParseSize reads the one size grammar (internal/units has the full
@@ -151,9 +151,7 @@ func TestFromOCI(t *testing.T) {
 		Devices: []DeviceRule{{Type: AllDevices, Major: DeviceWildcard, Minor: DeviceWildcard, Access: DeviceRWM},
 			{Type: CharDevice, Major: 1, Minor: 3, Access: DeviceRead | DeviceWrite, Allow: true}},
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("\n got %s\nwant %s", dump(got), dump(want))
-	}
+	assert.Equal(t, want, got)
 	// runc's swap rules.
 	for _, tt := range []struct {
 		limit, swap int64

@@ -3,11 +3,11 @@ package mount
 import (
 	"encoding/json"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/stretchr/testify/assert"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,9 +51,7 @@ func TestParseOptions(t *testing.T) {
 		t.Errorf("attrs set %#x clr %#x", po.set, po.clr)
 	}
 	want := []fsParam{{"size", "67108864"}, {"mode", "01777"}, {"nr_inodes", "10"}}
-	if !reflect.DeepEqual(po.params, want) {
-		t.Errorf("params %v, want %v", po.params, want)
-	}
+	assert.Equal(t, want, po.params)
 	// Later options win, like mount(8).
 	if po, _ := parseOptions("f", "bind", []string{"ro", "rw", "bind"}); po.set != 0 || po.recursive {
 		t.Errorf("ro,rw,bind: %+v", po)
@@ -82,10 +80,8 @@ func TestParseTmpfsAndVolume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Target != "/run/x" || m.Type != "tmpfs" || !reflect.DeepEqual(m.Options,
-		[]string{"nosuid", "nodev", "noexec", "size=64m", "mode=1777", "exec"}) {
-		t.Errorf("ParseTmpfs: %+v", m)
-	}
+	assert.Equal(t, Mount{Source: "tmpfs", Target: "/run/x", Type: "tmpfs",
+		Options: []string{"nosuid", "nodev", "noexec", "size=64m", "mode=1777", "exec"}}, m)
 	v, err := ParseVolume("/data:/mnt/data:ro")
 	if err != nil || v.Source != "/data" || v.Target != "/mnt/data" || v.Options[len(v.Options)-1] != "ro" {
 		t.Errorf("ParseVolume: %+v %v", v, err)
@@ -147,9 +143,7 @@ func TestRootJSONRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(r, back) {
-		t.Errorf("round trip changed the root:\n%+v\n%+v", r, back)
-	}
+	assert.Equal(t, r, back, "round trip changed the root")
 }
 
 func FuzzParseOptions(f *testing.F) {

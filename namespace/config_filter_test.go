@@ -2,8 +2,10 @@ package namespace
 
 import (
 	"encoding/json"
-	"reflect"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestBPFProgramRoundTrip(t *testing.T) {
@@ -24,9 +26,7 @@ func TestBPFProgramRoundTrip(t *testing.T) {
 		if len(p) == 0 && len(got.Seccomp) == 0 {
 			continue
 		}
-		if !reflect.DeepEqual(got.Seccomp, p) {
-			t.Errorf("round trip of %v = %v", p, got.Seccomp)
-		}
+		assert.Equal(t, p, got.Seccomp, "round trip")
 	}
 	var p bpfProgram
 	if err := json.Unmarshal([]byte(`"AAAA"`), &p); err == nil {
@@ -49,8 +49,7 @@ func FuzzBPFProgramUnmarshal(f *testing.F) {
 			t.Fatal(err)
 		}
 		var q bpfProgram
-		if err := json.Unmarshal(again, &q); err != nil || !reflect.DeepEqual(p, q) {
-			t.Fatalf("%s: re-decoded %v, %v; want %v", again, q, err, p)
-		}
+		require.NoError(t, json.Unmarshal(again, &q), "%s", again)
+		require.Equal(t, p, q, "re-decoded %s", again)
 	})
 }

@@ -2,12 +2,11 @@ package main
 
 import (
 	"errors"
-	"fmt"
-	"reflect"
 	"testing"
 	"time"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/stretchr/testify/assert"
 )
 
 func TestDockerCPUs(t *testing.T) {
@@ -58,9 +57,7 @@ func TestDockerFlags(t *testing.T) {
 			t.Errorf("%s: %v", tt.name, err)
 			continue
 		}
-		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s:\n got %s\nwant %s", tt.name, fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", tt.want))
-		}
+		assert.Equal(t, tt.want, got, tt.name)
 	}
 	bad := map[string]DockerFlags{
 		"--memory":             {Memory: "4m"},
