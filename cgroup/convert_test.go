@@ -179,23 +179,3 @@ func TestFromOCI(t *testing.T) {
 		}
 	}
 }
-
-func dump(r Resources) string {
-	s := ""
-	if r.CPU != nil {
-		s += "CPU:" + sprint(*r.CPU)
-		if r.CPU.Max != nil {
-			s += " Max:" + sprint(*r.CPU.Max)
-		}
-	}
-	if r.Memory != nil {
-		s += " Memory:" + sprint(*r.Memory)
-	}
-	if r.IO != nil {
-		s += " IO:" + sprint(*r.IO)
-	}
-	if r.Pids != nil {
-		s += " Pids:" + sprint(*r.Pids)
-	}
-	return s + " HugeTLB:" + sprint(r.HugeTLB) + " Devices:" + sprint(r.Devices)
-}

@@ -1,7 +1,6 @@
 package cgroup
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,8 +25,6 @@ func writeFileT(t *testing.T, dir, name, v string) {
 		t.Fatal(err)
 	}
 }
-
-func sprint(v any) string { return fmt.Sprintf("%+v", v) }
 
 func sysProcIn(cg *Cgroup) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cg.FD()}
