@@ -128,6 +128,14 @@ type Cmd struct {
 	// caller's value.
 	OOMScoreAdj *int
 
+	// Gate, when set, makes the init wait after its setup, right before
+	// loading Seccomp and exec, until ReleaseGate is called on its path;
+	// Start returns once it waits (see Gate). Start closes the caller's
+	// copy of the socket, whatever its outcome: from then on only the
+	// init listens, so a release after the init has gone is refused
+	// rather than left waiting.
+	Gate *Gate
+
 	// Process is the started process (its PID is in the parent's PID
 	// namespace); set by Start.
 	Process *os.Process

@@ -23,4 +23,5 @@ type initConfig struct {
 	FirstFreeFD     int // 3 + len(ExtraFiles): fds from here on are closed at exec
 	Pdeathsig       int
 	JoinMount       bool // a MNT namespace fd follows the status pipe
+	GateFD          int  // the Gate's listening socket, or 0
 }

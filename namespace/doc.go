@@ -64,6 +64,13 @@
 // that dies before exec (crash, OOM kill, SIGKILL) is a *StepError naming
 // the step with an *InitDiedError, never the command's exit status.
 //
+// With Gate (NewGate) the start is split in two, as an OCI runtime's
+// create and start: the init does all of the above except seccomp and
+// exec, Start returns, and the init waits on its own copy of a listening
+// unix socket until ReleaseGate connects to its path, from any process.
+// Detach lets the caller exit meanwhile (no Pdeathsig; stdio as files):
+// the waiting init is reparented and keeps waiting.
+//
 // Files the init reads from the sandbox's root (/etc/passwd for
 // Credential.User) are resolved inside the root and read only when they
 // are regular files of at most 1 MiB (*FileError otherwise). The bounding

@@ -80,6 +80,12 @@ func runInit(base, pdeathsig int) int {
 	if _, err := status.Write([]byte{recExec, '\n'}); err != nil {
 		return 125
 	}
+	if cfg.GateFD > 0 {
+		status.Close() // Start returns: the command waits at the gate
+		if status, err = passGate(cfg.GateFD); err != nil {
+			return 125
+		}
+	}
 	return fail(status, StepExec, execCommand(&cfg))
 }
 

@@ -50,6 +50,7 @@ func (c *Cmd) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer c.Gate.Close() // only the init may listen on it (see Gate)
 	cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
 	if err != nil {
 		return err
@@ -159,6 +160,9 @@ func (c *Cmd) config() (*initConfig, error) {
 	for _, h := range c.Join {
 		cfg.JoinMount = cfg.JoinMount || h.kind == MNT
 	}
+	if err := c.configGate(cfg); err != nil {
+		return nil, err
+	}
 	if len(cfg.Args) == 0 {
 		cfg.Args = []string{c.Path}
 	}
@@ -186,7 +190,7 @@ func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	exePath, release, err := self.execPath(cfg.FirstFreeFD + 3) // config, status, MNT fd
+	exePath, release, err := self.execPath(cfg.FirstFreeFD + 4) // config, status, MNT fd, gate
 	if err != nil {
 		return err
 	}
@@ -249,6 +253,9 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 		}
 		defer f.Close()
 		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, f)
+	}
+	if c.Gate != nil {
+		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.Gate.f)
 	}
 	if c.Pdeathsig != 0 {
 		return c.startOnKeeper(join)

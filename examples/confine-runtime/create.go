@@ -1,0 +1,263 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/namespace"
+)
+
+// createOptions are create's (and run's) flags.
+type createOptions struct {
+	bundle        string
+	pidFile       string
+	consoleSocket string
+	noPivot       bool
+	noNewKeyring  bool
+	preserveFDs   int
+}
+
+// container is a created container still held by this process: run
+// continues from it, create detaches it.
+type container struct {
+	dir *stateDir
+	rec *record
+	cmd *namespace.Cmd
+}
+
+// maxConfig bounds config.json: a runtime must not read an unbounded file.
+const maxConfig = 16 << 20
+
+func loadSpec(bundle string) (*specs.Spec, error) {
+	f, err := os.Open(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the bundle's config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfig+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", f.Name(), err)
+	}
+	if len(b) > maxConfig {
+		return nil, &ConfigError{Field: "config.json", Value: f.Name(), Reason: "larger than 16 MiB"}
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, &ConfigError{Field: "config.json", Value: f.Name(), Reason: "not valid JSON", Err: err}
+	}
+	return &s, nil
+}
+
+// create sets the container up to its gate: state directory, cgroup,
+// namespaces, root, credentials; hooks prestart and createRuntime; the
+// pid file. On any failure nothing of it remains.
+func (rt *runtime) create(id string, o createOptions) (c *container, err error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if o.noPivot {
+		return nil, &UnsupportedError{Field: "--no-pivot", Value: "true", Reason: "the root is always entered with pivot_root"}
+	}
+	// --no-new-keyring is how confine-runtime behaves anyway: it never
+	// makes a session keyring.
+	bundle, err := filepath.Abs(o.bundle)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadSpec(bundle)
+	if err != nil {
+		return nil, err
+	}
+	p, err := convert(spec, bundle, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.terminal && o.consoleSocket == "" {
+		return nil, &UsageError{Msg: "process.terminal is set: --console-socket is required"}
+	}
+	if !p.terminal && o.consoleSocket != "" {
+		return nil, &UsageError{Msg: "--console-socket needs process.terminal in config.json"}
+	}
+	dir, err := createDir(rt.root, id)
+	if err != nil {
+		return nil, err
+	}
+	c = &container{dir: dir, rec: &record{ID: id, Bundle: bundle, Rootfs: p.cmd.Root.Path,
+		Created: time.Now().UTC(), Annotations: spec.Annotations, Hooks: p.hooks}}
+	defer func() {
+		if err != nil {
+			c.destroy(rt)
+			c = nil
+		}
+	}()
+	if err := c.start(rt, p, o); err != nil {
+		return c, err
+	}
+	st := c.rec.state(dir.path)
+	//lint:ignore SA1019 deprecated, but engines (Docker) still send prestart hooks and runc runs them
+	if err := runHooks("prestart", p.hooks.Prestart, st); err != nil {
+		return c, err
+	}
+	if err := runHooks("createRuntime", p.hooks.CreateRuntime, st); err != nil {
+		return c, err
+	}
+	if o.pidFile != "" {
+		if err := writePidFile(o.pidFile, c.rec.Pid); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// start makes the cgroup, records it (so that delete --force finds it even
+// if this process is SIGKILLed from here on), and starts the init to its
+// gate.
+func (c *container) start(rt *runtime, p *plan, o createOptions) error {
+	cg, err := cgroup.New(p.cgroupPath, p.resources)
+	if err != nil {
+		return fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
+	}
+	defer cg.Close()
+	c.rec.CgroupPath = cg.Path()
+	if err := c.dir.write(c.rec); err != nil {
+		_ = cg.Delete()
+		return err
+	}
+	cmd := p.cmd
+	cmd.CgroupFD = cg.FD()
+	for _, j := range p.joins {
+		h, err := namespace.OpenPath(j.path)
+		if err != nil {
+			return &ConfigError{Field: j.oci, Value: j.path, Reason: "cannot be joined", Err: err}
+		}
+		defer h.Close()
+		if h.Kind() != j.kind {
+			return &ConfigError{Field: j.oci, Value: j.path, Reason: "is a " + h.Kind().String() + " namespace, not " + j.kind.String()}
+		}
+		cmd.Join = append(cmd.Join, h)
+	}
+	if cmd.Gate, err = namespace.NewGate(c.dir.gatePath()); err != nil {
+		return err
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	for i := 0; i < o.preserveFDs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	var master *os.File
+	if p.terminal {
+		m, slave, err := namespace.OpenPTY()
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		defer slave.Close()
+		master = m
+		cmd.Stdin, cmd.TTY, cmd.Stdout, cmd.Stderr = nil, slave, slave, slave
+	}
+	if p.umask >= 0 {
+		syscall.Umask(p.umask) // inherited by the init; this process is done creating files
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.cmd = cmd
+	c.rec.Pid = cmd.Pid()
+	c.rec.StartTime = startTime(c.rec.Pid)
+	if err := c.dir.write(c.rec); err != nil {
+		return err
+	}
+	if master != nil {
+		return sendConsole(o.consoleSocket, master)
+	}
+	return nil
+}
+
+// sendConsole passes the pty master to the --console-socket listener over
+// SCM_RIGHTS, as runc does (containerd's shim and `ctr` read it there).
+func sendConsole(path string, master *os.File) error {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return fmt.Errorf("--console-socket: %w", err)
+	}
+	defer conn.Close()
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		return fmt.Errorf("--console-socket %s: not a unix socket", path)
+	}
+	rights := unix.UnixRights(int(master.Fd()))
+	if _, _, err := uc.WriteMsgUnix([]byte(master.Name()), rights, nil); err != nil {
+		return fmt.Errorf("--console-socket: sending the pty master: %w", err)
+	}
+	return nil
+}
+
+func writePidFile(path string, pid int) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return nil
+}
+
+// destroy kills whatever runs in the container's cgroup, removes the
+// cgroup and the state directory. Used on a failed create and by delete.
+func (c *container) destroy(rt *runtime) {
+	if c.cmd != nil {
+		// Still this process's child: kill and reap it.
+		_ = c.cmd.Signal(syscall.SIGKILL)
+		c.cmd.Wait()
+	}
+	if err := removeContainer(c.dir.path, c.rec); err != nil {
+		rt.warnf("cleaning up %s: %v", c.rec.ID, err)
+	}
+	c.dir.Close()
+}
+
+// removeContainer kills the container's processes, waits for its init to
+// exit, deletes its cgroup and its state directory.
+func removeContainer(dir string, r *record) error {
+	var errs []error
+	if r.Pid > 0 {
+		if fd, err := openPidfd(r); err == nil {
+			_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			if !waitExit(fd, 30*time.Second) {
+				errs = append(errs, fmt.Errorf("process %d did not exit after SIGKILL", r.Pid))
+			}
+			unix.Close(fd)
+		}
+	}
+	if r.CgroupPath != "" {
+		if cg, err := cgroup.Open(r.CgroupPath); err == nil {
+			// Kill what is left in it (processes outside a PID namespace
+			// survive their init), detach its programs, remove it.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := cg.DeleteContext(ctx, cgroup.DeleteOptions{Kill: true}); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+		} else if !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

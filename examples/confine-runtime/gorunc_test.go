@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	runc "github.com/containerd/go-runc"
+	"golang.org/x/sys/unix"
+)
+
+// TestGoRuncClient drives the runtime through containerd's go-runc, the
+// client containerd's runc shim uses: its command lines, flags and output
+// parsing (Container, features) must work unchanged against confine-runtime.
+func TestGoRuncClient(t *testing.T) {
+	dir, cg := bundle(t, []string{"sleep", "1000"}, nil)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(envAsRuntime, "1") // go-runc runs Command with this process's environment
+	r := &runc.Runc{Command: exe, Root: stateRoot(t), Log: filepath.Join(t.TempDir(), "log.json"), LogFormat: runc.JSON}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nullIO, err := runc.NewNullIO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nullIO.Close()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	if err := r.Create(ctx, "g1", dir, &runc.CreateOpts{IO: nullIO, PidFile: pidFile}); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	c, err := r.State(ctx, "g1")
+	if err != nil {
+		t.Fatalf("State: %v", err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	if c.ID != "g1" || c.Status != "created" || strconv.Itoa(c.Pid) != string(b) || c.Bundle != dir || c.Created.IsZero() {
+		t.Fatalf("State after Create: %+v (pid file %q)", c, b)
+	}
+	start := startTime(c.Pid)
+	if err := r.Start(ctx, "g1"); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	list, err := r.List(ctx)
+	if err != nil || len(list) != 1 || list[0].Status != "running" || list[0].Pid != c.Pid {
+		t.Fatalf("List: %+v, %v", list, err)
+	}
+	if err := r.Kill(ctx, "g1", int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
+		t.Fatalf("Kill --all: %v", err)
+	}
+	waitFor(t, "the container to stop", func() bool {
+		c, err := r.State(ctx, "g1")
+		return err == nil && c.Status == "stopped"
+	})
+	if err := r.Delete(ctx, "g1", &runc.DeleteOpts{Force: true}); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	expectGone(t, cg, "", c.Pid, start)
+	// A failure comes back as an error carrying the runtime's message.
+	if err := r.Start(ctx, "g1"); err == nil {
+		t.Error("Start of a deleted container succeeded")
+	}
+	f, err := r.Features(ctx)
+	if err != nil || f.Linux == nil || f.Linux.Cgroup == nil || !*f.Linux.Cgroup.V2 {
+		t.Errorf("Features: %+v, %v", f, err)
+	}
+	if _, err := r.Version(ctx); err != nil {
+		t.Errorf("Version: %v", err)
+	}
+	dir2, _ := bundle(t, []string{"true"}, nil)
+	status, err := r.Run(ctx, "g2", dir2, &runc.CreateOpts{IO: nullIO})
+	if err != nil || status != 0 {
+		t.Errorf("Run true: %d, %v", status, err)
+	}
+}
