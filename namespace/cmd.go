@@ -128,6 +128,17 @@ type Cmd struct {
 	// caller's value.
 	OOMScoreAdj *int
 
+	// Console, when set, is a connected unix socket (e.g. one end of
+	// ConsolePair, or a connection to an OCI --console-socket): the init
+	// makes the command's terminal inside the sandbox, from the /dev/ptmx
+	// of its root (the private devpts of mount.Dev), makes the slave its
+	// controlling terminal and its stdin, stdout and stderr, and sends the
+	// master over Console (SCM_RIGHTS, as runc does) before exec. Inside,
+	// `tty` then names /dev/pts/0 of the sandbox's own devpts, and nothing
+	// of the caller's terminal is reachable. Exclusive with TTY and with
+	// Stdin, Stdout and Stderr. Console stays the caller's to close.
+	Console *os.File
+
 	// Gate, when set, makes the init wait after its setup, right before
 	// loading Seccomp and exec, until ReleaseGate is called on its path;
 	// Start returns once it waits (see Gate). Start closes the caller's

@@ -53,5 +53,6 @@ const (
 	StepNoNewPrivs   = "no_new_privs"
 	StepSeccomp      = "seccomp"
 	StepFDs          = "close_range"
+	StepConsole      = "console"
 	StepExec         = "exec"
 )

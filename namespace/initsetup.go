@@ -42,6 +42,14 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 			return StepMount, err
 		}
 	}
+	if cfg.ConsoleFD > 0 {
+		if err := report(StepConsole); err != nil {
+			return StepConsole, err
+		}
+		if err := setupConsole(cfg.ConsoleFD); err != nil {
+			return StepConsole, err
+		}
+	}
 	if cfg.Flags&unix.CLONE_NEWNET != 0 {
 		if err := loopbackUp(); err != nil {
 			return StepLoopback, err

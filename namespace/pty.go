@@ -14,24 +14,35 @@ import (
 // obtained from the master with TIOCGPTPEER (Linux 4.13), never by path.
 // Close both; the slave may be closed as soon as Start returned.
 func OpenPTY() (master, slave *os.File, err error) {
+	mfd, sfd, err := ptyPair()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := unix.SetNonblock(mfd, true); err != nil {
+		unix.Close(mfd)
+		unix.Close(sfd)
+		return nil, nil, fmt.Errorf("namespace: pty master: %w", err)
+	}
+	return os.NewFile(uintptr(mfd), "/dev/ptmx"), os.NewFile(uintptr(sfd), "pty-slave"), nil
+}
+
+// ptyPair opens /dev/ptmx (the one of the calling process's mount
+// namespace and root), unlocks it and opens its slave through
+// TIOCGPTPEER; both fds are O_CLOEXEC and O_NOCTTY.
+func ptyPair() (master, slave int, err error) {
 	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, nil, &os.PathError{Op: "open", Path: "/dev/ptmx", Err: err}
+		return -1, -1, &os.PathError{Op: "open", Path: "/dev/ptmx", Err: err}
 	}
 	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
 		unix.Close(mfd)
-		return nil, nil, fmt.Errorf("namespace: unlocking pty: %w", err)
+		return -1, -1, fmt.Errorf("namespace: unlocking pty: %w", err)
 	}
 	sfd, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(mfd), unix.TIOCGPTPEER,
 		unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC)
 	if errno != 0 {
 		unix.Close(mfd)
-		return nil, nil, fmt.Errorf("namespace: opening pty slave (TIOCGPTPEER): %w", errno)
+		return -1, -1, fmt.Errorf("namespace: opening pty slave (TIOCGPTPEER): %w", errno)
 	}
-	if err := unix.SetNonblock(mfd, true); err != nil {
-		unix.Close(mfd)
-		unix.Close(int(sfd))
-		return nil, nil, fmt.Errorf("namespace: pty master: %w", err)
-	}
-	return os.NewFile(uintptr(mfd), "/dev/ptmx"), os.NewFile(sfd, "pty-slave"), nil
+	return mfd, int(sfd), nil
 }

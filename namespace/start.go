@@ -133,6 +133,9 @@ func (c *Cmd) validateLimits() error {
 	if c.OOMScoreAdj != nil && (*c.OOMScoreAdj < -1000 || *c.OOMScoreAdj > 1000) {
 		return &InvalidError{Pkg: "namespace", Field: "OOMScoreAdj", Value: strconv.Itoa(*c.OOMScoreAdj), Reason: "must be in -1000..1000"}
 	}
+	if c.Console != nil && (c.TTY != nil || c.Stdin != nil || c.Stdout != nil || c.Stderr != nil) {
+		return &InvalidError{Pkg: "namespace", Field: "Console", Value: c.Console.Name(), Reason: "the console is the command's terminal and stdio: TTY, Stdin, Stdout and Stderr must be nil"}
+	}
 	if c.TTY != nil && c.Stdin != nil && c.Stdin != io.Reader(c.TTY) {
 		return &InvalidError{Pkg: "namespace", Field: "Stdin", Value: fmt.Sprintf("%T", c.Stdin), Reason: "must be nil or TTY when TTY is set"}
 	}
@@ -163,6 +166,17 @@ func (c *Cmd) config() (*initConfig, error) {
 	if err := c.configGate(cfg); err != nil {
 		return nil, err
 	}
+	if c.Console != nil {
+		// After config, status, the MNT fd and the gate socket, each when
+		// there.
+		cfg.ConsoleFD = cfg.FirstFreeFD + 2
+		if cfg.JoinMount {
+			cfg.ConsoleFD++
+		}
+		if cfg.GateFD > 0 {
+			cfg.ConsoleFD++
+		}
+	}
 	if len(cfg.Args) == 0 {
 		cfg.Args = []string{c.Path}
 	}
@@ -190,7 +204,7 @@ func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	exePath, release, err := self.execPath(cfg.FirstFreeFD + 4) // config, status, MNT fd, gate
+	exePath, release, err := self.execPath(cfg.FirstFreeFD + 5) // config, status, MNT fd, gate, console
 	if err != nil {
 		return err
 	}
@@ -256,6 +270,9 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 	}
 	if c.Gate != nil {
 		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.Gate.f)
+	}
+	if c.Console != nil {
+		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.Console)
 	}
 	if c.Pdeathsig != 0 {
 		return c.startOnKeeper(join)

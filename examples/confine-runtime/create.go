@@ -156,16 +156,16 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 	for i := 0; i < o.preserveFDs; i++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
 	}
-	var master *os.File
 	if p.terminal {
-		m, slave, err := namespace.OpenPTY()
+		// The init makes the terminal inside the container, from its own
+		// devpts, and sends the master straight to the listener, as
+		// runc's init does.
+		console, err := dialConsole(o.consoleSocket)
 		if err != nil {
 			return err
 		}
-		defer m.Close()
-		defer slave.Close()
-		master = m
-		cmd.Stdin, cmd.TTY, cmd.Stdout, cmd.Stderr = nil, slave, slave, slave
+		defer console.Close()
+		cmd.Console, cmd.Stdin, cmd.Stdout, cmd.Stderr = console, nil, nil, nil
 	}
 	if p.umask >= 0 {
 		syscall.Umask(p.umask) // inherited by the init; this process is done creating files
@@ -179,29 +179,23 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 	if err := c.dir.write(c.rec); err != nil {
 		return err
 	}
-	if master != nil {
-		return sendConsole(o.consoleSocket, master)
-	}
 	return nil
 }
 
-// sendConsole passes the pty master to the --console-socket listener over
-// SCM_RIGHTS, as runc does (containerd's shim and `ctr` read it there).
-func sendConsole(path string, master *os.File) error {
+// dialConsole connects to the --console-socket listener (containerd's
+// shim, `ctr`), which then receives the terminal's master over SCM_RIGHTS
+// from the container's init.
+func dialConsole(path string) (*os.File, error) {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
-		return fmt.Errorf("--console-socket: %w", err)
+		return nil, fmt.Errorf("--console-socket: %w", err)
 	}
 	defer conn.Close()
 	uc, ok := conn.(*net.UnixConn)
 	if !ok {
-		return fmt.Errorf("--console-socket %s: not a unix socket", path)
+		return nil, fmt.Errorf("--console-socket %s: not a unix socket", path)
 	}
-	rights := unix.UnixRights(int(master.Fd()))
-	if _, _, err := uc.WriteMsgUnix([]byte(master.Name()), rights, nil); err != nil {
-		return fmt.Errorf("--console-socket: sending the pty master: %w", err)
-	}
-	return nil
+	return uc.File()
 }
 
 func writePidFile(path string, pid int) error {

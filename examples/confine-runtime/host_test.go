@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/confinelab/confine/internal/bpfpin"
+	"github.com/confinelab/confine/namespace"
 )
 
 // Tier 2: root on the host. No resources needing v1-bound controllers:
@@ -232,4 +235,55 @@ func TestHooks(t *testing.T) {
 			t.Errorf("%s hook: no pid in %+v", name, st)
 		}
 	}
+}
+
+// With process.terminal the container's terminal is its own (from its
+// devpts), and its master reaches the --console-socket listener over
+// SCM_RIGHTS, as containerd's shim expects from runc.
+func TestConsoleSocket(t *testing.T) {
+	dir, cg := bundle(t, []string{"sh", "-c", "tty; echo done"}, func(s *specs.Spec) { s.Process.Terminal = true })
+	root := stateRoot(t)
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	type got struct {
+		master *os.File
+		err    error
+	}
+	ch := make(chan got, 1)
+	go func() {
+		conn, err := l.AcceptUnix()
+		if err != nil {
+			ch <- got{err: err}
+			return
+		}
+		defer conn.Close()
+		f, err := conn.File()
+		if err != nil {
+			ch <- got{err: err}
+			return
+		}
+		defer f.Close()
+		m, err := namespace.ReceiveConsole(f)
+		ch <- got{m, err}
+	}()
+	mustRT(t, root, "create", "--bundle", dir, "--console-socket", sock, "t1")
+	g := <-ch
+	if g.err != nil {
+		t.Fatalf("console socket: %v", g.err)
+	}
+	defer g.master.Close()
+	st := stateOf(t, root, "t1")
+	start := startTime(st.Pid)
+	mustRT(t, root, "start", "t1")
+	out, _ := io.ReadAll(g.master) // EIO once the container's side closed
+	if !strings.Contains(string(out), "/dev/pts/0") || !strings.Contains(string(out), "done") {
+		t.Errorf("container's terminal printed %q, want /dev/pts/0 then done", out)
+	}
+	waitFor(t, "the container to stop", func() bool { return stateOf(t, root, "t1").Status == specs.StateStopped })
+	mustRT(t, root, "delete", "t1")
+	expectGone(t, cg, "", st.Pid, start)
 }

@@ -94,9 +94,13 @@ func TestRunOwnSessionNoTIOCSTI(t *testing.T) {
 
 // Route 1: -t gives the command a terminal of its own.
 func TestRunTTY(t *testing.T) {
-	r := confine(t, "run", "-t", "sh", "-c", "test -t 0 && test -t 1 && echo isatty; cat /proc/self/stat")
+	r := confine(t, "run", "-t", "sh", "-c", "test -t 0 && test -t 1 && echo isatty; tty; cat /proc/self/stat")
 	if r.code != 0 || !strings.Contains(r.stdout, "isatty") {
 		t.Fatalf("-t: exit %d %q", r.code, r.stdout)
+	}
+	// The terminal is the sandbox's own, from its private devpts.
+	if !strings.Contains(r.stdout, "/dev/pts/0") {
+		t.Errorf("tty inside: %q, want /dev/pts/0 of the sandbox's devpts", r.stdout)
 	}
 	f := strings.Fields(r.stdout[strings.LastIndexByte(r.stdout, ')')+1:])
 	if f[4] == "0" || f[3] != "1" {

@@ -141,7 +141,9 @@ func execute(o *options, sb *sandbox, rc *runCgroup, sigs <-chan os.Signal, stde
 		return startStatus(err)
 	}
 	if tty != nil {
-		tty.started(os.Stdout)
+		if err := tty.started(os.Stdout); err != nil {
+			fmt.Fprintf(stderr, "confine: --tty: %v\n", err)
+		}
 	}
 	done := make(chan struct{})
 	go forwardSignals(sigs, sb.cmd, rc.cg, done)

@@ -11,30 +11,31 @@ import (
 	"github.com/confinelab/confine/namespace"
 )
 
-// ttySession is `confine run -t`: a pty pair owned by confine, the slave
-// as the command's controlling terminal and stdio, confine copying bytes
-// between the caller's stdio and the master, the caller's terminal (when
-// stdin is one) in raw mode until restore, and window-size changes
-// (SIGWINCH) passed on.
+// ttySession is `confine run -t`: the command's terminal is made inside
+// the sandbox (namespace.Cmd.Console: from the sandbox's own devpts, so
+// `tty` works there and no terminal of the caller's is reachable), its
+// master sent to confine, which copies bytes between the caller's stdio
+// and the master, keeps the caller's terminal (when stdin is one) in raw
+// mode until restore, and passes window-size changes (SIGWINCH) on.
 type ttySession struct {
-	master, slave *os.File
-	saved         *unix.Termios // the caller's terminal settings, to restore
-	winch         chan os.Signal
-	output        chan struct{} // closed when the master has no more output
+	console, receiver *os.File      // the Console socket pair
+	master            *os.File      // received once the command started
+	saved             *unix.Termios // the caller's terminal settings, to restore
+	winch             chan os.Signal
+	output            chan struct{} // closed when the master has no more output
 }
 
-// openTTY creates the pty and points cmd's stdio at its slave.
+// openTTY sets cmd up to get a terminal inside the sandbox.
 func openTTY(cmd *namespace.Cmd) (*ttySession, error) {
-	master, slave, err := namespace.OpenPTY()
+	console, receiver, err := namespace.ConsolePair()
 	if err != nil {
 		return nil, err
 	}
-	s := &ttySession{master: master, slave: slave, output: make(chan struct{})}
-	cmd.TTY, cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, nil, slave, slave
+	s := &ttySession{console: console, receiver: receiver, output: make(chan struct{})}
+	cmd.Console, cmd.Stdin, cmd.Stdout, cmd.Stderr = console, nil, nil, nil
 	in := int(os.Stdin.Fd())
 	if t, err := unix.IoctlGetTermios(in, unix.TCGETS); err == nil {
 		s.saved = t
-		s.resize()
 		raw := *t
 		makeRaw(&raw)
 		if err := unix.IoctlSetTermios(in, unix.TCSETS, &raw); err != nil {
@@ -55,12 +56,16 @@ func makeRaw(t *unix.Termios) {
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 }
 
-// started runs once the command runs: confine's copy of the slave is
-// closed (so the master sees EOF when the sandbox is gone) and the copying
-// and SIGWINCH forwarding begin.
-func (s *ttySession) started(stdout io.Writer) {
-	s.slave.Close()
-	s.slave = nil
+// started runs once the command runs: it receives the master the init
+// sent, and the copying and SIGWINCH forwarding begin.
+func (s *ttySession) started(stdout io.Writer) error {
+	master, err := namespace.ReceiveConsole(s.receiver)
+	if err != nil {
+		close(s.output)
+		return err
+	}
+	s.master = master
+	s.resize()
 	go func() {
 		_, _ = io.Copy(stdout, s.master) // ends with EIO once no slave is open
 		close(s.output)
@@ -75,6 +80,7 @@ func (s *ttySession) started(stdout io.Writer) {
 			}
 		}()
 	}
+	return nil
 }
 
 // resize copies the caller's window size to the pty.
@@ -102,8 +108,9 @@ func (s *ttySession) close() {
 		_ = unix.IoctlSetTermios(int(os.Stdin.Fd()), unix.TCSETS, s.saved)
 		s.saved = nil
 	}
-	if s.slave != nil {
-		s.slave.Close()
+	s.console.Close()
+	s.receiver.Close()
+	if s.master != nil {
+		s.master.Close()
 	}
-	s.master.Close()
 }
