@@ -18,7 +18,7 @@ func ExampleRoot_Setup() {
 			mount.Sysfs("/sys"),
 			mount.Dev("/dev"),
 			mount.Tmpfs("/tmp", 64<<20, 0o1777, mount.NoSuid|mount.NoDev),
-			mount.Bind("/srv/data", "/data", true),
+			mount.Bind("/srv/data", "/data", mount.ReadOnly),
 		},
 		MaskedPaths:   mount.DefaultMaskedPaths(),
 		ReadonlyPaths: mount.DefaultReadonlyPaths(),

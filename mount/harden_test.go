@@ -24,14 +24,14 @@ func TestSetupRefusesTargetIntoProc(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(vol, "cap_last_cap"), []byte("5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []Mount{Bind(vol, "/data", false), Tmpfs("/data", 0, 0, 0), Bind(vol, "/sysdata", true)} {
+	for _, m := range []Mount{Bind(vol, "/data", 0), Tmpfs("/data", 0, 0, 0), Bind(vol, "/sysdata", ReadOnly)} {
 		r := Root{Path: root, Mounts: []Mount{Proc("/proc"), Sysfs("/sys"), m}}
 		rep := runSetup(t, request{Root: r})
 		if rep.TargetErr != m.Target {
 			t.Errorf("%s on %s: %+v, want a *TargetError naming it", m.Type, m.Target, rep)
 		}
 	}
-	ok := Root{Path: root, Mounts: []Mount{Proc("/proc"), Bind("/proc/uptime", "/proc/uptime", true), Bind("/proc/sys", "/proc/sys", true)}}
+	ok := Root{Path: root, Mounts: []Mount{Proc("/proc"), Bind("/proc/uptime", "/proc/uptime", ReadOnly), Bind("/proc/sys", "/proc/sys", ReadOnly)}}
 	if rep := runSetup(t, request{Root: ok}); rep.Err != "" {
 		t.Errorf("allow-listed file and same-filesystem bind refused: %s", rep.Err)
 	}
@@ -113,7 +113,7 @@ func TestSetupHostRootDefault(t *testing.T) {
 	}
 	defer os.Remove(hostFile)
 	r := DefaultRoot("", false)
-	r.Mounts = append(r.Mounts, Bind(vol, "/mnt", false))
+	r.Mounts = append(r.Mounts, Bind(vol, "/mnt", 0))
 	rep := runSetup(t, request{Root: r, Canary: hostFile,
 		Writes: []string{"/etc/confine-probe", "/mnt/written", "/run/x", "/var/tmp/x"},
 		Statfs: []string{"/dev", "/tmp", "/run"}})

@@ -26,15 +26,11 @@ type Mount struct {
 	Options []string
 }
 
-// Bind returns a recursive bind mount of the host path src at dst. With
-// readonly the whole tree, submounts included, is made read-only with
-// mount_setattr(AT_RECURSIVE).
-func Bind(src, dst string, readonly bool) Mount {
-	m := Mount{Source: src, Target: dst, Type: "bind", Options: []string{"rbind"}}
-	if readonly {
-		m.Options = append(m.Options, "ro")
-	}
-	return m
+// Bind returns a recursive bind mount of the host path src at dst, with
+// flags as for Tmpfs. With ReadOnly the whole tree, submounts included, is
+// made read-only with mount_setattr(AT_RECURSIVE).
+func Bind(src, dst string, flags Flags) Mount {
+	return Mount{Source: src, Target: dst, Type: "bind", Options: append([]string{"rbind"}, flags.options()...)}
 }
 
 // BindDevice returns a bind of the host device node src at dst that Setup
@@ -219,7 +215,7 @@ func ParseVolume(s string) (Mount, error) {
 	if err := checkTarget("volume target", parts[1]); err != nil {
 		return Mount{}, err
 	}
-	m := Bind(path.Clean(parts[0]), path.Clean(parts[1]), false)
+	m := Bind(path.Clean(parts[0]), path.Clean(parts[1]), 0)
 	if len(parts) == 3 {
 		o, err := ParseOptions("bind", parts[2])
 		if err != nil {

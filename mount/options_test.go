@@ -107,7 +107,7 @@ func TestValidate(t *testing.T) {
 		{Root{Propagation: "shared"}, "Propagation"},
 		{Root{Mounts: []Mount{{Type: "ext4", Target: "/x"}}}, "Mounts[0].Type"},
 		{Root{Mounts: []Mount{Proc("/proc"), Tmpfs("x", 0, 0, 0)}}, "Mounts[1].Target"},
-		{Root{Mounts: []Mount{Bind("", "/x", true)}}, "Mounts[0].Source"},
+		{Root{Mounts: []Mount{Bind("", "/x", ReadOnly)}}, "Mounts[0].Source"},
 		{Root{Mounts: []Mount{Tmpfs("/a/..", 0, 0, 0)}}, "Mounts[0].Target"},
 		{Root{Mounts: []Mount{{Type: "tmpfs", Target: "/t", Options: []string{"mode=8"}}}}, "Mounts[0].Options"},
 		{Root{MaskedPaths: []string{"/ok", "proc/kcore"}}, "MaskedPaths[1]"},
@@ -121,7 +121,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("message %q does not start with the field", err)
 		}
 	}
-	r := Root{Mounts: []Mount{Bind("/a", "/b", true), Tmpfs("/t", 1<<20, 0o1777, NoSuid|NoDev|NoExec|ReadOnly),
+	r := Root{Mounts: []Mount{Bind("/a", "/b", ReadOnly), Tmpfs("/t", 1<<20, 0o1777, NoSuid|NoDev|NoExec|ReadOnly),
 		Proc("/proc"), Sysfs("/sys"), Devpts("/dev/pts"), Mqueue("/dev/mqueue"), Cgroup2("/sys/fs/cgroup", true), Dev("/dev")},
 		MaskedPaths: DefaultMaskedPaths(), ReadonlyPaths: DefaultReadonlyPaths()}
 	if err := r.Validate(); err != nil {
@@ -133,7 +133,7 @@ func TestValidate(t *testing.T) {
 // re-executed init that way.
 func TestRootJSONRoundTrip(t *testing.T) {
 	r := standardRoot("/some/root")
-	r.Mounts = append(r.Mounts, Bind("/src", "/dst", true))
+	r.Mounts = append(r.Mounts, Bind("/src", "/dst", ReadOnly))
 	r.Propagation = "rslave"
 	b, err := json.Marshal(&r)
 	if err != nil {

@@ -74,7 +74,7 @@ func helperRace(args []string) int {
 	for _, p := range mountpoints() {
 		before[p] = true
 	}
-	mounts := []Mount{Tmpfs("/a/sub", 0, 0, 0), Tmpfs("/a/new/dir", 0, 0, 0), Bind("/dev/null", "/a/file", false)}
+	mounts := []Mount{Tmpfs("/a/sub", 0, 0, 0), Tmpfs("/a/new/dir", 0, 0, 0), Bind("/dev/null", "/a/file", 0)}
 	s := &setup{r: &Root{Path: root}, root: rfd}
 	for i := 0; i < n; i++ {
 		for j := range mounts {

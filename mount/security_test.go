@@ -73,7 +73,7 @@ func testHostile(t *testing.T, walk bool) {
 			Tmpfs("/rel/sub", 0, 0, 0),
 			Tmpfs("/slash"+canary, 0, 0, 0),
 			Tmpfs("/magic/x", 0, 0, 0),
-			Bind("/dev/null", "/file", true),
+			Bind("/dev/null", "/file", ReadOnly),
 			Proc("/proc"),
 		}},
 		Canary: canary,
@@ -134,7 +134,7 @@ func testRace(t *testing.T, walk bool) {
 		rep := runSetup(t, request{Root: Root{Path: root, Mounts: []Mount{
 			Tmpfs("/a/sub", 0, 0, 0),
 			Tmpfs("/a/new/dir", 0, 0, 0),
-			Bind("/dev/null", "/a/file", false),
+			Bind("/dev/null", "/a/file", 0),
 		}}, Canary: canary, Walk: walk})
 		if rep.Err != "" {
 			failed++

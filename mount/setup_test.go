@@ -169,7 +169,7 @@ func TestSetupMountTypes(t *testing.T) {
 		Root: Root{Path: root, Mounts: []Mount{
 			Proc("/proc"), Sysfs("/sys"), Cgroup2("/sys/fs/cgroup", true),
 			Dev("/dev"), Mqueue("/dev/mqueue"),
-			Bind(src, "/vol", true), Bind(src, "/volrw", false),
+			Bind(src, "/vol", ReadOnly), Bind(src, "/volrw", 0),
 			Tmpfs("/run", 1<<20, 0o755, NoExec),
 		}},
 		PreTmpfs: []string{src + "/sub"},

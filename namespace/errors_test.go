@@ -21,7 +21,7 @@ func TestMountErrorKeepsIdentityAcrossSpawn(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := &namespace.Cmd{Path: "/bin/true", Namespaces: namespace.Set{namespace.MNT, namespace.PID},
-		Root: &mount.Root{Path: root, Mounts: []mount.Mount{mount.Proc("/proc"), mount.Bind(t.TempDir(), "/data", false)}}}
+		Root: &mount.Root{Path: root, Mounts: []mount.Mount{mount.Proc("/proc"), mount.Bind(t.TempDir(), "/data", 0)}}}
 	err := c.Start()
 	var ns, ms *namespace.StepError
 	var te *mount.TargetError

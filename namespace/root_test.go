@@ -67,7 +67,7 @@ func TestSpawnRootFailuresLeaveNothing(t *testing.T) {
 	}
 	// A bind source that does not exist fails inside the init.
 	err = (&namespace.Cmd{Path: "/bin/true", Namespaces: fiveNS, Root: &mount.Root{Path: root,
-		Mounts: []mount.Mount{mount.Bind("/no/such/source", "/tmp", false)}}}).Start()
+		Mounts: []mount.Mount{mount.Bind("/no/such/source", "/tmp", 0)}}}).Start()
 	var se *namespace.StepError
 	if !errors.As(err, &se) || se.Step != namespace.StepMount {
 		t.Errorf("bad bind: %v, want a root *StepError", err)

@@ -120,7 +120,7 @@ func (o *options) addInit(r *mount.Root) (string, error) {
 			return "", &FlagError{Flag: "--init", Reason: "confine's binary is dynamically linked and cannot run inside --rootfs; build it with CGO_ENABLED=0"}
 		}
 	}
-	r.Mounts = append(r.Mounts, mount.Bind(exe, initPath, true))
+	r.Mounts = append(r.Mounts, mount.Bind(exe, initPath, mount.ReadOnly))
 	return initPath, nil
 }
 
@@ -138,7 +138,7 @@ func (o *options) root() mount.Root {
 	case o.rootfs == "":
 		// The host's /sys, read-only recursively: no cgroup.procs write
 		// can move the command out of its cgroup.
-		r.Mounts = append(r.Mounts, mount.Bind("/sys", "/sys", true))
+		r.Mounts = append(r.Mounts, mount.Bind("/sys", "/sys", mount.ReadOnly))
 	}
 	for _, d := range o.devices {
 		r.Mounts = append(r.Mounts, d.deviceMount())
