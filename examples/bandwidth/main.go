@@ -82,7 +82,8 @@ func demo(args []string, out io.Writer) int {
 }
 
 func run(rate uint64, secs int, out io.Writer) error {
-	if err := privateBPFFS(); err != nil {
+	// The limiter pins its programs on a BPF filesystem.
+	if _, err := cgroup.MountBPFFS(); err != nil {
 		return err
 	}
 	cg, err := cgroup.New(fmt.Sprintf("confine-bwdemo-%d", os.Getpid()),
@@ -118,20 +119,4 @@ func bar(ratio float64) string {
 	const width = 40
 	n := min(max(int(ratio/1.25*width+0.5), 0), width)
 	return strings.Repeat("#", n) + strings.Repeat(" ", width-n)
-}
-
-// privateBPFFS makes this mount namespace private and mounts a BPF
-// filesystem at /sys/fs/bpf when none is there.
-func privateBPFFS() error {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return fmt.Errorf("making mounts private: %w", err)
-	}
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/bpf", &st) == nil && st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mounting bpffs: %w", err)
-	}
-	return nil
 }

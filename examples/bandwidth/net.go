@@ -4,83 +4,43 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync/atomic"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/namespace"
+	"github.com/confinelab/confine/netns"
 )
 
 type server struct {
-	ns       netns.NsHandle
+	ns       *namespace.Handle
 	ln       net.Listener
 	received atomic.Uint64
 }
 
-// startServer creates the server's network namespace on a locked thread
-// that is never returned to the scheduler, adds the veth pair there and
-// listens.
+// startServer makes the server's network namespace (namespace.New: the
+// caller's threads never move) and listens in it.
 func startServer() (*server, error) {
-	s := &server{}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread dies with this goroutine
-		var err error
-		if s.ns, err = netns.New(); err != nil {
-			errc <- err
-			return
-		}
-		errc <- s.setup()
-	}()
-	if err := <-errc; err != nil {
-		s.close()
+	h, err := namespace.New(namespace.NET)
+	if err != nil {
 		return nil, err
+	}
+	s := &server{ns: h}
+	err = namespace.Do(func() (err error) {
+		s.ln, err = net.Listen("tcp4", ":"+port)
+		return err
+	}, h)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("listening in the server's namespace: %w", err)
 	}
 	go s.serve()
 	return s, nil
-}
-
-func (s *server) setup() error {
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "bwd0"}, PeerName: "bwd1"}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("adding veth: %w", err)
-	}
-	if err := up(nil, "bwd0", srvIP); err != nil {
-		return err
-	}
-	var err error
-	s.ln, err = net.Listen("tcp4", srvIP+":"+port)
-	return err
-}
-
-// up sets addr (if any) on the link and brings it and lo up, through h
-// (nil: the calling thread's namespace).
-func up(h *netlink.Handle, name, addr string) error {
-	if h == nil {
-		h = &netlink.Handle{}
-	}
-	for _, n := range []string{"lo", name} {
-		l, err := h.LinkByName(n)
-		if err != nil {
-			return fmt.Errorf("finding %s: %w", n, err)
-		}
-		if n == name {
-			a, _ := netlink.ParseAddr(addr + "/24")
-			if err := h.AddrAdd(l, a); err != nil {
-				return fmt.Errorf("adding %s: %w", addr, err)
-			}
-		}
-		if err := h.LinkSetUp(l); err != nil {
-			return fmt.Errorf("bringing up %s: %w", n, err)
-		}
-	}
-	return nil
 }
 
 func (s *server) serve() {
@@ -107,9 +67,7 @@ func (s *server) close() {
 	if s.ln != nil {
 		s.ln.Close()
 	}
-	if s.ns.IsOpen() {
-		s.ns.Close() // the namespace (and veth) go with the last reference
-	}
+	s.ns.Close() // the namespace (and the veth) go with the last reference
 }
 
 // startClient starts the sender in a new network namespace, born in cg,
@@ -135,30 +93,18 @@ func startClient(cg *cgroup.Cgroup, s *server, secs int) (*exec.Cmd, error) {
 	return cmd, nil
 }
 
+// wire joins the server's namespace and the sender's (that of pid) with
+// a veth pair, addresses set and both ends up.
 func wire(s *server, pid int) error {
-	sh, err := netlink.NewHandleAt(s.ns, unix.NETLINK_ROUTE)
+	cli, err := netns.OpenPid(pid)
 	if err != nil {
 		return err
 	}
-	defer sh.Close()
-	peer, err := sh.LinkByName("bwd1")
-	if err != nil {
-		return err
-	}
-	if err := sh.LinkSetNsPid(peer, pid); err != nil {
-		return fmt.Errorf("moving veth peer: %w", err)
-	}
-	cns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return err
-	}
-	defer cns.Close()
-	ch, err := netlink.NewHandleAt(cns, unix.NETLINK_ROUTE)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
-	return up(ch, "bwd1", cliIP)
+	defer cli.Close()
+	return netns.CreateVeth(netns.Veth{
+		A: netns.VethEnd{Netns: s.ns, Name: "bwd0", Addrs: []netip.Prefix{netip.MustParsePrefix(srvIP + "/24")}},
+		B: netns.VethEnd{Netns: cli, Name: "bwd1", Addrs: []netip.Prefix{netip.MustParsePrefix(cliIP + "/24")}},
+	})
 }
 
 // client (in its own netns and the limited cgroup): connect, retrying
