@@ -15,6 +15,12 @@ import (
 // processes in the cgroup). A non-nil Network attaches the limiter: a
 // direction with rate 0 is not limited but still counted. Rates change live
 // with Apply; Delete removes the limiter.
+//
+// Without EDT, TCP goes first: traffic of no TCP socket (UDP, ICMP, raw)
+// is held below the level at which TCP packets drop, so a flood that
+// ignores congestion signals cannot starve the cgroup's TCP flows; it gets
+// the rate they leave (all of it when alone). Small packets (up to 128
+// bytes: DNS queries, pings) are exempt until far beyond.
 type Network struct {
 	// EgressRate is the send limit in bits per second on an Ethernet wire
 	// (headers included, like tc), 0 for none. Parse user input with
@@ -272,10 +278,17 @@ func dirConfig(rate, burst uint64, edt bool) bwprog.Config {
 	}
 	c.DropNs = 2 * c.MarkNs
 	c.CeilNs = c.DropNs + uint64(ceilExtra)
+	// Traffic of no TCP socket (a UDP flood) drops from the mark threshold
+	// on: it may ignore every signal, and it must leave TCP the room
+	// between here and DropNs (on ingress, where nothing else protects a
+	// TCP flow, a flood starved it). So TCP goes first and such traffic
+	// gets what TCP leaves; alone it still gets the whole rate.
+	c.OtherDropNs = c.MarkNs
 	if edt {
 		c.Flags = bwprog.FlagEDT
 		c.DropNs = uint64(edtHorizon)
 		c.CeilNs = c.DropNs
+		c.OtherDropNs = 0
 	}
 	return c
 }

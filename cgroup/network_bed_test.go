@@ -138,6 +138,7 @@ func newBed(t testing.TB) *bed {
 	}
 	b.conns.Add(1)
 	go b.serve()
+	b.startUDPSink(t)
 	t.Cleanup(func() {
 		b.ln.Close()
 		b.conns.Wait()
@@ -342,7 +343,8 @@ func init() {
 // "rtt NS" lines (TCP probe), then "icmp NS" lines, "icmpsent N" and
 // "icmplost N" (ICMP probe) and a final "done sent=N segs=N retrans=N".
 // With TAG 'r' it receives instead and prints "rx NS BYTES" every 100 ms;
-// with TAG 'p' it runs the probes alone.
+// with TAG 'p' it runs the probes alone; TAG 'u' and 'U' are the UDP flood
+// and UDP sink of network_udp_test.go.
 func bwClient(args []string) int {
 	runtime.LockOSThread()
 	fd, err := unix.Open(args[0], unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -370,10 +372,15 @@ func bwClient(args []string) int {
 		return 1
 	}
 	var done string
-	if tag == 'p' {
+	if tag == 'u' || tag == 'U' {
+		done, err = udpClient(args[1], tag, deadline)
+	} else if tag == 'p' {
 		time.Sleep(time.Until(deadline))
 		done = "done sent=0 segs=0 retrans=0 ecn=0"
-	} else if done, err = bulkClient(args[1], tag, args[5], deadline); err != nil {
+	} else {
+		done, err = bulkClient(args[1], tag, args[5], deadline)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bwclient:", err)
 		return 1
 	}

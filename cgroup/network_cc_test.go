@@ -143,7 +143,7 @@ const corrLow, corrHigh = 0.90, 1.02
 // virtual-queue limiter with settings c: the bytes passed in a window are
 // its line time plus the change of the virtual backlog, which lies between
 // -BurstNs (idle credit) and CeilNs (a TCP socket with nothing in flight
-// passes up to there, see bwprog's inflight). Low adds 5% for a sender or
+// passes up to there, see bwprog's idleTCP). Low adds 5% for a sender or
 // sink that this loaded 2-core host does not run in time (lost line time
 // a limiter cannot give back); high adds 1% for the sink's reads lagging
 // the window's edges.

@@ -37,6 +37,10 @@
 //     non-TCP packets (a UDP sender then sees ENOBUFS, not EPERM).
 //     Userspace chooses the thresholds per direction: on ingress, where a
 //     drop is a real loss, the drop threshold lies further out.
+//     Packets of no TCP socket (UDP, ICMP, raw) drop beyond
+//     Config.OtherDropNs, below DropNs: a flood that ignores every signal
+//     then leaves TCP the room above it, so a TCP flow of the same cgroup
+//     keeps getting through (TCP goes first; the flood gets the rest).
 //
 // Small packets (skb->len <= Config.SmallLen: ACKs, SYNs, pings) are
 // charged but pass unmarked while the backlog is below Config.CeilNs, and a

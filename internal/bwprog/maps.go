@@ -52,6 +52,13 @@ type Config struct {
 	// between signals is dropped without notification. 0 signals every
 	// packet beyond MarkNs.
 	SignalNs uint64
+	// OtherDropNs is the virtual-queue drop threshold for packets of no
+	// TCP socket (UDP, ICMP, raw), at most DropNs. Such traffic need not
+	// answer congestion signals; when it keeps the queue filled up to
+	// OtherDropNs, TCP packets still find DropNs-OtherDropNs of room, so a
+	// TCP flow beside a flood keeps getting through, and the flood is held
+	// to what the TCP flows leave. 0 means DropNs (no distinction).
+	OtherDropNs uint64
 }
 
 // State is one direction's running state and counters as Limiter.Stats
@@ -97,7 +104,8 @@ const (
 	cfgSmall  = 40
 	cfgCeil   = 48
 	cfgSignal = 56
-	cfgSize   = 64
+	cfgOther  = 64
+	cfgSize   = 72
 
 	// The state map value is the tail and the time of the last signal,
 	// padded so that the egress and ingress tails (written by different

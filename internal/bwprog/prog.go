@@ -221,26 +221,36 @@ func small() asm.Instructions {
 	}
 }
 
-// inflight jumps to protected when the packet's socket is a TCP socket
-// with nothing in flight and the backlog is below Config.CeilNs. Dropping
-// such a packet stalls the socket until its probe timer (>= 200 ms), since
-// no ACK will come to trigger a new attempt (bpf_tcp_sock, 5.1). It
-// records in fpTCP whether the packet is TCP, for the drop's return code.
-func inflight(prefix, protected string) asm.Instructions {
-	no := prefix + "_not_tcp"
+// tcpState records in fpTCP 1 + packets_out of the packet's socket when
+// it is a TCP socket (bpf_tcp_sock, 5.1), and leaves 0 otherwise. On
+// ingress the socket is the receiving one (the cgroup hook runs with the
+// socket the packet is delivered to).
+func tcpState(prefix string) asm.Instructions {
+	done := prefix + "_classified"
 	return asm.Instructions{
 		asm.LoadMem(asm.R1, asm.R6, skbSk, asm.DWord),
-		asm.JEq.Imm(asm.R1, 0, no),
+		asm.JEq.Imm(asm.R1, 0, done),
 		asm.FnSkFullsock.Call(),
-		asm.JEq.Imm(asm.R0, 0, no),
+		asm.JEq.Imm(asm.R0, 0, done),
 		asm.Mov.Reg(asm.R1, asm.R0),
 		asm.FnTcpSock.Call(),
-		asm.JEq.Imm(asm.R0, 0, no),
+		asm.JEq.Imm(asm.R0, 0, done),
 		asm.LoadMem(asm.R1, asm.R0, tcpPktsOut, asm.Word),
-		asm.Mov.Reg(asm.R2, asm.R1),
-		asm.Add.Imm(asm.R2, 1),
-		asm.StoreMem(asm.RFP, fpTCP, asm.R2, asm.DWord),
-		asm.JNE.Imm(asm.R1, 0, no),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.RFP, fpTCP, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+	}
+}
+
+// idleTCP jumps to protected when tcpState found a TCP socket with nothing
+// in flight and the backlog is below Config.CeilNs. Dropping such a packet
+// stalls the socket until its probe timer (>= 200 ms), since no ACK will
+// come to trigger a new attempt.
+func idleTCP(prefix, protected string) asm.Instructions {
+	no := prefix + "_busy_tcp"
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.RFP, fpTCP, asm.DWord),
+		asm.JNE.Imm(asm.R1, 1, no),
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, protected),
@@ -280,7 +290,8 @@ func edt() asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R7, cfgDrop, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "edt_set"),
 	}
-	insns = append(insns, inflight("edt", "edt_set")...)
+	insns = append(insns, tcpState("edt")...)
+	insns = append(insns, idleTCP("edt", "edt_set")...)
 	return append(insns,
 		asm.Ja.Label("drop_undo"),
 		asm.LoadMem(asm.R1, asm.RFP, fpOld, asm.DWord).WithSymbol("edt_set"),
@@ -296,17 +307,30 @@ func edt() asm.Instructions {
 // virtualQueue: pass below the mark threshold; between mark and drop
 // thresholds set ECN CE (if the packet is ECT) and, on egress, notify
 // congestion; beyond the drop threshold drop (with notification on egress)
-// unless the socket has nothing in flight (see inflight).
+// unless the socket has nothing in flight (see idleTCP). Packets of no TCP
+// socket drop beyond Config.OtherDropNs instead, when it is set, so a
+// flood of them leaves room for TCP.
 func virtualQueue(dir Direction) asm.Instructions {
 	insns := asm.Instructions{
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("vq"),
 		asm.LoadMem(asm.R2, asm.R7, cfgMark, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "pass"),
+	}
+	insns = append(insns, tcpState("vq")...)
+	insns = append(insns,
+		asm.LoadMem(asm.R1, asm.RFP, fpTCP, asm.DWord),
+		asm.JNE.Imm(asm.R1, 0, "vq_tcp"),
+		asm.LoadMem(asm.R2, asm.R7, cfgOther, asm.DWord),
+		asm.JEq.Imm(asm.R2, 0, "vq_tcp"),
+		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
+		asm.JSLE.Reg(asm.R1, asm.R2, "mark"),
+		asm.Ja.Label("drop_undo"),
+		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("vq_tcp"),
 		asm.LoadMem(asm.R2, asm.R7, cfgDrop, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "mark"),
-	}
+	)
 	if dir == Egress {
-		insns = append(insns, inflight("vq", "mark")...)
+		insns = append(insns, idleTCP("vq", "mark")...)
 	}
 	passRet := int64(retPass)
 	if dir == Egress {

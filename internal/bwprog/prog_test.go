@@ -232,3 +232,40 @@ func TestSignalSpacing(t *testing.T) {
 		t.Fatalf("want one pass+CN, passes beyond the mark, drops with CN; got %v", seen)
 	}
 }
+
+// TestOtherDrop: packets of no TCP socket (every packet of a test run)
+// drop beyond Config.OtherDropNs, not DropNs: a burst at 10 Mbit/s passes
+// until the backlog reaches OtherDropNs, and never gets the marks that lie
+// between there and DropNs.
+func TestOtherDrop(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireKernel(t, "5.12")
+	ms := uint64(1e6)
+	cost := uint64(8e9<<CostShift) / 10e6
+	m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms,
+		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms, OtherDropNs: 100 * ms})
+	pkt := make([]byte, 14+1400)
+	pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoUDP
+	var seen [4]int
+	start := time.Now()
+	for range 400 {
+		ret, err := p.Run(&ebpf.RunOptions{Data: pkt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[ret]++
+	}
+	elapsed := uint64(time.Since(start))
+	st, err := m.stats(Egress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("returns %v, counters %+v", seen, st.Counters)
+	if seen[retPass] == 0 || seen[retDropCN] == 0 || seen[retPassCN] != 0 || seen[retDrop] != 0 {
+		t.Fatalf("want passes, then drops with CN and no marks, got %v", seen)
+	}
+	// Passed bytes fit burst + OtherDropNs + the loop's time, plus a packet.
+	if passed := (st.PassBytes * cost) >> CostShift; passed > 152*ms+elapsed {
+		t.Fatalf("passed %d ns of line time in %d ns, want <= burst+other+elapsed (+1 packet)", passed, elapsed)
+	}
+}

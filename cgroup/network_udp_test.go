@@ -1,0 +1,288 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/internal/bwprog"
+	"github.com/confinelab/confine/internal/testutil"
+)
+
+// Traffic that ignores congestion signals: a UDP flood from (egress) or to
+// (ingress) a limited cgroup. The bed's UDP sink in "srv" counts datagrams
+// by their first byte, like the TCP sink; the bwclient child floods with
+// tag 'u' and receives with tag 'U' (on bedCliIP:bedPort); floodUDP floods
+// the child from "srv".
+
+const (
+	udpPayload = 1400
+	udpWire    = udpPayload + 8 + 20 + 14 // UDP, IPv4, Ethernet
+	udpTag     = 'U'                      // first byte of the child's datagrams
+	udpRcvBuf  = 8 << 20                  // seconds of data at the rates tested
+)
+
+// idealUDPGoodput is what a perfect limiter of rate bits/s passes of a
+// flood of udpPayload datagrams, in payload bytes/s.
+func idealUDPGoodput(rate uint64) float64 {
+	return float64(rate) / 8 * udpPayload / udpWire
+}
+
+// startUDPSink listens on bedSrvIP:bedPort/udp in srv and counts each
+// datagram's bytes in received[first byte].
+func (b *bed) startUDPSink(t testing.TB) {
+	t.Helper()
+	var pc net.PacketConn
+	err := inNetns(b.srvNS, func() (err error) {
+		pc, err = net.ListenPacket("udp4", net.JoinHostPort(bedSrvIP, strconv.Itoa(bedPort)))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listening on udp: %v", err)
+	}
+	if err := forceRcvBuf(pc); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, _, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n > 0 && buf[0] >= 'A' && buf[0] <= 'Z' {
+				b.received[buf[0]-'A'].Add(uint64(n))
+			}
+		}
+	})
+	t.Cleanup(func() { pc.Close(); wg.Wait() })
+}
+
+// udpClient is the bwclient child's UDP side: with tag 'u' it floods
+// bedSrvIP with udpPayload datagrams as fast as the socket takes them
+// until deadline; with 'U' it receives on bedCliIP:bedPort, printing "rx
+// NS BYTES" every 100 ms. The "done" line's sent is the bytes the socket
+// accepted, segs the datagrams, retrans the sends refused (ENOBUFS: the
+// limiter's drop with congestion notification).
+func udpClient(addr string, tag byte, deadline time.Time) (string, error) {
+	if tag == 'U' {
+		pc, err := net.ListenPacket("udp4", net.JoinHostPort(bedCliIP, strconv.Itoa(bedPort)))
+		if err != nil {
+			return "", err
+		}
+		defer pc.Close()
+		if err := forceRcvBuf(pc); err != nil {
+			return "", err
+		}
+		fmt.Println("ready")
+		receive(udpReader{pc}, deadline)
+		return "done sent=0 segs=0 retrans=0 ecn=0", nil
+	}
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	buf := make([]byte, udpPayload)
+	buf[0] = udpTag
+	var sent, pkts, refused uint64
+	for time.Now().Before(deadline) {
+		for range 64 {
+			n, err := c.Write(buf)
+			if err != nil {
+				refused++
+				continue
+			}
+			sent, pkts = sent+uint64(n), pkts+1
+		}
+	}
+	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=0", sent, pkts, refused), nil
+}
+
+// forceRcvBuf gives pc a receive buffer of udpRcvBuf beyond rmem_max
+// (SO_RCVBUFFORCE, root): a sink that the loaded host does not run for
+// tens of milliseconds must not drop what the limiter passed.
+func forceRcvBuf(pc net.PacketConn) error {
+	raw, err := pc.(*net.UDPConn).SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpRcvBuf)
+	})
+	if err == nil && serr != nil {
+		err = fmt.Errorf("setting SO_RCVBUFFORCE: %w", serr)
+	}
+	return err
+}
+
+// udpReader adapts a PacketConn to receive's net.Conn use (Read and
+// SetReadDeadline).
+type udpReader struct{ net.PacketConn }
+
+func (u udpReader) Read(p []byte) (int, error) {
+	n, _, err := u.ReadFrom(p)
+	return n, err
+}
+func (udpReader) Write([]byte) (int, error) { return 0, errors.ErrUnsupported }
+func (udpReader) RemoteAddr() net.Addr      { return nil }
+
+// floodUDP floods bedCliIP:bedPort from srv until stop is closed; the
+// returned func waits for it to end. Sends refused while the child is not
+// listening yet (ICMP port unreachable) are ignored.
+func (b *bed) floodUDP(t testing.TB, stop <-chan struct{}) (wait func()) {
+	t.Helper()
+	var c net.Conn
+	err := inNetns(b.srvNS, func() (err error) {
+		c, err = net.Dial("udp4", net.JoinHostPort(bedCliIP, strconv.Itoa(bedPort)))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("dialing the udp flood: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer c.Close()
+		buf := make([]byte, udpPayload)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for range 64 {
+				_, _ = c.Write(buf)
+			}
+		}
+	}()
+	return func() { <-done }
+}
+
+// waitReady reads the child's "ready" line.
+func (c *client) waitReady(t testing.TB) {
+	t.Helper()
+	if !c.out.Scan() || c.out.Text() != "ready" {
+		t.Fatalf("udp receiver did not start: %q", c.out.Text())
+	}
+}
+
+// TestNetworkUDPFlood is issue 16's traffic that ignores congestion
+// signals, both ways, at 10 and 100 Mbit/s (virtual-queue mode). A UDP
+// flood alone (the sender writes as fast as its socket takes datagrams,
+// gigabits per second on the veth) is held to the rate: the receiver reads
+// the ideal within floodSlack over 8 s (it read 99.5-100.0% in twelve
+// runs). Then a TCP flow in the same cgroup runs beside the flood and
+// still gets through: the flood may fill the virtual queue only to
+// Config.OtherDropNs, so TCP finds the room above (TCP goes first; the
+// flood gets what TCP leaves). TCP must reach 75% of the ideal (it read
+// 96.8-101.9%, and once 85.7% when the loaded host did not run the sender:
+// the flooder burns a core of two), and the two together, in wire bytes,
+// stay below the rate plus windowSlack. Before OtherDropNs the ingress
+// flood starved the TCP download (0.0-0.3% of the rate).
+func TestNetworkUDPFlood(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	useBPFFS(t)
+	b := newBed(t)
+	for _, dir := range []bwprog.Direction{bwprog.Egress, bwprog.Ingress} {
+		for _, rate := range []uint64{10e6, 100e6} {
+			t.Run(dir.String()+"-"+FormatRate(rate), func(t *testing.T) {
+				n, cfg := &Network{EgressRate: rate}, dirConfig(rate, 0, false)
+				if dir == bwprog.Ingress {
+					n, cfg = &Network{IngressRate: rate}, ingressConfig(rate, 0)
+				}
+				c := limitedCgroup(t, n)
+				low, high := floodSlack(cfg, floodWindow)
+				alone := b.flood(t, c, dir, false)
+				t.Logf("flood alone: %.2f%% of ideal (want %.1f-%.1f%%)", 100*alone.udp/idealUDPGoodput(rate), 100*low, 100*high)
+				if r := alone.udp / idealUDPGoodput(rate); r < low || r > high {
+					t.Errorf("flood alone: %.1f%% of ideal, want %.1f-%.1f%%", 100*r, 100*low, 100*high)
+				}
+				both := b.flood(t, c, dir, true)
+				tcp := both.tcp / idealGoodput(rate)
+				wire := (both.udp/udpPayload*udpWire + both.tcp/bedMSS*bedWire) * 8 / float64(rate)
+				slack := windowSlack(cfg, floodWindow)
+				st, err := networkStatsOf(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("beside the flood: tcp %.2f%% of ideal, flood %.2f%%, both %.2f%% of the rate on the wire (want <= %.1f%%); %+v",
+					100*tcp, 100*both.udp/idealUDPGoodput(rate), 100*wire, 100*(1+slack), st)
+				if tcp < 0.75 {
+					t.Errorf("tcp beside a flood: %.1f%% of ideal, want >= 75%%", 100*tcp)
+				}
+				if wire > 1+slack {
+					t.Errorf("tcp and flood together: %.1f%% of the rate, want <= %.1f%%", 100*wire, 100*(1+slack))
+				}
+			})
+		}
+	}
+}
+
+// floodWindow is how long TestNetworkUDPFlood reads goodput, from 1.5 s on.
+const floodWindow = 8 * time.Second
+
+// floodSlack bounds a flood's goodput read over window: the bytes passed
+// are the window's line time plus the change of the virtual backlog, which
+// the flood holds between -BurstNs (idle credit) and OtherDropNs; 1% more
+// covers the receiver's reads lagging the window's edges. Below, 2% more:
+// a flooding sender that this loaded 2-core host does not run for longer
+// than OtherDropNs+BurstNs (15 ms at 100 Mbit/s) leaves line time unused,
+// which no limiter gives back.
+func floodSlack(c bwprog.Config, window time.Duration) (low, high float64) {
+	s := float64(c.OtherDropNs+c.BurstNs) / float64(window)
+	return 1 - s - 0.03, 1 + s + 0.01
+}
+
+// floodResult is the goodput (bytes/s) of the flood and of the TCP flow.
+type floodResult struct{ udp, tcp float64 }
+
+// flood runs a UDP flood from (egress) or to (ingress) cgroup c for
+// floodWindow + 2 s, with a TCP bulk flow of c in the same direction when
+// withTCP, and reads both goodputs over floodWindow from 1.5 s on.
+func (b *bed) flood(t *testing.T, c *Cgroup, dir bwprog.Direction, withTCP bool) floodResult {
+	const from = 1500 * time.Millisecond
+	secs := (floodWindow + 2*time.Second).Seconds()
+	var r floodResult
+	if dir == bwprog.Egress {
+		b.received[udpTag-'A'].Store(0)
+		u := b.startClient(t, c.path, 'u', secs, 0)
+		var tc *client
+		if withTCP {
+			tc = b.startClient(t, c.path, 'A', secs, 0)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { r.tcp = b.measure('A', from, from+floodWindow) })
+		r.udp = b.measure(udpTag, from, from+floodWindow)
+		wg.Wait()
+		u.wait(t)
+		if tc != nil {
+			tc.wait(t)
+		}
+		return r
+	}
+	u := b.startClient(t, c.path, 'U', secs, 0)
+	u.waitReady(t)
+	stop := make(chan struct{})
+	waitFlood := b.floodUDP(t, stop)
+	var tc *client
+	if withTCP {
+		tc = b.startClient(t, c.path, 'r', secs, 0)
+	}
+	ur := u.wait(t)
+	close(stop)
+	waitFlood()
+	r.udp = ur.rxGoodput(from)
+	if tc != nil {
+		r.tcp = tc.wait(t).rxGoodput(from)
+	}
+	return r
+}
