@@ -2,7 +2,9 @@ package cgroup
 
 import (
 	"flag"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +24,11 @@ var bwSecs = flag.Float64("bw.secs", 6, "seconds each bandwidth benchmark stream
 // rate with, confine and tbf alike ("default": the namespace's, BBR on
 // this host). Unavailable ones are skipped.
 var bwCC = flag.String("bw.cc", "cubic,bbr", "comma-separated congestion controls for BenchmarkNetworkAccuracy (dctcp where the kernel has it)")
+
+// bwFlows is how many parallel bulk flows BenchmarkNetworkAccuracy runs
+// in the cgroup (1, 4, 16: the issue's table); with more than one it also
+// reports Jain's fairness index of their goodputs ("jain").
+var bwFlows = flag.Int("bw.flows", 1, "parallel TCP flows per cgroup in BenchmarkNetworkAccuracy (at most 26)")
 
 // bwRates lists BenchmarkNetworkAccuracy's rates.
 var bwRates = flag.String("bw.rates", "10mbit,100mbit,1gbit", "comma-separated rates for BenchmarkNetworkAccuracy")
@@ -61,13 +68,17 @@ func BenchmarkNetworkAccuracy(b *testing.B) {
 			bd.cc = strings.TrimPrefix(cc, "default")
 			// confine and tbf alternate within each cc and rate, so both see
 			// the same minute of this shared host.
-			b.Run(cc+"/confine-"+FormatRate(rate), func(b *testing.B) {
+			suffix := ""
+			if *bwFlows > 1 {
+				suffix = fmt.Sprintf("-%dflows", *bwFlows)
+			}
+			b.Run(cc+"/confine-"+FormatRate(rate)+suffix, func(b *testing.B) {
 				c := limitedCgroup(b, &Network{EgressRate: rate})
 				bd.bulk(b, c.path, 'A', rate).report(b)
 			})
-			b.Run(cc+"/tbf-"+FormatRate(rate), func(b *testing.B) {
+			b.Run(cc+"/tbf-"+FormatRate(rate)+suffix, func(b *testing.B) {
 				bd.setTBF(b, rate)
-				bd.bulk(b, testutil.TempCgroup(b), 'B', rate).report(b)
+				bd.bulk(b, testutil.TempCgroup(b), 'A', rate).report(b)
 			})
 		}
 	}
@@ -98,12 +109,34 @@ type bulkResult struct {
 	p50, p99         time.Duration // TCP request/response
 	pingP50, pingP99 time.Duration // ICMP echo
 	res              clientResult
+	flows            []float64 // goodput of each flow, when several
 }
 
 // bulk streams from cgroup dir with tag for -bw.secs, probing with
-// benchProbes, and measures goodput from 1 s on.
+// benchProbes, and measures goodput from 1 s on. With -bw.flows n > 1,
+// n-1 more flows (tags tag+1...) run beside it, unprobed; goodput is the
+// sum and flows the goodput of each.
 func (bd *bed) bulk(b *testing.B, dir string, tag byte, rate uint64) bulkResult {
-	return bd.bulkPing(b, dir, tag, rate, benchProbes, 0)
+	n := min(max(*bwFlows, 1), 26)
+	more := make([]*client, n-1)
+	for i := range more {
+		more[i] = bd.startClient(b, dir, tag+byte(i+1), *bwSecs+0.2, 0)
+	}
+	got := make([]float64, n)
+	var wg sync.WaitGroup
+	for i := 1; i < n; i++ {
+		wg.Go(func() {
+			got[i] = bd.measure(tag+byte(i), time.Second, time.Duration(*bwSecs*float64(time.Second)))
+		})
+	}
+	r := bd.bulkPing(b, dir, tag, rate, benchProbes, 0)
+	wg.Wait()
+	for _, c := range more {
+		c.wait(b)
+	}
+	got[0] = r.goodput
+	r.goodput, r.flows = sum(got), got
+	return r
 }
 
 // bulkPing is bulk with the probes pr, with TCP pacing the bulk flow at
@@ -131,6 +164,9 @@ func (r bulkResult) report(b *testing.B) {
 	}
 	if r.res.ICMPLost > 0 {
 		b.ReportMetric(float64(r.res.ICMPLost), "ping-lost")
+	}
+	if len(r.flows) > 1 {
+		b.ReportMetric(jain(r.flows), "jain")
 	}
 	if r.res.Segs > 0 {
 		b.ReportMetric(100*float64(r.res.Retrans)/float64(r.res.Segs), "%-retrans")

@@ -51,7 +51,15 @@ func (q *vqModel) send(now int64, wire uint64, tcpOut uint64) vqVerdict {
 	switch {
 	case backlog <= int64(q.c.MarkNs):
 		return vqPass
-	case backlog <= int64(q.c.DropNs) || tcpOut == 1 && backlog <= int64(q.c.CeilNs):
+	case tcpOut == 0 && q.c.OtherDropNs != 0:
+		if backlog <= int64(q.c.OtherDropNs) {
+			if due() {
+				return vqPassSignal
+			}
+			return vqPass
+		}
+	case backlog <= int64(q.c.DropNs) || tcpOut > 0 &&
+		uint64(backlog-int64(q.c.DropNs))*tcpOut <= q.c.CeilNs-q.c.DropNs: // tcpRoom
 		if due() {
 			return vqPassSignal
 		}
