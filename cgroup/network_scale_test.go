@@ -197,7 +197,9 @@ func TestNetworkManyCgroups(t *testing.T) {
 //     program called the same way N times, the baseline for ns/pkt-N-rr;
 //   - ms-delete: Delete per cgroup, after which nothing is left (checked).
 //
-//     go test -run '^$' -bench BenchmarkNetworkScale -benchtime 1x ./cgroup/
+// Run it with:
+//
+//	go test -run '^$' -bench BenchmarkNetworkScale -benchtime 1x ./cgroup/
 func BenchmarkNetworkScale(b *testing.B) {
 	testutil.RequireKernel(b, "5.12")
 	mnt := useBPFFS(b)
