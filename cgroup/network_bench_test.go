@@ -75,6 +75,7 @@ func BenchmarkNetworkAccuracy(b *testing.B) {
 			b.Run(cc+"/confine-"+FormatRate(rate)+suffix, func(b *testing.B) {
 				c := limitedCgroup(b, &Network{EgressRate: rate})
 				bd.bulk(b, c.path, 'A', rate).report(b)
+				reportGSO(b, c)
 			})
 			b.Run(cc+"/tbf-"+FormatRate(rate)+suffix, func(b *testing.B) {
 				bd.setTBF(b, rate)
@@ -171,6 +172,24 @@ func (r bulkResult) report(b *testing.B) {
 	if r.res.Segs > 0 {
 		b.ReportMetric(100*float64(r.res.Retrans)/float64(r.res.Segs), "%-retrans")
 	}
+}
+
+// reportGSO reports what the limiter saw of the cgroup's packets: wire
+// segments per packet ("segs/pkt": GSO sizes differ from host to host
+// with TSO autosizing and the congestion control's pacing) and the share
+// of packets passed with a congestion signal or dropped.
+func reportGSO(b *testing.B, c *Cgroup) {
+	st, err := networkStatsOf(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := st.Egress
+	if e.Packets == 0 {
+		return
+	}
+	b.ReportMetric(float64(e.Segments)/float64(e.Packets), "segs/pkt")
+	b.ReportMetric(100*float64(e.Marked)/float64(e.Packets), "%-signalled")
+	b.ReportMetric(100*float64(e.DroppedPackets)/float64(e.Packets+e.DroppedPackets), "%-dropped")
 }
 
 // setTBF puts tbf at rate on the client's veth end, removed at cleanup.

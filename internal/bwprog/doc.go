@@ -46,8 +46,12 @@
 // charged but pass unmarked while the backlog is below Config.CeilNs, and a
 // TCP socket with nothing in flight is not dropped below that backlog
 // either: with no ACK to come, it would wait for its probe timer
-// (>= 200 ms). So no flow starves, and a flood of small packets is still
-// held to the rate: beyond the ceiling they drop too.
+// (>= 200 ms). Between DropNs and CeilNs an egress TCP packet passes while
+// (backlog-DropNs) x (1+packets_out) <= CeilNs-DropNs: the fewer its socket
+// has in flight, the further out it may go, so a flow that fell behind its
+// neighbours in the cgroup gets through where they drop. So no flow
+// starves, and a flood of small packets is still held to the rate: beyond
+// the ceiling they drop too.
 //
 // # Kernel requirements
 //
