@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 
 	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/bwprog"
@@ -195,6 +196,9 @@ func TestNetworkManyCgroups(t *testing.T) {
 //     as when N cgroups' packets interleave). One run per call includes
 //     the test run's own per-call cost, so "ns/pkt-1-rr" is the first
 //     program called the same way N times, the baseline for ns/pkt-N-rr;
+//   - ns/pkt-1-rr-empty, ns/pkt-N-rr-empty: the same two round-robins
+//     over empty programs ("return 1", no maps), to tell how much of the
+//     cold cost is the programs' text rather than their maps;
 //   - ms-delete: Delete per cgroup, after which nothing is left (checked).
 //
 // Run it with:
@@ -219,6 +223,14 @@ func BenchmarkNetworkScale(b *testing.B) {
 	}
 	same := testRunNs(b, first, 100000)
 	rr := roundRobinNs(b, progs)
+	// The same for n empty programs (no maps): what the programs' own
+	// text costs when each run is another program's.
+	empties := make([]*ebpf.Program, n)
+	for i := range empties {
+		empties[i] = emptySKB(b)
+	}
+	emptyOne := roundRobinNs(b, slices.Repeat(empties[:1], n))
+	emptyRR := roundRobinNs(b, empties)
 	pm, mm := objs[n-1].memlock(b)
 	for _, p := range append(progs, first) { // they hold the programs
 		p.Close()
@@ -234,7 +246,22 @@ func BenchmarkNetworkScale(b *testing.B) {
 	b.ReportMetric(same, "ns/pkt-N-same")
 	b.ReportMetric(oneRR, "ns/pkt-1-rr")
 	b.ReportMetric(rr, "ns/pkt-N-rr")
+	b.ReportMetric(emptyOne, "ns/pkt-1-rr-empty")
+	b.ReportMetric(emptyRR, "ns/pkt-N-rr-empty")
 	b.ReportMetric(float64(del.Microseconds())/1e3/float64(n), "ms-delete")
+}
+
+// emptySKB loads a cgroup_skb program that only returns 1, closed at
+// cleanup.
+func emptySKB(t testing.TB) *ebpf.Program {
+	t.Helper()
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.CGroupSKB, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 func openEgress(t testing.TB, o limiterObjects) *ebpf.Program {
