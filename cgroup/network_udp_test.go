@@ -179,12 +179,12 @@ func (c *client) waitReady(t testing.TB) {
 // signals, both ways, at 10 and 100 Mbit/s (virtual-queue mode). A UDP
 // flood alone (the sender writes as fast as its socket takes datagrams,
 // gigabits per second on the veth) is held to the rate: the receiver reads
-// the ideal within floodSlack over 8 s (it read 97.8-100.0%, median
-// 100.0%, in 24 readings). Then a TCP flow in the same cgroup runs beside the flood and
+// the ideal within floodSlack over 8 s (97.8-100.0%, median 100.0%, in 24
+// readings). Then a TCP flow in the same cgroup runs beside the flood and
 // still gets through: the flood may fill the virtual queue only to
 // Config.OtherDropNs, so TCP finds the room above (TCP goes first; the
-// flood gets what TCP leaves). TCP must reach 75% of the ideal (it read
-// 96.8-101.9% in 23 readings, and once 85.7% when the loaded host did not run the sender:
+// flood gets what TCP leaves). TCP must reach 75% of the ideal (96.8-101.9%
+// in 23 readings, once 85.7% when the loaded host did not run the sender:
 // the flooder burns a core of two), and the two together, in wire bytes,
 // stay below the rate plus windowSlack. Before OtherDropNs the ingress
 // flood starved the TCP download (0.0-0.3% of the rate).

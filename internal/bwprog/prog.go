@@ -313,11 +313,13 @@ func edt() asm.Instructions {
 // room freed by each drain (their ACKs come most often): four cubic flows
 // of one cgroup got 0.5%, 6%, 25% and 69% of the rate (Jain's index
 // 0.47). Now a flow that fell behind passes where the others drop: Jain's
-// index 0.83-0.97 for four cubic flows, and a flow joining a bulk flow gets
+// index 0.79-0.99 for four cubic flows, and a flow joining a bulk flow gets
 // 58-169% of an equal share in its second second (0.5% before). BBR flows,
 // paced rather than window-limited, keep similar packets_out whatever
-// their rate, so this does not even them out (0.55-0.78). A squared
-// weight did no better.
+// their rate, so this does not even them out (0.38-0.88). Weights tried
+// and dropped: (1+packets_out)^2 did no better; (1+packets_out) x gso_segs
+// stalled idle sockets with large packets until their probe timer (the
+// aggregate fell to 20-63%); 1 + packets_out x gso_segs did no better.
 func tcpRoom(prefix, protected string) asm.Instructions {
 	no := prefix + "_no_room"
 	return asm.Instructions{
