@@ -16,11 +16,13 @@ import (
 // direction with rate 0 is not limited but still counted. Rates change live
 // with Apply; Delete removes the limiter.
 //
-// Without EDT, TCP goes first: traffic of no TCP socket (UDP, ICMP, raw)
-// is held below the level at which TCP packets drop, so a flood that
-// ignores congestion signals cannot starve the cgroup's TCP flows; it gets
-// the rate they leave (all of it when alone). Small packets (up to 128
-// bytes: DNS queries, pings) are exempt until far beyond.
+// Without EDT, traffic of no TCP socket (UDP, ICMP, raw) and TCP cannot
+// starve each other: such traffic is held below the level at which TCP
+// packets drop, so a flood that ignores congestion signals leaves the
+// cgroup's TCP flows room, and it keeps half the rate of its own however
+// full TCP keeps the queue. Greedy TCP beside a flood: about half each;
+// either alone: all of it. Small packets (up to 128 bytes: DNS queries,
+// pings) are exempt until far beyond.
 type Network struct {
 	// EgressRate is the send limit in bits per second on an Ethernet wire
 	// (headers included, like tc), 0 for none. Parse user input with
@@ -281,14 +283,17 @@ func dirConfig(rate, burst uint64, edt bool) bwprog.Config {
 	// Traffic of no TCP socket (a UDP flood) drops from the mark threshold
 	// on: it may ignore every signal, and it must leave TCP the room
 	// between here and DropNs (on ingress, where nothing else protects a
-	// TCP flow, a flood starved it). So TCP goes first and such traffic
-	// gets what TCP leaves; alone it still gets the whole rate.
+	// TCP flow, a flood starved it). Beyond it such traffic still has half
+	// the rate of its own (OtherCostPerByte), so TCP cannot starve it
+	// either: greedy TCP and a flood share the rate half and half, and
+	// either alone gets all of it.
 	c.OtherDropNs = c.MarkNs
+	c.OtherCostPerByte = 2 * cost
 	if edt {
 		c.Flags = bwprog.FlagEDT
 		c.DropNs = uint64(edtHorizon)
 		c.CeilNs = c.DropNs
-		c.OtherDropNs = 0
+		c.OtherDropNs, c.OtherCostPerByte = 0, 0
 	}
 	return c
 }

@@ -51,7 +51,7 @@ func (q *vqModel) send(now int64, wire uint64, tcpOut uint64) vqVerdict {
 	switch {
 	case backlog <= int64(q.c.MarkNs):
 		return vqPass
-	case tcpOut == 0 && q.c.OtherDropNs != 0:
+	case tcpOut == 0 && q.c.OtherDropNs != 0: // the share (OtherCostPerByte) is not modelled: the senders are TCP
 		if backlog <= int64(q.c.OtherDropNs) {
 			if due() {
 				return vqPassSignal

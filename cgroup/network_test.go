@@ -256,10 +256,14 @@ func TestDirConfig(t *testing.T) {
 	if !(c.MarkNs < c.DropNs && c.DropNs < c.CeilNs && c.BurstNs > 0) {
 		t.Errorf("thresholds out of order: %+v", c)
 	}
-	// A flood of non-TCP traffic must leave TCP room below DropNs.
+	// A flood of non-TCP traffic must leave TCP room below DropNs, and
+	// keep half the rate of its own.
 	for _, c := range []bwprog.Config{dirConfig(10e6, 0, false), ingressConfig(100e6, 0)} {
 		if c.OtherDropNs == 0 || c.OtherDropNs >= c.DropNs {
 			t.Errorf("OtherDropNs %d not in (0, DropNs %d)", c.OtherDropNs, c.DropNs)
+		}
+		if c.OtherCostPerByte != 2*c.CostPerByte {
+			t.Errorf("OtherCostPerByte %d, want twice CostPerByte %d (half the rate)", c.OtherCostPerByte, c.CostPerByte)
 		}
 	}
 	if e := dirConfig(10e6, 0, true); e.Flags&bwprog.FlagEDT == 0 {

@@ -179,15 +179,18 @@ func (c *client) waitReady(t testing.TB) {
 // signals, both ways, at 10 and 100 Mbit/s (virtual-queue mode). A UDP
 // flood alone (the sender writes as fast as its socket takes datagrams,
 // gigabits per second on the veth) is held to the rate: the receiver reads
-// the ideal within floodSlack over 8 s (97.8-100.0%, median 100.0%, in 24
-// readings). Then a TCP flow in the same cgroup runs beside the flood and
-// still gets through: the flood may fill the virtual queue only to
-// Config.OtherDropNs, so TCP finds the room above (TCP goes first; the
-// flood gets what TCP leaves). TCP must reach 75% of the ideal (96.8-101.9%
-// in 23 readings, once 85.7% when the loaded host did not run the sender:
-// the flooder burns a core of two), and the two together, in wire bytes,
-// stay below the rate plus windowSlack. Before OtherDropNs the ingress
-// flood starved the TCP download (0.0-0.3% of the rate).
+// the ideal within floodSlack over 8 s (97.8-100.0%, median 100.0%, in 40
+// readings). Then a TCP flow in the same cgroup runs beside the flood, and
+// neither starves the other: the flood may fill the shared virtual queue
+// only to Config.OtherDropNs, so TCP finds room above it, and beyond that
+// the flood passes on its own half of the rate (Config.OtherCostPerByte).
+// The flood must read half the ideal within twice floodSlack (its share's
+// backlog moves at half the rate), TCP at least 40% (half, less 10% of line
+// time the loaded host may not run the sender in), and the two together,
+// in wire bytes, the rate within windowSlack (in twelve readings: TCP
+// 49.3-51.2%, the flood 50.0%, together 99.3-101.2%). Before OtherDropNs the
+// ingress flood starved the TCP download (0.0-0.3% of the rate); with
+// OtherDropNs alone, TCP starved the flood (0.0-4.3%).
 func TestNetworkUDPFlood(t *testing.T) {
 	testutil.RequireKernel(t, "5.12")
 	useBPFFS(t)
@@ -214,13 +217,17 @@ func TestNetworkUDPFlood(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("beside the flood: tcp %.2f%% of ideal, flood %.2f%%, both %.2f%% of the rate on the wire (want <= %.1f%%); %+v",
-					100*tcp, 100*both.udp/idealUDPGoodput(rate), 100*wire, 100*(1+slack), st)
-				if tcp < 0.75 {
-					t.Errorf("tcp beside a flood: %.1f%% of ideal, want >= 75%%", 100*tcp)
+				t.Logf("beside the flood: tcp %.2f%% of ideal, flood %.2f%%, both %.2f%% of the rate on the wire (want 100+-%.1f%%); %+v",
+					100*tcp, 100*both.udp/idealUDPGoodput(rate), 100*wire, 100*slack, st)
+				udp := both.udp / idealUDPGoodput(rate)
+				if tcp < 0.40 {
+					t.Errorf("tcp beside a flood: %.1f%% of ideal, want >= 40%%", 100*tcp)
 				}
-				if wire > 1+slack {
-					t.Errorf("tcp and flood together: %.1f%% of the rate, want <= %.1f%%", 100*wire, 100*(1+slack))
+				if ulow, uhigh := 0.5*(2*low-1), 0.5*(2*high-1); udp < ulow || udp > uhigh {
+					t.Errorf("flood beside tcp: %.1f%% of ideal, want %.1f-%.1f%%", 100*udp, 100*ulow, 100*uhigh)
+				}
+				if wire < 1-slack || wire > 1+slack {
+					t.Errorf("tcp and flood together: %.1f%% of the rate, want 100+-%.1f%%", 100*wire, 100*slack)
 				}
 			})
 		}

@@ -40,7 +40,9 @@
 //     Packets of no TCP socket (UDP, ICMP, raw) drop beyond
 //     Config.OtherDropNs, below DropNs: a flood that ignores every signal
 //     then leaves TCP the room above it, so a TCP flow of the same cgroup
-//     keeps getting through (TCP goes first; the flood gets the rest).
+//     keeps getting through; and beyond OtherDropNs such packets still pass
+//     on a share of their own (Config.OtherCostPerByte, a second tail), so
+//     TCP cannot starve them either.
 //
 // Small packets (skb->len <= Config.SmallLen: ACKs, SYNs, pings) are
 // charged but pass unmarked while the backlog is below Config.CeilNs, and a

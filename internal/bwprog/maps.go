@@ -59,6 +59,13 @@ type Config struct {
 	// TCP flow beside a flood keeps getting through, and the flood is held
 	// to what the TCP flows leave. 0 means DropNs (no distinction).
 	OtherDropNs uint64
+	// OtherCostPerByte (scaled like CostPerByte) guarantees traffic of no
+	// TCP socket a share of the rate however full TCP keeps the queue: such
+	// a packet beyond OtherDropNs still passes while a second virtual tail,
+	// charged only by these passes at OtherCostPerByte, is within
+	// OtherDropNs of now. Twice CostPerByte guarantees half the rate; TCP,
+	// finding the shared queue fuller, yields it. 0: no guarantee.
+	OtherCostPerByte uint64
 }
 
 // State is one direction's running state and counters as Limiter.Stats
@@ -105,13 +112,15 @@ const (
 	cfgCeil   = 48
 	cfgSignal = 56
 	cfgOther  = 64
-	cfgSize   = 72
+	cfgOCost  = 72
+	cfgSize   = 80
 
 	// The state map value is the tail and the time of the last signal,
 	// padded so that the egress and ingress tails (written by different
 	// CPUs) never share a cache line.
 	stTail   = 0
 	stSignal = 8 // ktime of the last congestion signal
+	stOther  = 16 // virtual tail of the non-TCP share (OtherCostPerByte)
 	stSize   = 128
 
 	ctPassBytes = 0

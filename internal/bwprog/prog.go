@@ -31,6 +31,7 @@ const (
 	fpState  = -56 // pointer to this direction's state map value
 	fpBacklg = -64
 	fpTCP    = -72 // 1 + packets_out of the packet's TCP socket, 0 if none or unknown
+	fpShare  = -80 // the packet's cost at Config.OtherCostPerByte
 )
 
 // Return codes of cgroup_skb programs. Egress may add congestion
@@ -336,6 +337,44 @@ func tcpRoom(prefix, protected string) asm.Instructions {
 	}
 }
 
+// otherShare passes (to mark) a packet of no TCP socket that found the
+// queue beyond Config.OtherDropNs while the non-TCP share's own tail,
+// charged at Config.OtherCostPerByte, stays within OtherDropNs of now;
+// otherwise it drops. The share's tail restarts at now-burst after
+// idleness with a plain store (two CPUs racing there lose at most one
+// packet's charge of the share; the shared tail is exact). Without
+// OtherCostPerByte it drops.
+func otherShare() asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R2, asm.R7, cfgOCost, asm.DWord),
+		asm.JEq.Imm(asm.R2, 0, "drop_undo"),
+		asm.LoadMem(asm.R1, asm.RFP, fpWire, asm.DWord),
+		asm.Mul.Reg(asm.R2, asm.R1),
+		asm.RSh.Imm(asm.R2, CostShift),
+		asm.StoreMem(asm.RFP, fpShare, asm.R2, asm.DWord),
+		asm.LoadMem(asm.R3, asm.RFP, fpState, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpNow, asm.DWord),
+		asm.LoadMem(asm.R4, asm.R7, cfgBurst, asm.DWord),
+		asm.Sub.Reg(asm.R1, asm.R4),
+		asm.LoadMem(asm.R0, asm.R3, stOther, asm.DWord),
+		asm.JSGE.Reg(asm.R0, asm.R1, "share_busy"),
+		asm.StoreMem(asm.R3, stOther, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, fpShare, asm.DWord).WithSymbol("share_busy"),
+		fetchAdd(asm.R3, asm.R1, stOther),
+		asm.LoadMem(asm.R2, asm.RFP, fpShare, asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R2),
+		asm.LoadMem(asm.R2, asm.RFP, fpNow, asm.DWord),
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.LoadMem(asm.R2, asm.R7, cfgOther, asm.DWord),
+		asm.JSLE.Reg(asm.R1, asm.R2, "mark"),
+		asm.LoadMem(asm.R1, asm.RFP, fpShare, asm.DWord),
+		asm.Neg.Imm(asm.R1, 0),
+		asm.LoadMem(asm.R3, asm.RFP, fpState, asm.DWord),
+		asm.AddAtomic.Mem(asm.R3, asm.R1, asm.DWord, stOther),
+		asm.Ja.Label("drop_undo"),
+	}
+}
+
 // virtualQueue: pass below the mark threshold; between mark and drop
 // thresholds set ECN CE (if the packet is ECT) and, on egress, notify
 // congestion; beyond the drop threshold drop (with notification on egress)
@@ -356,7 +395,9 @@ func virtualQueue(dir Direction) asm.Instructions {
 		asm.JEq.Imm(asm.R2, 0, "vq_tcp"),
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "mark"),
-		asm.Ja.Label("drop_undo"),
+	)
+	insns = append(insns, otherShare()...)
+	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("vq_tcp"),
 		asm.LoadMem(asm.R2, asm.R7, cfgDrop, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "mark"),

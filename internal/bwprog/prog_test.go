@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal/testutil"
 )
@@ -267,5 +268,47 @@ func TestOtherDrop(t *testing.T) {
 	// Passed bytes fit burst + OtherDropNs + the loop's time, plus a packet.
 	if passed := (st.PassBytes * cost) >> CostShift; passed > 152*ms+elapsed {
 		t.Fatalf("passed %d ns of line time in %d ns, want <= burst+other+elapsed (+1 packet)", passed, elapsed)
+	}
+}
+
+// TestOtherShare: with the shared queue held far beyond OtherDropNs (by
+// TCP, say), packets of no TCP socket still pass on their guaranteed
+// share: at OtherCostPerByte = 2 x CostPerByte, a burst passes until the
+// share's own tail is OtherDropNs ahead, i.e. (burst + OtherDropNs) of
+// line time at half the rate; without a share every packet drops.
+func TestOtherShare(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireKernel(t, "5.12")
+	ms := uint64(1e6)
+	cost := uint64(8e9<<CostShift) / 10e6
+	for _, share := range []uint64{0, 2 * cost} {
+		m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms, MarkNs: 100 * ms,
+			DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms, OtherDropNs: 100 * ms, OtherCostPerByte: share})
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		var st [stSize / 8]uint64
+		st[stTail/8] = uint64(ts.Nano()) + uint64(time.Second) // a full queue
+		if err := m.state.Update(uint32(Egress), st, 0); err != nil {
+			t.Fatal(err)
+		}
+		pkt := make([]byte, 14+1400)
+		pkt[12], pkt[14], pkt[14+9] = 0x08, 0x45, protoUDP
+		var seen [4]int
+		for range 400 {
+			ret, err := p.Run(&ebpf.RunOptions{Data: pkt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[ret]++
+		}
+		passed := seen[retPass] + seen[retPassCN]
+		// 1400+14 wire bytes cost 1.13 ms, 2.26 ms on the share: 150 ms of
+		// burst and threshold hold 66 of them (the loop takes a few ms more).
+		t.Logf("share %d: returns %v", share, seen)
+		if share == 0 && passed != 0 || share != 0 && (passed < 60 || passed > 75) {
+			t.Errorf("share %d: %d passed, want %s", share, passed, map[bool]string{true: "0", false: "60-75"}[share == 0])
+		}
 	}
 }
