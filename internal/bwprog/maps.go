@@ -119,7 +119,7 @@ const (
 	// padded so that the egress and ingress tails (written by different
 	// CPUs) never share a cache line.
 	stTail   = 0
-	stSignal = 8 // ktime of the last congestion signal
+	stSignal = 8  // ktime of the last congestion signal
 	stOther  = 16 // virtual tail of the non-TCP share (OtherCostPerByte)
 	stSize   = 128
 
