@@ -23,6 +23,7 @@ import (
 
 	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 )
 
 // The bandwidth test bed: two network namespaces joined by a veth pair,
@@ -72,26 +73,15 @@ func useBPFFS(t testing.TB) string {
 	return dir
 }
 
-// inNetns runs fn on a locked thread inside the namespace at path; the
-// thread is discarded afterwards.
+// inNetns runs fn inside the network namespace at path, through the
+// library's one thread-switching Do.
 func inNetns(path string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	h, err := namespace.OpenPath(path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return namespace.Do(fn, h)
 }
 
 func newBed(t testing.TB) *bed {
