@@ -112,7 +112,7 @@
 // [Resources].Network limits the bandwidth of sockets created inside the
 // cgroup with cgroup_skb eBPF programs: egress by earliest-departure-time
 // pacing where the egress device has an fq qdisc ([Network].EDT,
-// [InstallFQ]), else by a virtual queue that marks ECN, notifies
+// netns.InstallFQ), else by a virtual queue that marks ECN, notifies
 // congestion and finally drops; ingress by the same virtual queue, which
 // marks long before it drops (marks reach only connections that negotiated
 // ECN, which Linux asks for when net.ipv4.tcp_ecn is 1). In the

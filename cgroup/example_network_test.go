@@ -6,6 +6,7 @@ import (
 	"log"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/netns"
 )
 
 // Parse rates as users write them: tc units, plain bits/s and Kubernetes
@@ -67,12 +68,17 @@ func ExampleNetwork() {
 }
 
 // Pace a sandbox's egress with earliest departure times: install fq on the
-// device its traffic leaves through (here eth0 in the network namespace
-// /run/netns/sandbox), then ask for EDT mode. Without fq, use the default
+// device its traffic leaves through (here eth0 in the named network
+// namespace "sandbox"), then ask for EDT mode. Without fq, use the default
 // virtual-queue mode instead.
-func ExampleInstallFQ() {
+func ExampleNetwork_edt() {
 	mode := &cgroup.Network{EgressRate: 100e6, EDT: true}
-	if err := cgroup.InstallFQ("/run/netns/sandbox", "eth0"); errors.Is(err, cgroup.ErrNotSupported) {
+	h, err := netns.OpenName("sandbox")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer h.Close()
+	if err := netns.InstallFQ(h, "eth0"); errors.Is(err, cgroup.ErrNotSupported) {
 		mode.EDT = false // no sch_fq in this kernel
 	} else if err != nil {
 		log.Fatal(err)

@@ -43,7 +43,7 @@ type Network struct {
 	// EDT selects earliest-departure-time pacing for egress: packets get a
 	// departure time and an fq qdisc on the egress device holds them. Set it
 	// only when every device the cgroup's traffic leaves through has fq (see
-	// InstallFQ): without fq the times are ignored and nothing is limited.
+	// netns.InstallFQ): without fq the times are ignored and nothing is limited.
 	// Without EDT the virtual-queue mode (ECN marks, congestion
 	// notification, drops) works on any device.
 	EDT bool

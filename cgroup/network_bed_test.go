@@ -24,6 +24,7 @@ import (
 	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/testutil"
 	"github.com/confinelab/confine/namespace"
+	cnetns "github.com/confinelab/confine/netns"
 )
 
 // The bandwidth test bed: two network namespaces joined by a veth pair,
@@ -82,6 +83,16 @@ func inNetns(path string, fn func() error) error {
 	}
 	defer h.Close()
 	return namespace.Do(fn, h)
+}
+
+// installFQ is netns.InstallFQ for the namespace at path.
+func installFQ(path, link string) error {
+	h, err := cnetns.OpenPath(path)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return cnetns.InstallFQ(h, link)
 }
 
 func newBed(t testing.TB) *bed {

@@ -357,7 +357,7 @@ func windowSlack(c bwprog.Config, window time.Duration) float64 {
 // (this host) the error says ErrNotSupported.
 func TestInstallFQ(t *testing.T) {
 	b := newBed(t)
-	err := InstallFQ(b.cliNS, b.cliLink)
+	err := installFQ(b.cliNS, b.cliLink)
 	if err != nil {
 		if !errors.Is(err, ErrNotSupported) {
 			t.Fatalf("InstallFQ: %v, want nil or ErrNotSupported", err)
@@ -371,7 +371,7 @@ func TestInstallFQ(t *testing.T) {
 	if err != nil || len(qs) == 0 || qs[0].Type() != "fq" {
 		t.Fatalf("qdiscs after InstallFQ: %v, %v", qs, err)
 	}
-	if err := InstallFQ(b.cliNS, "nonexistent0"); err == nil || errors.Is(err, ErrNotSupported) {
+	if err := installFQ(b.cliNS, "nonexistent0"); err == nil || errors.Is(err, ErrNotSupported) {
 		t.Fatalf("InstallFQ on a missing link: %v", err)
 	}
 }

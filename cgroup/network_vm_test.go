@@ -25,7 +25,7 @@ func TestVMNetworkEDT(t *testing.T) {
 	testutil.RequireVM(t)
 	testutil.RequireKernel(t, "5.12")
 	b := newBed(t)
-	if err := InstallFQ(b.cliNS, b.cliLink); err != nil {
+	if err := installFQ(b.cliNS, b.cliLink); err != nil {
 		t.Fatalf("InstallFQ: %v", err)
 	}
 	const rate = 8e6

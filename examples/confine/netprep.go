@@ -3,9 +3,6 @@ package main
 import (
 	"fmt"
 
-	"golang.org/x/sys/unix"
-
-	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/netns"
 )
@@ -21,8 +18,7 @@ func prepareEDTNetns(o *options) (*namespace.Handle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating the network namespace: %w", err)
 	}
-	path := fmt.Sprintf("/proc/%d/fd/%d", unix.Getpid(), h.FD())
-	if err := cgroup.InstallFQ(path, "lo"); err != nil {
+	if err := netns.InstallFQ(h, "lo"); err != nil {
 		_ = h.Close()
 		return nil, nil // no fq: the virtual-queue mode works on any device
 	}
