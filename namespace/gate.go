@@ -153,28 +153,21 @@ func (c *Cmd) Detach() error {
 		return errors.New("namespace: Cmd not started")
 	}
 	if c.Pdeathsig != 0 {
-		return &InvalidError{Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "a detached command must not die with its starter"}
+		return &InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "a detached command must not die with its starter"}
 	}
 	for _, s := range []struct {
 		field string
 		v     any
 	}{{"Stdin", c.Stdin}, {"Stdout", c.Stdout}, {"Stderr", c.Stderr}} {
 		if _, ok := s.v.(*os.File); s.v != nil && !ok {
-			return &InvalidError{Field: s.field, Value: fmt.Sprintf("%T", s.v), Reason: "a detached command needs nil or an *os.File"}
+			return &InvalidError{Pkg: "namespace", Field: s.field, Value: fmt.Sprintf("%T", s.v), Reason: "a detached command needs nil or an *os.File"}
 		}
 	}
 	detached := false
 	c.waitOnce.Do(func() {
 		detached = true
 		c.waitErr = errDetached
-		c.mu.Lock()
-		c.waited = true
-		if c.pidfd >= 0 {
-			unix.Close(c.pidfd)
-			c.pidfd = -1
-		}
-		c.mu.Unlock()
-		c.cgroup.close()
+		c.releaseRefs()
 		pid := c.Process.Pid
 		_ = c.Process.Release() // sets Pid to -1; Pid() must keep working
 		c.Process.Pid = pid
@@ -195,7 +188,7 @@ func (c *Cmd) configGate(cfg *initConfig) error {
 	case c.Gate == nil:
 		return nil
 	case c.Gate.f == nil:
-		return &InvalidError{Field: "Gate", Value: c.Gate.path, Reason: "gate is closed"}
+		return &InvalidError{Pkg: "namespace", Field: "Gate", Value: c.Gate.path, Reason: "gate is closed"}
 	case cfg.JoinMount:
 		cfg.GateFD = cfg.FirstFreeFD + 3
 	default:

@@ -40,18 +40,25 @@ func cmdline(t *testing.T, pid int) string {
 	return strings.ReplaceAll(strings.TrimSuffix(string(b), "\x00"), "\x00", " ")
 }
 
+// newGate makes a gate in a temporary directory, closed when the test ends.
+func newGate(t *testing.T) (*namespace.Gate, string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "gate.sock")
+	gate, err := namespace.NewGate(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gate.Close() })
+	return gate, sock
+}
+
 func gateRoot(t *testing.T) string {
 	return testutil.BusyboxRoot(t, []string{"proc", "sys", "dev"}, "sleep")
 }
 
 func TestGateHoldsExecUntilRelease(t *testing.T) {
 	testutil.RequireRoot(t)
-	sock := filepath.Join(t.TempDir(), "gate.sock")
-	gate, err := namespace.NewGate(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gate.Close()
+	gate, sock := newGate(t)
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("gate socket %v, %v: want mode 0600", fi.Mode(), err)
 	}
@@ -120,12 +127,7 @@ func TestGateReportsExecFailure(t *testing.T) {
 
 func TestGateDetachRefusesPdeathsig(t *testing.T) {
 	testutil.RequireRoot(t)
-	sock := filepath.Join(t.TempDir(), "gate.sock")
-	gate, err := namespace.NewGate(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gate.Close()
+	gate, _ := newGate(t)
 	c := gatedSleep(gateRoot(t), gate)
 	c.Pdeathsig = syscall.SIGKILL
 	if err := c.Start(); err != nil {

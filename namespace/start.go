@@ -369,6 +369,12 @@ func (c *Cmd) wait() {
 	if c.keeper != nil {
 		close(c.keeper)
 	}
+	c.releaseRefs()
+}
+
+// releaseRefs marks c waited for and closes its pidfd and its cgroup
+// reference: after Wait, and after Detach.
+func (c *Cmd) releaseRefs() {
 	c.mu.Lock()
 	c.waited = true
 	if c.pidfd >= 0 {

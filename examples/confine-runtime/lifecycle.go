@@ -22,15 +22,11 @@ import (
 // startContainer releases a created container's init (it execs the
 // process) and runs the poststart hooks.
 func (rt *runtime) startContainer(id string) error {
-	d, err := openDir(rt.root, id)
+	d, r, err := rt.open(id)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	r, err := readRecord(d.path)
-	if err != nil {
-		return err
-	}
 	if st := r.status(d.path); st != specs.StateCreated {
 		return &StateError{ID: id, Status: string(st), Op: "start"}
 	}
@@ -83,15 +79,11 @@ func (rt *runtime) kill(id, sigName string, all bool) error {
 	if err != nil {
 		return err
 	}
-	d, err := openDir(rt.root, id)
+	d, r, err := rt.open(id)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	r, err := readRecord(d.path)
-	if err != nil {
-		return err
-	}
 	if st := r.status(d.path); st == specs.StateStopped && !all {
 		return &StateError{ID: id, Status: string(st), Op: "kill"}
 	}
@@ -222,4 +214,18 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 		return 0, werr
 	}
 	return st.ShellExitCode(), nil
+}
+
+// open locks the state directory of container id and reads its record.
+func (rt *runtime) open(id string) (*stateDir, *record, error) {
+	d, err := openDir(rt.root, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := readRecord(d.path)
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	return d, r, nil
 }
