@@ -64,10 +64,7 @@ func loadEgress(t testing.TB, cfg Config, insns ...asm.Instruction) (*maps, *ebp
 // of 1400-byte IPv4 packets at 10 Mbit/s: the first pass within the burst,
 // then they get congestion notification, then drops.
 func TestVirtualQueue(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireKernel(t, "5.12")
-	ms := uint64(1e6)
-	cost := uint64(8e9<<CostShift) / 10e6
+	ms, cost := requireRun10M(t)
 	m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms,
 		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms})
 	pkt := make([]byte, 14+1400) // Ethernet header is stripped by the test run
@@ -175,10 +172,7 @@ func TestWireLen(t *testing.T) {
 // held to the rate: a flood of 100-byte packets at 10 Mbit/s passes until
 // the backlog reaches the ceiling and drops from then on.
 func TestSmallFlood(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireKernel(t, "5.12")
-	ms := uint64(1e6)
-	cost := uint64(8e9<<CostShift) / 10e6
+	ms, cost := requireRun10M(t)
 	m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 10 * ms,
 		MarkNs: 2 * ms, DropNs: 4 * ms, SmallLen: 128, CeilNs: 30 * ms})
 	pkt := make([]byte, 14+100)
@@ -211,10 +205,7 @@ func TestSmallFlood(t *testing.T) {
 // interval pass unmarked, and drops of packets without a TCP socket (all
 // packets of a test run) still notify.
 func TestSignalSpacing(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireKernel(t, "5.12")
-	ms := uint64(1e6)
-	cost := uint64(8e9<<CostShift) / 10e6
+	ms, cost := requireRun10M(t)
 	_, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms,
 		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms,
 		SignalNs: uint64(2 * time.Second)}) // the loop takes milliseconds
@@ -239,10 +230,7 @@ func TestSignalSpacing(t *testing.T) {
 // until the backlog reaches OtherDropNs, and never gets the marks that lie
 // between there and DropNs.
 func TestOtherDrop(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireKernel(t, "5.12")
-	ms := uint64(1e6)
-	cost := uint64(8e9<<CostShift) / 10e6
+	ms, cost := requireRun10M(t)
 	m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms,
 		MarkNs: 100 * ms, DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms, OtherDropNs: 100 * ms})
 	pkt := make([]byte, 14+1400)
@@ -277,10 +265,7 @@ func TestOtherDrop(t *testing.T) {
 // share's own tail is OtherDropNs ahead, i.e. (burst + OtherDropNs) of
 // line time at half the rate; without a share every packet drops.
 func TestOtherShare(t *testing.T) {
-	testutil.RequireRoot(t)
-	testutil.RequireKernel(t, "5.12")
-	ms := uint64(1e6)
-	cost := uint64(8e9<<CostShift) / 10e6
+	ms, cost := requireRun10M(t)
 	for _, share := range []uint64{0, 2 * cost} {
 		m, p := loadEgress(t, Config{CostPerByte: cost, BurstNs: 50 * ms, MarkNs: 100 * ms,
 			DropNs: 200 * ms, SmallLen: 128, CeilNs: 200 * ms, OtherDropNs: 100 * ms, OtherCostPerByte: share})
@@ -311,4 +296,14 @@ func TestOtherShare(t *testing.T) {
 			t.Errorf("share %d: %d passed, want %s", share, passed, map[bool]string{true: "0", false: "60-75"}[share == 0])
 		}
 	}
+}
+
+// requireRun10M skips where programs cannot be test-run (root and Linux
+// 5.12 needed) and returns a millisecond in ns and the per-byte cost of
+// 10 Mbit/s, the rate the program tests limit to.
+func requireRun10M(t *testing.T) (ms, cost uint64) {
+	t.Helper()
+	testutil.RequireRoot(t)
+	testutil.RequireKernel(t, "5.12")
+	return uint64(1e6), uint64(8e9<<CostShift) / 10e6
 }
