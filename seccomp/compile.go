@@ -1,7 +1,6 @@
 package seccomp
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -19,10 +18,6 @@ type leaf struct {
 	// args32: a 32-bit ABI (i386, x32): only the low words of arguments
 	// and condition values are compared, as libseccomp does.
 	args32 bool
-	// sub: a range dispatched by its own search tree.
-	sub []segment
-	// peeled: single numbers inside the range that decide otherwise.
-	peeled []point
 }
 
 type segment struct {
@@ -39,53 +34,77 @@ const (
 	weightEmpty  = 1
 )
 
+// lambdaNr weighs program size against weighted tests executed in the
+// dispatch on syscall numbers (see switchOn).
+const lambdaNr = 64
+
 // Compile turns resolved rules into a seccomp filter: the architecture is
-// checked first (anything not accepted is killed), then an optimal binary
-// search over syscall numbers of each ABI leads to a RET or to the
-// argument checks of one syscall.
+// checked first (anything not accepted is killed), then a search over
+// syscall numbers of each ABI leads to a RET or to the argument checks of
+// one syscall. Identical code is emitted once (see graph.go).
 func Compile(r *Resolved) (*Program, error) {
+	return compile(r, x32Auto)
+}
+
+func compile(r *Resolved, mode x32Mode) (*Program, error) {
 	r, err := checkResolved(r)
 	if err != nil {
 		return nil, err
 	}
-	var b cbpf.Builder
-	b.Stmt(cbpf.LdAbsW, cbpf.OffArch)
-	other := b.NewLabel()
-	b.JumpIf(cbpf.JeqK, unix.AUDIT_ARCH_X86_64, cbpf.Next, other)
-	b.Stmt(cbpf.LdAbsW, cbpf.OffNr)
-	segs := abiSegments(r, syscalls.X86_64, 0, syscalls.X32Bit, weightNative)
-	segs = mergeSegments(segs)
-	if slices.Contains(r.Arches, syscalls.X32) {
-		// The x32 range is one leaf of the native tree with its own tree
-		// below: two small optimisations instead of one large one.
-		x32 := mergeSegments(abiSegments(r, syscalls.X32, syscalls.X32Bit, math.MaxUint32+1, weightX32))
-		w := 0
-		for _, s := range x32 {
-			w += s.weight
-		}
-		segs = append(segs, segment{start: syscalls.X32Bit, leaf: leaf{sub: x32}, weight: w})
-	} else {
-		segs = append(segs, segment{start: syscalls.X32Bit, leaf: leaf{act: ActKillProcess}, weight: weightEmpty})
-	}
-	emitDispatch(&b, segs, peelNr)
-	b.Bind(other)
-	if slices.Contains(r.Arches, syscalls.I386) {
-		kill := b.NewLabel()
-		b.JumpIf(cbpf.JeqK, unix.AUDIT_ARCH_I386, cbpf.Next, kill)
-		b.Stmt(cbpf.LdAbsW, cbpf.OffNr)
-		emitDispatch(&b, mergeSegments(abiSegments(r, syscalls.I386, 0, math.MaxUint32+1, weightNative)), peelNr)
-		b.Bind(kill)
-	}
-	b.Ret(ActKillProcess.Ret())
-	insns, err := b.Assemble()
-	var long *cbpf.TooLongError
-	if errors.As(err, &long) {
-		return nil, &TooLargeError{Instructions: long.Len, Limit: cbpf.MaxInsns}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: assembling filter: %w", err)
+	c := newCompiler(r, mode)
+	insns := c.g.layout(c.build())
+	if len(insns) > cbpf.MaxInsns {
+		return nil, &TooLargeError{Instructions: len(insns), Limit: cbpf.MaxInsns}
 	}
 	return NewProgram(insns), nil
+}
+
+// compiler holds the graph a filter is built in.
+type compiler struct {
+	g    *graph
+	r    *Resolved
+	args *argCompiler
+	x32  x32Mode
+}
+
+func newCompiler(r *Resolved, mode x32Mode) *compiler {
+	g := newGraph()
+	return &compiler{g: g, r: r, args: newArgCompiler(g), x32: mode}
+}
+
+// build returns the root of the filter's graph.
+func (c *compiler) build() nodeID {
+	kill := c.g.ret(ActKillProcess)
+	other := kill
+	if slices.Contains(c.r.Arches, syscalls.I386) {
+		i386 := c.g.switchOn(nrWord, c.segs(syscalls.I386, 0, math.MaxUint32+1, weightNative), math.MaxUint32+1, lambdaNr)
+		other = c.g.jump(cbpf.JeqK, archWord, unix.AUDIT_ARCH_I386, i386, kill, 1)
+	}
+	// Most calls are native: the x86_64 branch is the busier one.
+	return c.g.jump(cbpf.JeqK, archWord, unix.AUDIT_ARCH_X86_64, c.x86_64(kill), other, 0.9)
+}
+
+// segs returns the dispatch segments of abi's syscalls numbered in
+// [base, end), each going to its leaf's node.
+func (c *compiler) segs(abi syscalls.Arch, base, end uint64, w int) []seg {
+	segs := abiSegments(c.r, abi, base, end, w)
+	out := make([]seg, len(segs))
+	for i, s := range segs {
+		to := c.g.ret(s.leaf.act)
+		if s.leaf.rules != nil {
+			to = c.args.rules(s.leaf.rules, s.leaf.act, s.leaf.args32)
+		}
+		out[i] = seg{start: s.start, to: to, weight: s.weight}
+	}
+	return out
+}
+
+func totalWeight(segs []seg) int {
+	n := 0
+	for _, s := range segs {
+		n += s.weight
+	}
+	return n
 }
 
 // CompileProfile resolves p for t and compiles it.

@@ -143,9 +143,14 @@ func checkAgainstReference(t *testing.T, p *Profile, rnd *rand.Rand) bool {
 		}
 		return false // a conflict libseccomp refuses too (EEXIST)
 	}
-	prog, err := Compile(r)
-	if err != nil {
-		t.Fatal(err)
+	// Both ways of dispatching x32 calls (Compile picks one by cost).
+	var progs []*Program
+	for _, mode := range []x32Mode{x32Own, x32Shared} {
+		prog, err := compile(r, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		progs = append(progs, prog)
 	}
 	vals := []uint64{0, 1, 2, 3, 4, 5, 6, 0xff, 0x1ff, 0xfe, 0xffffffff, 1 << 32, 1<<32 | 5, 0xffffffff_ffffffff}
 	for _, abi := range []syscalls.Arch{syscalls.X86_64, syscalls.I386, syscalls.X32} {
@@ -163,6 +168,17 @@ func checkAgainstReference(t *testing.T, p *Profile, rnd *rand.Rand) bool {
 			if nr, ok := syscalls.Lookup(abi, n); ok {
 				nrs = append(nrs, nr)
 			}
+			// x32 numbers of native-only calls (ioctl is 16 natively,
+			// 514 on x32): what a shared dispatch must not let through.
+			if nr, ok := syscalls.Lookup(syscalls.X86_64, n); ok && abi == syscalls.X32 {
+				nrs = append(nrs, nr|syscalls.X32Bit)
+			}
+		}
+		switch abi { // far numbers: beyond every table, the masks' edges
+		case syscalls.X86_64:
+			nrs = append(nrs, 0x3fffffff, 0x80000000, 0xbfffffff)
+		case syscalls.X32:
+			nrs = append(nrs, 0x7fffffff, 0xc0000000, 0xc0000010, 0xffffffff)
 		}
 		for _, nr := range nrs {
 			for k := 0; k < 40; k++ {
@@ -171,9 +187,11 @@ func checkAgainstReference(t *testing.T, p *Profile, rnd *rand.Rand) bool {
 					args[i] = vals[rnd.IntN(len(vals))]
 				}
 				want := refDecide(p, abi, nr, args)
-				ret, _ := cbpf.Exec(prog.Instructions(), &cbpf.SeccompData{Nr: int32(nr), Arch: arch, Args: args})
-				if got := ActionFromRet(ret); got != want {
-					t.Fatalf("%v nr %d args %#x: filter %v, reference %v\nprofile %+v", abi, nr, args[:3], got, want, p.Syscalls)
+				for mode, prog := range progs {
+					ret, _ := cbpf.Exec(prog.Instructions(), &cbpf.SeccompData{Nr: int32(nr), Arch: arch, Args: args})
+					if got := ActionFromRet(ret); got != want {
+						t.Fatalf("%v nr %d args %#x: filter (x32 mode %d) %v, reference %v\nprofile %+v", abi, nr, args[:3], mode+1, got, want, p.Syscalls)
+					}
 				}
 				if ev := r.Evaluate(arch, nr, args); ev != want {
 					t.Fatalf("%v nr %d args %#x: Evaluate %v, reference %v\nprofile %+v", abi, nr, args[:3], ev, want, p.Syscalls)

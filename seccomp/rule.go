@@ -106,3 +106,17 @@ func (r *Rule) Matches32(args *[6]uint64) bool {
 	}
 	return true
 }
+
+// lowRules returns rules with every condition cut to the low 32 bits, as
+// a 32-bit ABI compares them (Cond.Match32).
+func lowRules(rules []Rule) []Rule {
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		out[i] = r
+		out[i].Conds = make([]Cond, len(r.Conds))
+		for j, c := range r.Conds {
+			out[i].Conds[j] = c.low32()
+		}
+	}
+	return out
+}

@@ -66,21 +66,8 @@ func fillKnown(table []syscalls.Entry, ti int, from, to uint64, fill func(uint64
 	return ti
 }
 
-// mergeSegments joins neighbours with the same fixed action.
-func mergeSegments(segs []segment) []segment {
-	out := segs[:0]
-	for _, s := range segs {
-		if n := len(out); n > 0 && mergeable(out[n-1].leaf, s.leaf) {
-			out[n-1].weight += s.weight
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 // mergeable reports whether two neighbouring leaves decide the same way
 // without looking at arguments.
 func mergeable(a, b leaf) bool {
-	return a.rules == nil && b.rules == nil && a.sub == nil && b.sub == nil && a.act == b.act
+	return a.rules == nil && b.rules == nil && a.act == b.act
 }

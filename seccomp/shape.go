@@ -1,0 +1,225 @@
+package seccomp
+
+import (
+	"math"
+	"slices"
+
+	"github.com/confinelab/confine/internal/cbpf"
+)
+
+// A switch sends the value of one word to one of several nodes by ranges
+// (segments). It becomes a search tree of JGE tests whose leaves may test
+// single values with JEQ first ("peeled" values): a value between two
+// ranges that go to the same place costs one JEQ instead of two range
+// splits. The tree's shape is chosen by dynamic programming for
+//
+//	cost = lambda*instructions + sum over segments of weight*tests executed
+//
+// so lambda says how many weighted executed tests one instruction of
+// program is worth.
+
+// seg is a range of a word's values [start, next seg's start) and where
+// it goes; weight says how often it is expected.
+type seg struct {
+	start  uint64
+	to     nodeID
+	weight int
+}
+
+// shapeMaxDP bounds the segments one dynamic program handles (its time is
+// cubic); larger switches are first split at their weighted median.
+const shapeMaxDP = 192
+
+// maxPeel bounds the values one leaf tests with JEQ.
+const maxPeel = 12
+
+// switchOn returns a node that sends A (holding w, whose values are below
+// end) to the node of the segment it falls in.
+func (g *graph) switchOn(w word, segs []seg, end uint64, lambda int) nodeID {
+	segs = mergeSegs(segs)
+	if len(segs) > shapeMaxDP {
+		k := medianSplit(segs)
+		lo := g.switchOn(w, segs[:k], segs[k].start, lambda)
+		hi := g.switchOn(w, segs[k:], end, lambda)
+		return g.jump(cbpf.JgeK, w, uint32(segs[k].start), hi, lo, share(totalWeight(segs[k:]), totalWeight(segs)))
+	}
+	s := newShaper(segs, end, lambda)
+	return s.emit(g, w, 0, len(segs)-1)
+}
+
+// mergeSegs joins neighbours going to the same node.
+func mergeSegs(segs []seg) []seg {
+	out := make([]seg, 0, len(segs))
+	for _, s := range segs {
+		if n := len(out); n > 0 && out[n-1].to == s.to {
+			out[n-1].weight += s.weight
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// medianSplit returns k (0 < k < len(segs)) splitting the weight in halves.
+func medianSplit(segs []seg) int {
+	total := 0
+	for _, s := range segs {
+		total += s.weight
+	}
+	k, acc := 1, segs[0].weight
+	for k < len(segs)-1 && 2*(acc+segs[k].weight) <= total {
+		acc += segs[k].weight
+		k++
+	}
+	return k
+}
+
+// shaper holds the dynamic program over segments i..j: cost[i][j] and how
+// the optimum is built (root > i: JGE at segs[root].start; 0: a leaf).
+type shaper struct {
+	segs   []seg
+	point  []bool // segment i is a single value
+	pre    []int  // weight prefix sums
+	n      int
+	cost   []int64
+	root   []int32
+	lambda int64
+}
+
+func newShaper(segs []seg, end uint64, lambda int) *shaper {
+	n := len(segs)
+	s := &shaper{segs: segs, n: n, point: make([]bool, n), pre: make([]int, n+1),
+		cost: make([]int64, n*n), root: make([]int32, n*n), lambda: int64(lambda)}
+	for i, x := range segs {
+		next := end
+		if i+1 < n {
+			next = segs[i+1].start
+		}
+		s.point[i] = next-x.start == 1
+		s.pre[i+1] = s.pre[i] + x.weight
+	}
+	for span := 1; span < n; span++ {
+		for i := 0; i+span < n; i++ {
+			s.solve(i, i+span)
+		}
+	}
+	return s
+}
+
+func (s *shaper) at(i, j int) int { return i*s.n + j }
+
+// solve fills cost and root for i..j from the smaller spans.
+func (s *shaper) solve(i, j int) {
+	best, root := int64(math.MaxInt64), int32(0)
+	if l, ok := s.leaf(i, j); ok {
+		best = s.lambda*int64(len(l.peeled)) + l.exec
+	}
+	w := int64(s.pre[j+1] - s.pre[i])
+	for k := i + 1; k <= j; k++ {
+		if c := s.cost[s.at(i, k-1)] + s.cost[s.at(k, j)] + s.lambda + w; c < best {
+			best, root = c, int32(k)
+		}
+	}
+	s.cost[s.at(i, j)], s.root[s.at(i, j)] = best, root
+}
+
+// leafPlan is a leaf over several segments: every segment not going to
+// background is a single value, tested by JEQ in order.
+type leafPlan struct {
+	background nodeID
+	peeled     []int // segment indices, most weighted first
+	exec       int64
+}
+
+// leaf returns the plan for i..j as one leaf, if there is one.
+func (s *shaper) leaf(i, j int) (leafPlan, bool) {
+	if j-i > 2*maxPeel {
+		return leafPlan{}, false
+	}
+	bg, ok := s.background(i, j)
+	if !ok {
+		return leafPlan{}, false
+	}
+	p := leafPlan{background: bg}
+	bgWeight := 0
+	for k := i; k <= j; k++ {
+		if s.segs[k].to == bg {
+			bgWeight += s.segs[k].weight
+		} else {
+			p.peeled = append(p.peeled, k)
+		}
+	}
+	if len(p.peeled) > maxPeel {
+		return leafPlan{}, false
+	}
+	slices.SortStableFunc(p.peeled, func(a, b int) int { return s.segs[b].weight - s.segs[a].weight })
+	for r, k := range p.peeled {
+		p.exec += int64(r+1) * int64(s.segs[k].weight)
+	}
+	p.exec += int64(len(p.peeled)) * int64(bgWeight)
+	return p, true
+}
+
+// background picks the node a leaf over i..j falls back to: the one
+// target of its ranges longer than one value, or, when all are single
+// values, the most frequent target.
+func (s *shaper) background(i, j int) (nodeID, bool) {
+	bg, have := nodeID(0), false
+	for k := i; k <= j; k++ {
+		if s.point[k] {
+			continue
+		}
+		if have && s.segs[k].to != bg {
+			return 0, false
+		}
+		bg, have = s.segs[k].to, true
+	}
+	if have {
+		return bg, true
+	}
+	best := -1
+	for k := i; k <= j; k++ {
+		to, n := s.segs[k].to, 0
+		for x := i; x <= j; x++ {
+			if s.segs[x].to == to {
+				n += 1<<20 + s.segs[x].weight // most values, then most weight
+			}
+		}
+		if n > best {
+			bg, best = to, n
+		}
+	}
+	return bg, true
+}
+
+// emit builds the optimum for i..j in g.
+func (s *shaper) emit(g *graph, w word, i, j int) nodeID {
+	if i == j {
+		return s.segs[i].to
+	}
+	if k := int(s.root[s.at(i, j)]); k > 0 {
+		hi := s.emit(g, w, k, j)
+		lo := s.emit(g, w, i, k-1)
+		return g.jump(cbpf.JgeK, w, uint32(s.segs[k].start), hi, lo, share(s.pre[j+1]-s.pre[k], s.pre[j+1]-s.pre[i]))
+	}
+	l, _ := s.leaf(i, j)
+	id := l.background
+	rest := s.pre[j+1] - s.pre[i]
+	for _, k := range l.peeled {
+		rest -= s.segs[k].weight
+	}
+	for r := len(l.peeled) - 1; r >= 0; r-- {
+		x := s.segs[l.peeled[r]]
+		id = g.jump(cbpf.JeqK, w, uint32(x.start), x.to, id, share(x.weight, x.weight+rest))
+		rest += x.weight
+	}
+	return id
+}
+
+// share is part/total, 1/2 for an empty total.
+func share(part, total int) float64 {
+	if total == 0 {
+		return 0.5
+	}
+	return float64(part) / float64(total)
+}
