@@ -16,9 +16,10 @@ import (
 // number of rules; past a budget, and whenever it is larger, the rules are
 // compiled one after the other instead (a chain).
 
-// lambdaArg weighs program size against tests executed in argument
-// switches, whose segments all weigh 1.
-const lambdaArg = 2
+// argShape shapes argument switches, whose segments all weigh 1: one
+// instruction is worth four tests executed; the many small switches of a
+// profile get the cheaper dynamic program.
+var argShape = shapeParams{lambda: 4, maxDP: 64}
 
 // ddRule is a rule while its syscall's diagram is built: the atoms left to
 // test (sorted by word), all of which must hold for act.
@@ -30,10 +31,12 @@ type ddRule struct {
 // argCompiler builds argument diagrams into one graph, remembering every
 // state it has compiled (across syscalls and ABIs).
 type argCompiler struct {
-	g      *graph
-	memo   map[string]nodeID
-	states int
-	budget int
+	g    *graph
+	memo map[string]nodeID
+	// work counts the rules of the states built for the current syscall
+	// and the segments their switches shape; past budget the diagram is
+	// abandoned.
+	work, budget int
 }
 
 func newArgCompiler(g *graph) *argCompiler {
@@ -52,7 +55,7 @@ func (a *argCompiler) rules(rules []Rule, def Action, args32 bool) nodeID {
 		}
 	}
 	chain := a.chain(rs, def)
-	a.states, a.budget = 0, 64+16*atoms
+	a.work, a.budget = 0, 4096+256*atoms
 	dd, ok := a.decide(rs, def)
 	if ok && a.g.size(dd) <= a.g.size(chain) {
 		return dd
@@ -97,7 +100,7 @@ func wordOrder(w word) int64 {
 }
 
 // decide builds the diagram of a state: the rules left and the default.
-// It returns false when the budget of states runs out.
+// It returns false when the budget runs out.
 func (a *argCompiler) decide(rs []ddRule, def Action) (nodeID, bool) {
 	rs = simplify(rs, def)
 	if len(rs) == 0 {
@@ -110,10 +113,32 @@ func (a *argCompiler) decide(rs []ddRule, def Action) (nodeID, bool) {
 	if id, ok := a.memo[key]; ok {
 		return id, true
 	}
-	if a.states++; a.states > a.budget {
+	w := rs[0].atoms[0].w
+	bounds, parts := partition(rs, w)
+	for _, p := range parts {
+		a.work += len(p)
+	}
+	if a.work += len(rs) + len(bounds)*min(len(bounds), argShape.maxDP); a.work > a.budget {
 		return 0, false
 	}
-	w := rs[0].atoms[0].w
+	segs := make([]seg, len(bounds))
+	for i, b := range bounds {
+		id, ok := a.decide(parts[i], def)
+		if !ok {
+			return 0, false
+		}
+		segs[i] = seg{start: b, to: id, weight: 1}
+	}
+	id := a.g.switchOn(w, segs, 1<<32, argShape)
+	a.memo[key] = id
+	return id, true
+}
+
+// partition splits w's values into ranges where every atom on w says the
+// same, and returns where each starts and the rules left there, in order.
+// A rule is looked at only in the ranges it is left in, so the work is
+// the size of the result.
+func partition(rs []ddRule, w word) ([]uint64, [][]ddRule) {
 	bounds := []uint64{0}
 	for _, r := range rs {
 		for _, at := range r.atoms {
@@ -127,51 +152,55 @@ func (a *argCompiler) decide(rs []ddRule, def Action) (nodeID, bool) {
 	if bounds[len(bounds)-1] > math.MaxUint32 {
 		bounds = bounds[:len(bounds)-1]
 	}
-	segs := make([]seg, len(bounds))
-	for i, b := range bounds {
-		id, ok := a.decide(restrict(rs, w, uint32(b)), def)
-		if !ok {
-			return 0, false
+	parts := make([][]ddRule, len(bounds))
+	for _, r := range rs {
+		on := slices.IndexFunc(r.atoms, func(at atom) bool { return at.w == w })
+		switch {
+		case on < 0:
+			for i := range parts {
+				parts[i] = append(parts[i], r)
+			}
+		case slices.IndexFunc(r.atoms[on+1:], func(at atom) bool { return at.w == w }) >= 0:
+			for i, b := range bounds { // two atoms on w: rare (hand-built rules)
+				if left, ok := restrict(r, w, uint32(b)); ok {
+					parts[i] = append(parts[i], left)
+				}
+			}
+		default:
+			at := r.atoms[on]
+			c, _ := slices.BinarySearch(bounds, uint64(at.c))
+			zones := [3]struct{ from, to int }{{0, c}, {c, c + 1}, {c + 1, len(bounds)}}
+			for z, x := range []uint64{0, uint64(at.c), uint64(at.c) + 1} {
+				if zones[z].from >= zones[z].to {
+					continue
+				}
+				if left, ok := restrict(r, w, uint32(x)); ok {
+					for i := zones[z].from; i < zones[z].to; i++ {
+						parts[i] = append(parts[i], left)
+					}
+				}
+			}
 		}
-		segs[i] = seg{start: b, to: id, weight: 1}
 	}
-	id := a.g.switchOn(w, segs, 1<<32, lambdaArg)
-	a.memo[key] = id
-	return id, true
+	return bounds, parts
 }
 
-// restrict returns the rules left when word w holds x. Rules are never
-// modified: one without an atom on w is kept as it is.
-func restrict(rs []ddRule, w word, x uint32) []ddRule {
-	var out []ddRule
-rules:
-	for _, r := range rs {
-		changed := false
-		for _, at := range r.atoms {
-			if at.w == w {
-				if at.of(x) == isFalse {
-					continue rules
-				}
-				changed = true
-			}
+// restrict returns what is left of r when word w holds x, false when r
+// no longer holds. Rules are never modified.
+func restrict(r ddRule, w word, x uint32) (ddRule, bool) {
+	left := ddRule{act: r.act, atoms: make([]atom, 0, len(r.atoms))}
+	for _, at := range r.atoms {
+		switch {
+		case at.w != w:
+			left.atoms = append(left.atoms, at)
+		case at.of(x) == isFalse:
+			return left, false
+		case at.of(x) == isNext:
+			left.atoms = append(left.atoms, atom{stage: at.lo})
 		}
-		if !changed {
-			out = append(out, r)
-			continue
-		}
-		left := ddRule{act: r.act, atoms: make([]atom, 0, len(r.atoms))}
-		for _, at := range r.atoms {
-			switch {
-			case at.w != w:
-				left.atoms = append(left.atoms, at)
-			case at.of(x) == isNext:
-				left.atoms = append(left.atoms, atom{stage: at.lo})
-			}
-		}
-		sortAtoms(left.atoms)
-		out = append(out, left)
 	}
-	return out
+	sortAtoms(left.atoms)
+	return left, true
 }
 
 // simplify drops the rules that cannot decide: those after one that
@@ -238,7 +267,7 @@ func (a *argCompiler) test(at atom, pass, fail nodeID) nodeID {
 		}
 		return second
 	}
-	return a.g.switchOn(at.w, stageSegs(at.stage, to(at.below), to(at.at), to(at.above)), 1<<32, lambdaArg)
+	return a.g.switchOn(at.w, stageSegs(at.stage, to(at.below), to(at.at), to(at.above)), 1<<32, argShape)
 }
 
 // stageSegs returns the segments of a stage: below, at and above c.

@@ -34,9 +34,9 @@ const (
 	weightEmpty  = 1
 )
 
-// lambdaNr weighs program size against weighted tests executed in the
-// dispatch on syscall numbers (see switchOn).
-const lambdaNr = 64
+// nrShape shapes the dispatch on syscall numbers (see switchOn): one
+// instruction is worth one native syscall executing one more test.
+var nrShape = shapeParams{lambda: weightNative, maxDP: 256}
 
 // Compile turns resolved rules into a seccomp filter: the architecture is
 // checked first (anything not accepted is killed), then a search over
@@ -77,7 +77,7 @@ func (c *compiler) build() nodeID {
 	kill := c.g.ret(ActKillProcess)
 	other := kill
 	if slices.Contains(c.r.Arches, syscalls.I386) {
-		i386 := c.g.switchOn(nrWord, c.segs(syscalls.I386, 0, math.MaxUint32+1, weightNative), math.MaxUint32+1, lambdaNr)
+		i386 := c.g.switchOn(nrWord, c.segs(syscalls.I386, 0, math.MaxUint32+1, weightNative), math.MaxUint32+1, nrShape)
 		other = c.g.jump(cbpf.JeqK, archWord, unix.AUDIT_ARCH_I386, i386, kill, 1)
 	}
 	// Most calls are native: the x86_64 branch is the busier one.

@@ -9,15 +9,14 @@ import (
 
 // Layout turns the graph into instructions. Nodes are ordered so that
 // every node comes after all nodes that jump to it (classic BPF jumps
-// forward only), depth first, the smaller branch first so that the jump
-// over it stays short. The program is then written backwards, from its
-// last instruction: when a node is written, everything it jumps to is
-// already in place. A conditional jump reaches at most 255 instructions;
-// when the nearest copy of a target is farther, a new copy of it is put
-// right after the jump, a RET as itself and anything else as a JA to it,
-// and later (that is, earlier) jumps reuse that copy while it is in
-// reach. A node that finds its word already in A is entered past its
-// load.
+// forward only), depth first (see order). The program is then written
+// backwards, from its last instruction: when a node is written,
+// everything it jumps to is already in place. A conditional jump reaches
+// at most 255 instructions; when the nearest copy of a target is farther,
+// a new copy of it is put right after the jump (a RET, or a test of a few
+// instructions, as itself; anything else as a JA to it), and later (that
+// is, earlier) jumps reuse that copy while it is in reach. A node that
+// finds its word already in A is entered past its load.
 
 // maxJump is the longest offset of a conditional jump.
 const maxJump = 255
@@ -101,7 +100,7 @@ func (l *layouter) test(id nodeID) int {
 }
 
 // maxCopy bounds the instructions copied instead of a JA.
-const maxCopy = 5
+const maxCopy = 3
 
 // near puts a copy of k right here: a RET as itself, a test whose targets
 // are in reach (or copied, within maxCopy instructions) as itself, else a

@@ -26,24 +26,28 @@ type seg struct {
 	weight int
 }
 
-// shapeMaxDP bounds the segments one dynamic program handles (its time is
-// cubic); larger switches are first split at their weighted median.
-const shapeMaxDP = 192
+// shapeParams say how a switch is shaped: lambda is what one instruction
+// is worth in weighted tests executed; maxDP bounds the segments one
+// dynamic program handles (its time is cubic), larger switches being
+// split at their weighted median first.
+type shapeParams struct {
+	lambda, maxDP int
+}
 
 // maxPeel bounds the values one leaf tests with JEQ.
 const maxPeel = 12
 
 // switchOn returns a node that sends A (holding w, whose values are below
 // end) to the node of the segment it falls in.
-func (g *graph) switchOn(w word, segs []seg, end uint64, lambda int) nodeID {
+func (g *graph) switchOn(w word, segs []seg, end uint64, p shapeParams) nodeID {
 	segs = mergeSegs(segs)
-	if len(segs) > shapeMaxDP {
+	if len(segs) > p.maxDP {
 		k := medianSplit(segs)
-		lo := g.switchOn(w, segs[:k], segs[k].start, lambda)
-		hi := g.switchOn(w, segs[k:], end, lambda)
+		lo := g.switchOn(w, segs[:k], segs[k].start, p)
+		hi := g.switchOn(w, segs[k:], end, p)
 		return g.jump(cbpf.JgeK, w, uint32(segs[k].start), hi, lo, share(totalWeight(segs[k:]), totalWeight(segs)))
 	}
-	s := newShaper(segs, end, lambda)
+	s := newShaper(segs, end, p.lambda)
 	return s.emit(g, w, 0, len(segs)-1)
 }
 
@@ -84,6 +88,9 @@ type shaper struct {
 	cost   []int64
 	root   []int32
 	lambda int64
+	// buffers for leaf plans: the plan being tried, the best one so far
+	scratch, best []int
+	bgs           []nodeID
 }
 
 func newShaper(segs []seg, end uint64, lambda int) *shaper {
@@ -112,7 +119,7 @@ func (s *shaper) at(i, j int) int { return i*s.n + j }
 func (s *shaper) solve(i, j int) {
 	best, root := int64(math.MaxInt64), int32(0)
 	if l, ok := s.leaf(i, j); ok {
-		best = s.lambda*int64(len(l.peeled)) + l.exec
+		best = s.leafCost(l)
 	}
 	w := int64(s.pre[j+1] - s.pre[i])
 	for k := i + 1; k <= j; k++ {
@@ -131,28 +138,42 @@ type leafPlan struct {
 	exec       int64
 }
 
-// leaf returns the plan for i..j as one leaf, if there is one.
+// leaf returns the cheapest plan for i..j as one leaf, if there is one.
 func (s *shaper) leaf(i, j int) (leafPlan, bool) {
+	var best leafPlan
+	found := false
 	if j-i > 2*maxPeel {
-		return leafPlan{}, false
+		return best, false
 	}
-	bg, ok := s.background(i, j)
-	if !ok {
-		return leafPlan{}, false
+	for _, bg := range s.backgrounds(i, j) {
+		if p, ok := s.plan(i, j, bg); ok && (!found || s.leafCost(p) < s.leafCost(best)) {
+			best, found = p, true
+			s.best, s.scratch = s.scratch, s.best // keep p.peeled
+		}
 	}
-	p := leafPlan{background: bg}
+	return best, found
+}
+
+func (s *shaper) leafCost(p leafPlan) int64 { return s.lambda*int64(len(p.peeled)) + p.exec }
+
+// plan returns the leaf over i..j falling back to bg, if every other
+// segment is a single value and there are at most maxPeel of them. The
+// most weighted values are tested first.
+func (s *shaper) plan(i, j int, bg nodeID) (leafPlan, bool) {
+	p := leafPlan{background: bg, peeled: s.scratch[:0]}
 	bgWeight := 0
 	for k := i; k <= j; k++ {
-		if s.segs[k].to == bg {
+		switch {
+		case s.segs[k].to == bg:
 			bgWeight += s.segs[k].weight
-		} else {
+		case !s.point[k] || len(p.peeled) == maxPeel:
+			return p, false
+		default:
 			p.peeled = append(p.peeled, k)
 		}
 	}
-	if len(p.peeled) > maxPeel {
-		return leafPlan{}, false
-	}
 	slices.SortStableFunc(p.peeled, func(a, b int) int { return s.segs[b].weight - s.segs[a].weight })
+	s.scratch = p.peeled
 	for r, k := range p.peeled {
 		p.exec += int64(r+1) * int64(s.segs[k].weight)
 	}
@@ -160,36 +181,26 @@ func (s *shaper) leaf(i, j int) (leafPlan, bool) {
 	return p, true
 }
 
-// background picks the node a leaf over i..j falls back to: the one
+// backgrounds returns the nodes a leaf over i..j may fall back to: the
 // target of its ranges longer than one value, or, when all are single
-// values, the most frequent target.
-func (s *shaper) background(i, j int) (nodeID, bool) {
-	bg, have := nodeID(0), false
+// values, any of their targets.
+func (s *shaper) backgrounds(i, j int) []nodeID {
+	out := s.bgs[:0]
+	defer func() { s.bgs = out }()
 	for k := i; k <= j; k++ {
-		if s.point[k] {
-			continue
+		if !s.point[k] && !slices.Contains(out, s.segs[k].to) {
+			out = append(out, s.segs[k].to)
 		}
-		if have && s.segs[k].to != bg {
-			return 0, false
-		}
-		bg, have = s.segs[k].to, true
 	}
-	if have {
-		return bg, true
+	if len(out) > 0 {
+		return out[:min(len(out), 1)] // two would make the leaf invalid
 	}
-	best := -1
 	for k := i; k <= j; k++ {
-		to, n := s.segs[k].to, 0
-		for x := i; x <= j; x++ {
-			if s.segs[x].to == to {
-				n += 1<<20 + s.segs[x].weight // most values, then most weight
-			}
-		}
-		if n > best {
-			bg, best = to, n
+		if !slices.Contains(out, s.segs[k].to) {
+			out = append(out, s.segs[k].to)
 		}
 	}
-	return bg, true
+	return out
 }
 
 // emit builds the optimum for i..j in g.

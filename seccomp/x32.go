@@ -30,13 +30,13 @@ func (c *compiler) x86_64(kill nodeID) nodeID {
 	native := c.segs(syscalls.X86_64, 0, syscalls.X32Bit, weightNative)
 	x32 := seg{start: syscalls.X32Bit, to: kill, weight: weightEmpty}
 	if !slices.Contains(c.r.Arches, syscalls.X32) {
-		return c.g.switchOn(nrWord, append(native, x32), math.MaxUint32+1, lambdaNr)
+		return c.g.switchOn(nrWord, append(native, x32), math.MaxUint32+1, nrShape)
 	}
 	segs32 := c.segs(syscalls.X32, syscalls.X32Bit, math.MaxUint32+1, weightX32)
-	x32.to = c.g.switchOn(nrWord, segs32, math.MaxUint32+1, lambdaNr)
+	x32.to = c.g.switchOn(nrWord, segs32, math.MaxUint32+1, nrShape)
 	x32.weight = totalWeight(segs32)
 	own := func() nodeID {
-		return c.g.switchOn(nrWord, append(slices.Clone(native), x32), math.MaxUint32+1, lambdaNr)
+		return c.g.switchOn(nrWord, append(slices.Clone(native), x32), math.MaxUint32+1, nrShape)
 	}
 	switch c.x32 {
 	case x32Own:
@@ -61,9 +61,9 @@ func (c *compiler) sharedX32(native, segs32 []seg) nodeID {
 	weighted := slices.Clone(native)
 	last, w32 := native[len(native)-1].weight, totalWeight(segs32)
 	weighted[len(weighted)-1].weight += w32 // as if x32 hung there
-	s := c.g.switchOn(nrWord, weighted, syscalls.X32Bit, lambdaNr)
+	s := c.g.switchOn(nrWord, weighted, syscalls.X32Bit, nrShape)
 	viaNative := c.g.and(nrWord, ^uint32(syscalls.X32Bit), s)
-	x32 := c.g.switchOn(nrWord, x32Exceptions(native, segs32, viaNative), math.MaxUint32+1, lambdaNr)
+	x32 := c.g.switchOn(nrWord, x32Exceptions(native, segs32, viaNative), math.MaxUint32+1, nrShape)
 	return c.g.graft(s, syscalls.X32Bit, x32, share(w32, w32+last))
 }
 
@@ -108,11 +108,11 @@ func x32Weight(from, to uint64) int {
 	return w
 }
 
-// cost weighs an x86_64 dispatch as switchOn does: lambdaNr per
+// cost weighs an x86_64 dispatch as switchOn does: nrShape.lambda per
 // instruction, and each syscall's weight per instruction executed with
 // arguments 0.
 func (c *compiler) cost(root nodeID) int {
-	n := lambdaNr * c.g.size(root)
+	n := nrShape.lambda * c.g.size(root)
 	for _, abi := range []syscalls.Arch{syscalls.X86_64, syscalls.X32} {
 		w := weightNative
 		if abi == syscalls.X32 {
