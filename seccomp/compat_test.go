@@ -220,3 +220,21 @@ func TestCompileTooLarge(t *testing.T) {
 		t.Fatalf("got %v, want a TooLargeError", err)
 	}
 }
+
+// TestCompileFitsDocumentedScale backs the package documentation: 2,900
+// values for one argument of one syscall fit in a filter, 1,650 when
+// i386 and x32 are accepted too.
+func TestCompileFitsDocumentedScale(t *testing.T) {
+	for n, arches := range map[int][]string{2900: nil, 1650: allABIs} {
+		p := &Profile{DefaultAction: NameActErrno, Architectures: arches}
+		for v := range n {
+			p.Syscalls = append(p.Syscalls, Syscall{Names: []string{"ioctl"}, Action: NameActAllow,
+				Args: []Arg{{Index: 1, Op: OpEQ, Value: uint64(0x5400 + 7*v)}}})
+		}
+		prog, _, err := CompileProfile(p, Target{Kernel: "6.1"})
+		if err != nil {
+			t.Fatalf("%d values, arches %v: %v", n, arches, err)
+		}
+		t.Logf("%d values, arches %v: %d instructions", n, arches, len(prog.Instructions()))
+	}
+}

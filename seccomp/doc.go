@@ -36,11 +36,28 @@
 //
 // The compiled filter checks the architecture first: x86_64, and i386 and
 // x32 when the profile lists them (x32 is recognised by the 0x40000000 bit
-// of the syscall number). Syscalls are dispatched by a weighted binary
-// search over their numbers, with shared return instructions and shared
-// argument blocks, so programs stay near libseccomp's size; a profile that
-// would exceed the kernel's 4096 instructions is a *TooLargeError from
-// Compile, never a bare EINVAL from the kernel.
+// of the syscall number). A search over syscall numbers, shaped for size
+// and for the tests a call executes together, leads to a RET or to the
+// syscall's argument checks, compiled as a decision diagram that tests
+// each argument word once for all rules comparing it. Identical code
+// (a RET, an argument check several syscalls share, a common subtree) is
+// emitted once; x32 calls may be decided by the native search with the
+// x32 bit masked off, when that is smaller. Programs are a fraction of
+// libseccomp's for the same profile (Docker's default: about a fifth of
+// its binary tree), executing no more instructions per native call on
+// average.
+//
+// A profile that still exceeds the kernel's 4096 instructions is a
+// *TooLargeError from Compile, never a bare EINVAL from the kernel: about
+// 3,000 values for one argument of one syscall fit, or 1,700 when i386
+// and x32 are accepted too. Such a profile is not split into stacked
+// filters, though the kernel would apply the most restrictive answer of
+// several: every filter would run on every syscall, so their costs add
+// up; seccomp(2) installs one filter per call, so a failure between two
+// loads would leave part of the policy in force, and a split by syscall
+// leaves allowed what the missing filter was to deny; only one filter can
+// have a user-notification listener; and a Program is one filter, as the
+// spawn path loads it.
 //
 // Kernel requirements: seccomp filters need Linux 3.17 (seccomp(2)); TSYNC
 // 3.17, LOG and KILL_PROCESS 4.14, SPEC_ALLOW 4.17, user notification 5.0,

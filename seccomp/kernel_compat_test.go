@@ -22,6 +22,7 @@ func init() { testutil.RegisterHelper("seccomp-compat", helperCompat) }
 type compatCase struct {
 	profile *Profile
 	calls   []compatCall
+	x32     x32Mode // how the compiler dispatches x32 calls
 }
 
 type compatCall struct {
@@ -42,21 +43,38 @@ func compatCases() map[string]compatCase {
 		return &Profile{DefaultAction: NameActAllow, Architectures: arches, Syscalls: []Syscall{
 			{Names: []string{"getppid"}, Action: NameActErrno, ErrnoRet: &e, Args: []Arg{a}}}}
 	}
+	x32ioctl, _ := syscalls.Lookup(syscalls.X32, "ioctl")
 	return map[string]compatCase{
+		// x32 calls through the native dispatch: ioctl's x32 number
+		// (514) is denied though natively nothing has it, and x32's
+		// number 16 (native ioctl, no x32 syscall) is not.
+		"x32-shared": {x32: x32Shared, profile: &Profile{DefaultAction: NameActAllow, Architectures: arches, Syscalls: []Syscall{
+			{Names: []string{"ioctl", "getppid"}, Action: NameActErrno, ErrnoRet: &e}}}, calls: []compatCall{
+			{unix.SYS_IOCTL, 1 << 40, compatErrno}, {x32ioctl, 1 << 40, compatErrno}, {syscalls.X32Bit | unix.SYS_IOCTL, 1 << 40, 0},
+			{unix.SYS_GETPPID, 0, compatErrno}, {x32, 0, compatErrno}, {syscalls.X32Bit | unix.SYS_GETPID, 0, 0},
+		}},
 		// The datum's bits outside the mask do not matter: runc denies.
-		"masked": {deny(Arg{Index: 0, Op: OpMaskedEQ, Value: 0xff, ValueTwo: 0x1ff}), []compatCall{
+		"masked": {profile: deny(Arg{Index: 0, Op: OpMaskedEQ, Value: 0xff, ValueTwo: 0x1ff}), calls: []compatCall{
 			{unix.SYS_GETPPID, 0xff, compatErrno}, {unix.SYS_GETPPID, 0x7_0000_00ff, compatErrno},
 			{unix.SYS_GETPPID, 0xfe, 0}, {x32, 0xff, compatErrno}, {x32, 0xfe, 0},
 		}},
 		// x32 compares low words only; x86_64 all 64 bits.
-		"low32": {deny(Arg{Index: 0, Op: OpEQ, Value: 0xffffffff_ffffffff}), []compatCall{
+		"low32": {profile: deny(Arg{Index: 0, Op: OpEQ, Value: 0xffffffff_ffffffff}), calls: []compatCall{
 			{x32, 0xffffffff, compatErrno}, {x32, 0x1_ffffffff, compatErrno}, {x32, 5, 0},
 			{unix.SYS_GETPPID, 0xffffffff, 0}, {unix.SYS_GETPPID, 0xffffffff_ffffffff, compatErrno},
 		}},
-		"low32-ge": {deny(Arg{Index: 0, Op: OpGE, Value: 0x1_0000_0000}), []compatCall{
+		"low32-ge": {profile: deny(Arg{Index: 0, Op: OpGE, Value: 0x1_0000_0000}), calls: []compatCall{
 			{x32, 5, compatErrno}, {unix.SYS_GETPPID, 5, 0}, {unix.SYS_GETPPID, 0x1_0000_0000, compatErrno},
 		}},
 	}
+}
+
+func (c compatCase) compile() (*Program, error) {
+	r, _, err := Resolve(c.profile, Target{Kernel: "6.1"})
+	if err != nil {
+		return nil, err
+	}
+	return compile(r, c.x32)
 }
 
 // helperCompat loads the named compat case and prints each call's errno.
@@ -66,7 +84,7 @@ func helperCompat(args []string) int {
 		fmt.Fprintln(os.Stderr, "unknown case", args[0])
 		return 2
 	}
-	prog, _, err := CompileProfile(c.profile, Target{Kernel: "6.1"})
+	prog, err := c.compile()
 	if err == nil {
 		_, err = Load(prog, LoadOptions{Flags: FlagTSYNC})
 	}
@@ -92,7 +110,7 @@ func TestKernelDecidesAsLibseccomp(t *testing.T) {
 			if err != nil {
 				t.Fatalf("child: %v", err)
 			}
-			prog, _, err := CompileProfile(c.profile, Target{Kernel: "6.1"})
+			prog, err := c.compile()
 			if err != nil {
 				t.Fatal(err)
 			}
