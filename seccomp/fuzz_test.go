@@ -114,19 +114,25 @@ func FuzzCompileAgrees(f *testing.F) {
 			}
 			return
 		}
-		prog, err := Compile(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		insns := prog.Instructions()
-		if err := cbpf.Validate(insns); err != nil {
-			t.Fatal(err)
+		// Compile's choice, and x32 calls through the native dispatch.
+		var progs [][]unix.SockFilter
+		for _, mode := range []x32Mode{x32Auto, x32Shared} {
+			prog, err := compile(r, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cbpf.Validate(prog.Instructions()); err != nil {
+				t.Fatal(err)
+			}
+			progs = append(progs, prog.Instructions())
 		}
 		check := func(arch, nr uint32, args [6]uint64) {
 			d := cbpf.SeccompData{Nr: int32(nr), Arch: arch, Args: args}
-			ret, _ := cbpf.Exec(insns, &d)
-			if got, want := ActionFromRet(ret), r.Evaluate(arch, nr, args); got != want {
-				t.Fatalf("arch %#x nr %#x args %#x: filter %v, rules %v\nprofile %+v", arch, nr, args, got, want, p)
+			for _, insns := range progs {
+				ret, _ := cbpf.Exec(insns, &d)
+				if got, want := ActionFromRet(ret), r.Evaluate(arch, nr, args); got != want {
+					t.Fatalf("arch %#x nr %#x args %#x: filter %v, rules %v\nprofile %+v", arch, nr, args, got, want, p)
+				}
 			}
 		}
 		for _, name := range fuzzNames {
@@ -148,7 +154,7 @@ func FuzzCompileAgrees(f *testing.F) {
 				}
 			}
 		}
-		for _, nr := range []uint32{471, 472, 600, 0x3fffffff, 0x40000000 | 500, 0x40000000 | 600, 0xffffffff} {
+		for _, nr := range []uint32{471, 472, 600, 0x3fffffff, 0x40000000 | 500, 0x40000000 | 600, 0x40000000 | 16, 0x40000000 | 514, 0xc0000000, 0xffffffff} {
 			check(unix.AUDIT_ARCH_X86_64, nr, [6]uint64{})
 			check(unix.AUDIT_ARCH_I386, nr, [6]uint64{})
 		}
