@@ -3,6 +3,7 @@ package seccomp
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/confinelab/confine/internal/cbpf"
 )
@@ -48,6 +49,7 @@ func (g *graph) switchOn(w word, segs []seg, end uint64, p shapeParams) nodeID {
 		return g.jump(cbpf.JgeK, w, uint32(segs[k].start), hi, lo, share(totalWeight(segs[k:]), totalWeight(segs)))
 	}
 	s := newShaper(segs, end, p.lambda)
+	defer s.release()
 	return s.emit(g, w, 0, len(segs)-1)
 }
 
@@ -78,25 +80,38 @@ func medianSplit(segs []seg) int {
 	return k
 }
 
-// shaper holds the dynamic program over segments i..j: cost[i][j] and how
-// the optimum is built (root > i: JGE at segs[root].start; 0: a leaf).
+// shaper holds the dynamic program over segments i..j: its cost, kept
+// twice so the inner loop reads both operands sequentially (fromStart at
+// i*n+span, toEnd at j*n+span), how the optimum is built (root at i*n+j:
+// > i, a JGE at segs[root].start; 0, a leaf) and the best split (split).
 type shaper struct {
-	segs   []seg
-	point  []bool // segment i is a single value
-	pre    []int  // weight prefix sums
-	n      int
-	cost   []int64
-	root   []int32
-	lambda int64
+	segs             []seg
+	point            []bool // segment i is a single value
+	pre              []int  // weight prefix sums
+	n                int
+	fromStart, toEnd []int64
+	root, split      []int32
+	lambda           int64
 	// buffers for leaf plans: the plan being tried, the best one so far
 	scratch, best []int
 	bgs           []nodeID
 }
 
+// shaperPool keeps shapers' tables: every cell of a span above 0 is
+// written before it is read (spans in increasing order).
+var shaperPool = sync.Pool{New: func() any { return new(shaper) }}
+
 func newShaper(segs []seg, end uint64, lambda int) *shaper {
 	n := len(segs)
-	s := &shaper{segs: segs, n: n, point: make([]bool, n), pre: make([]int, n+1),
-		cost: make([]int64, n*n), root: make([]int32, n*n), lambda: int64(lambda)}
+	s := shaperPool.Get().(*shaper)
+	s.segs, s.n, s.lambda = segs, n, int64(lambda)
+	s.point, s.pre = grow(s.point, n), grow(s.pre, n+1)
+	s.fromStart, s.toEnd = grow(s.fromStart, n*n), grow(s.toEnd, n*n)
+	s.root, s.split = grow(s.root, n*n), grow(s.split, n*n)
+	s.pre[0] = 0
+	for i := range n {
+		s.fromStart[i*n], s.toEnd[i*n] = 0, 0 // span 0: one segment, no test
+	}
 	for i, x := range segs {
 		next := end
 		if i+1 < n {
@@ -113,21 +128,56 @@ func newShaper(segs []seg, end uint64, lambda int) *shaper {
 	return s
 }
 
-func (s *shaper) at(i, j int) int { return i*s.n + j }
+// release returns s to the pool.
+func (s *shaper) release() {
+	s.segs = nil
+	shaperPool.Put(s)
+}
 
-// solve fills cost and root for i..j from the smaller spans.
+// grow returns b with length n, reallocated only when too small.
+func grow[T any](b []T, n int) []T {
+	if cap(b) < n {
+		return make([]T, n)
+	}
+	return b[:n]
+}
+
+// cost is the optimum for i..j.
+func (s *shaper) cost(i, j int) int64 { return s.fromStart[i*s.n+j-i] }
+
+// exactSpan is the longest span whose splits are all tried; longer ones
+// try only those between the best splits of their two sub-spans (Knuth's
+// bound, exact for search trees without leaves and a close heuristic
+// with them), which makes the program quadratic.
+const exactSpan = 8
+
+// solve finds the optimum for i..j from the smaller spans.
 func (s *shaper) solve(i, j int) {
-	best, root := int64(math.MaxInt64), int32(0)
+	best := int64(math.MaxInt64)
 	if l, ok := s.leaf(i, j); ok {
 		best = s.leafCost(l)
 	}
-	w := int64(s.pre[j+1] - s.pre[i])
-	for k := i + 1; k <= j; k++ {
-		if c := s.cost[s.at(i, k-1)] + s.cost[s.at(k, j)] + s.lambda + w; c < best {
-			best, root = c, int32(k)
+	span := j - i
+	w := int64(s.pre[j+1]-s.pre[i]) + s.lambda
+	left := s.fromStart[i*s.n : i*s.n+span] // i..i+m for m < span
+	right := s.toEnd[j*s.n : j*s.n+span]    // j-m..j for m < span
+	lo, hi := 0, span-1                     // m: split before k = i+1+m
+	if span > exactSpan {
+		a, b := int(s.split[i*s.n+j-1])-i-1, int(s.split[(i+1)*s.n+j])-i-1
+		lo, hi = min(a, b), max(a, b) // leaves can break the order
+	}
+	bestSplit, split := int64(math.MaxInt64), lo
+	for m := lo; m <= hi; m++ {
+		if c := left[m] + right[span-1-m] + w; c < bestSplit {
+			bestSplit, split = c, m
 		}
 	}
-	s.cost[s.at(i, j)], s.root[s.at(i, j)] = best, root
+	root := int32(0)
+	if bestSplit < best {
+		best, root = bestSplit, int32(i+1+split)
+	}
+	s.fromStart[i*s.n+span], s.toEnd[j*s.n+span] = best, best
+	s.root[i*s.n+j], s.split[i*s.n+j] = root, int32(i+1+split)
 }
 
 // leafPlan is a leaf over several segments: every segment not going to
@@ -182,24 +232,32 @@ func (s *shaper) plan(i, j int, bg nodeID) (leafPlan, bool) {
 }
 
 // backgrounds returns the nodes a leaf over i..j may fall back to: the
-// target of its ranges longer than one value, or, when all are single
-// values, any of their targets.
+// target of its ranges longer than one value (plan rejects a second one),
+// or, when all are single values, those of their targets that leave at
+// most maxPeel values to test.
 func (s *shaper) backgrounds(i, j int) []nodeID {
 	out := s.bgs[:0]
-	defer func() { s.bgs = out }()
 	for k := i; k <= j; k++ {
-		if !s.point[k] && !slices.Contains(out, s.segs[k].to) {
-			out = append(out, s.segs[k].to)
+		if !s.point[k] {
+			s.bgs = append(out, s.segs[k].to)
+			return s.bgs
 		}
 	}
-	if len(out) > 0 {
-		return out[:min(len(out), 1)] // two would make the leaf invalid
-	}
 	for k := i; k <= j; k++ {
-		if !slices.Contains(out, s.segs[k].to) {
-			out = append(out, s.segs[k].to)
+		to, n := s.segs[k].to, 0
+		if slices.Contains(out, to) {
+			continue
+		}
+		for x := k; x <= j; x++ {
+			if s.segs[x].to == to {
+				n++
+			}
+		}
+		if j-i+1-n <= maxPeel {
+			out = append(out, to)
 		}
 	}
+	s.bgs = out
 	return out
 }
 
@@ -208,7 +266,7 @@ func (s *shaper) emit(g *graph, w word, i, j int) nodeID {
 	if i == j {
 		return s.segs[i].to
 	}
-	if k := int(s.root[s.at(i, j)]); k > 0 {
+	if k := int(s.root[i*s.n+j]); k > 0 {
 		hi := s.emit(g, w, k, j)
 		lo := s.emit(g, w, i, k-1)
 		return g.jump(cbpf.JgeK, w, uint32(s.segs[k].start), hi, lo, share(s.pre[j+1]-s.pre[k], s.pre[j+1]-s.pre[i]))

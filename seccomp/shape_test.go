@@ -122,7 +122,8 @@ func forEachPermutation(xs []int, f func([]int)) {
 
 // TestSwitchShapeOptimal: the switch decides every value as its segment
 // says, its real cost (tests counted on the graph) is what the dynamic
-// program claims, and no tree of splits and JEQ leaves is cheaper.
+// program claims, and no tree of splits and JEQ leaves is cheaper (at
+// these sizes, up to exactSpan, the program tries every split).
 func TestSwitchShapeOptimal(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(15, 1))
 	for round := range 300 {
@@ -131,7 +132,7 @@ func TestSwitchShapeOptimal(t *testing.T) {
 		lambda := []int{0, 1, 16, 64, 1000}[round%5]
 		s := newShaper(segs, end, lambda)
 		root := g.switchOn(nrWord, segs, end, shapeParams{lambda: lambda, maxDP: 8})
-		claimed := s.cost[s.at(0, len(segs)-1)]
+		claimed := s.cost(0, len(segs)-1)
 		if got := measure(t, g, root, segs, end, lambda); got != claimed {
 			t.Fatalf("segments %+v lambda %d: tree costs %d, the program claimed %d", segs, lambda, got, claimed)
 		}
@@ -142,7 +143,9 @@ func TestSwitchShapeOptimal(t *testing.T) {
 }
 
 // TestSwitchLargeIsSplit: switches beyond the dynamic program's bound are
-// split at their weighted median first and still decide every value.
+// split at their weighted median first, spans beyond exactSpan try only
+// the splits Knuth's bound leaves, and every value is still decided as
+// its segment says.
 func TestSwitchLargeIsSplit(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(15, 2))
 	g := newGraph()
