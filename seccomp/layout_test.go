@@ -43,7 +43,13 @@ func farGraph(rnd *rand.Rand) (*graph, nodeID, uint64) {
 // instructions and checks the program decides every number and argument
 // set as the graph does, with RET copies and JAs where needed.
 func TestLayoutFarTargets(t *testing.T) {
-	rnd := rand.New(rand.NewPCG(15, 3))
+	for seed := range uint64(6) {
+		layoutFarTargets(t, rand.New(rand.NewPCG(15, 3+seed)))
+	}
+}
+
+func layoutFarTargets(t *testing.T, rnd *rand.Rand) {
+	t.Helper()
 	g, root, end := farGraph(rnd)
 	prog := g.layout(root)
 	if err := cbpf.Validate(prog); err != nil {
