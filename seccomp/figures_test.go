@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/confinelab/confine/internal/cbpf"
@@ -23,14 +24,14 @@ type figureCeilings struct {
 	MaxMax64        int
 }
 
-func loadFigureCeilings(t *testing.T) []figureCeilings {
+func loadFigureCeilings(tb testing.TB) []figureCeilings {
 	data, err := os.ReadFile("testdata/figures.json")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	var f struct{ Profiles []figureCeilings }
 	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return f.Profiles
 }
@@ -152,4 +153,24 @@ func figureProbes() []probe {
 
 func hasRules(rules []Rule, nr uint32) bool {
 	return slices.ContainsFunc(rules, func(r Rule) bool { return r.Nr == nr && len(r.Conds) > 0 })
+}
+
+// BenchmarkCompileFigures compiles each figure profile (resolved once).
+func BenchmarkCompileFigures(b *testing.B) {
+	for _, c := range loadFigureCeilings(b) {
+		r, _, err := Resolve(mustParseFile("testdata/"+c.File), dockerTarget)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(strings.TrimSuffix(c.File, ".json"), func(b *testing.B) {
+			b.ReportAllocs()
+			var prog *Program
+			for b.Loop() {
+				if prog, err = Compile(r); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(prog.Instructions())), "insns")
+		})
+	}
 }
