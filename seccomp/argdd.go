@@ -54,13 +54,31 @@ func (a *argCompiler) rules(rules []Rule, def Action, args32 bool) nodeID {
 			atoms += len(d.atoms)
 		}
 	}
-	chain := a.chain(rs, def)
 	a.work, a.budget = 0, 4096+256*atoms
 	dd, ok := a.decide(rs, def)
+	if ok && a.g.size(dd) <= chainFloor(rs) {
+		return dd // no chain can be smaller
+	}
+	chain := a.chain(rs, def)
 	if ok && a.g.size(dd) <= a.g.size(chain) {
 		return dd
 	}
 	return chain
+}
+
+// chainFloor is a lower bound of a chain's size: every stage of every
+// atom is at least one test.
+func chainFloor(rs []ddRule) int {
+	n := 1
+	for _, r := range rs {
+		for _, at := range r.atoms {
+			n++
+			if at.at == isNext {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // toDD returns r as atoms, false when one of its conditions never holds.

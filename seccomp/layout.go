@@ -157,7 +157,7 @@ func (l *layouter) loads(id nodeID, w word, need uint8, masks bool) {
 // fewer calls pay for a JA, else the smaller.
 func (g *graph) order(root nodeID) []nodeID {
 	visits := g.visits(root)
-	size := map[nodeID]int{}
+	size := make([]int32, len(g.nodes)) // 0: not known yet
 	return g.topo(root, func(a, b nodeID) bool {
 		sa, sb := g.treeSize(a, size), g.treeSize(b, size)
 		ja, jb := 0.0, 0.0 // calls paying a JA when a (b) comes first
@@ -175,9 +175,10 @@ func (g *graph) order(root nodeID) []nodeID {
 }
 
 // visits returns how often each node below root is expected to run per
-// run of root, from the probabilities of the jumps.
-func (g *graph) visits(root nodeID) map[nodeID]float64 {
-	visits := map[nodeID]float64{root: 1}
+// run of root, from the probabilities of the jumps (indexed by node).
+func (g *graph) visits(root nodeID) []float64 {
+	visits := make([]float64, len(g.nodes))
+	visits[root] = 1
 	for _, id := range g.topo(root, nil) {
 		v, n := visits[id], &g.nodes[id]
 		switch n.op {
@@ -196,8 +197,9 @@ func (g *graph) visits(root nodeID) map[nodeID]float64 {
 // all that jump to it, depth first; first(a, b) says whether branch a
 // should come right after the jump (nil: either).
 func (g *graph) topo(root nodeID, first func(a, b nodeID) bool) []nodeID {
-	indeg := map[nodeID]int{}
-	seen := map[nodeID]bool{root: true}
+	indeg := make([]int32, len(g.nodes))
+	seen := make([]bool, len(g.nodes))
+	seen[root] = true
 	stack := []nodeID{root}
 	for len(stack) > 0 {
 		id := stack[len(stack)-1]
@@ -231,10 +233,10 @@ func (g *graph) topo(root nodeID, first func(a, b nodeID) bool) []nodeID {
 
 // treeSize is the size of the code below id counted as a tree (shared
 // nodes once per path, RETs not at all), capped: an estimate of how far a
-// branch reaches.
-func (g *graph) treeSize(id nodeID, memo map[nodeID]int) int {
-	if n, ok := memo[id]; ok {
-		return n
+// branch reaches. memo holds sizes plus one (0: not known).
+func (g *graph) treeSize(id nodeID, memo []int32) int {
+	if n := memo[id]; n > 0 {
+		return int(n - 1)
 	}
 	n := 0
 	if g.nodes[id].op != cbpf.RetK {
@@ -244,6 +246,6 @@ func (g *graph) treeSize(id nodeID, memo map[nodeID]int) int {
 		n += g.treeSize(s, memo)
 	}
 	n = min(n, 1<<20)
-	memo[id] = n
+	memo[id] = int32(n + 1)
 	return n
 }

@@ -88,6 +88,7 @@ type shaper struct {
 	segs             []seg
 	point            []bool // segment i is a single value
 	pre              []int  // weight prefix sums
+	leafEnd          []int  // i..j can be a leaf only for j <= leafEnd[i]
 	n                int
 	fromStart, toEnd []int64
 	root, split      []int32
@@ -98,14 +99,14 @@ type shaper struct {
 }
 
 // shaperPool keeps shapers' tables: every cell of a span above 0 is
-// written before it is read (spans in increasing order).
+// written before it is read.
 var shaperPool = sync.Pool{New: func() any { return new(shaper) }}
 
 func newShaper(segs []seg, end uint64, lambda int) *shaper {
 	n := len(segs)
 	s := shaperPool.Get().(*shaper)
 	s.segs, s.n, s.lambda = segs, n, int64(lambda)
-	s.point, s.pre = grow(s.point, n), grow(s.pre, n+1)
+	s.point, s.pre, s.leafEnd = grow(s.point, n), grow(s.pre, n+1), grow(s.leafEnd, n)
 	s.fromStart, s.toEnd = grow(s.fromStart, n*n), grow(s.toEnd, n*n)
 	s.root, s.split = grow(s.root, n*n), grow(s.split, n*n)
 	s.pre[0] = 0
@@ -120,12 +121,34 @@ func newShaper(segs []seg, end uint64, lambda int) *shaper {
 		s.point[i] = next-x.start == 1
 		s.pre[i+1] = s.pre[i] + x.weight
 	}
-	for span := 1; span < n; span++ {
-		for i := 0; i+span < n; i++ {
-			s.solve(i, i+span)
+	s.findLeafEnds()
+	// Every span before the spans containing it: by end, then by start
+	// downwards, so the cells of one end are read and written in turn.
+	for j := 1; j < n; j++ {
+		for i := j - 1; i >= 0; i-- {
+			s.solve(i, j)
 		}
 	}
 	return s
+}
+
+// findLeafEnds sets leafEnd: a leaf falls back to the target of its
+// ranges longer than one value, so it ends before a second such range
+// going elsewhere.
+func (s *shaper) findLeafEnds() {
+	for i := range s.n {
+		j, bg, have := i, nodeID(0), false
+		for ; j < s.n && j-i <= 2*maxPeel; j++ {
+			if s.point[j] {
+				continue
+			}
+			if have && s.segs[j].to != bg {
+				break
+			}
+			bg, have = s.segs[j].to, true
+		}
+		s.leafEnd[i] = j - 1
+	}
 }
 
 // release returns s to the pool.
@@ -192,7 +215,7 @@ type leafPlan struct {
 func (s *shaper) leaf(i, j int) (leafPlan, bool) {
 	var best leafPlan
 	found := false
-	if j-i > 2*maxPeel {
+	if j-i > 2*maxPeel || j > s.leafEnd[i] {
 		return best, false
 	}
 	for _, bg := range s.backgrounds(i, j) {
@@ -222,7 +245,11 @@ func (s *shaper) plan(i, j int, bg nodeID) (leafPlan, bool) {
 			p.peeled = append(p.peeled, k)
 		}
 	}
-	slices.SortStableFunc(p.peeled, func(a, b int) int { return s.segs[b].weight - s.segs[a].weight })
+	for x := 1; x < len(p.peeled); x++ { // insertion sort: a dozen at most
+		for y := x; y > 0 && s.segs[p.peeled[y]].weight > s.segs[p.peeled[y-1]].weight; y-- {
+			p.peeled[y], p.peeled[y-1] = p.peeled[y-1], p.peeled[y]
+		}
+	}
 	s.scratch = p.peeled
 	for r, k := range p.peeled {
 		p.exec += int64(r+1) * int64(s.segs[k].weight)
@@ -234,7 +261,8 @@ func (s *shaper) plan(i, j int, bg nodeID) (leafPlan, bool) {
 // backgrounds returns the nodes a leaf over i..j may fall back to: the
 // target of its ranges longer than one value (plan rejects a second one),
 // or, when all are single values, those of their targets that leave at
-// most maxPeel values to test.
+// most maxPeel values to test (beyond exactSpan, the one that leaves the
+// fewest).
 func (s *shaper) backgrounds(i, j int) []nodeID {
 	out := s.bgs[:0]
 	for k := i; k <= j; k++ {
@@ -243,6 +271,7 @@ func (s *shaper) backgrounds(i, j int) []nodeID {
 			return s.bgs
 		}
 	}
+	most := 0 // beyond exactSpan, only the most frequent (first) target
 	for k := i; k <= j; k++ {
 		to, n := s.segs[k].to, 0
 		if slices.Contains(out, to) {
@@ -253,8 +282,12 @@ func (s *shaper) backgrounds(i, j int) []nodeID {
 				n++
 			}
 		}
-		if j-i+1-n <= maxPeel {
+		switch {
+		case j-i+1-n > maxPeel:
+		case j-i <= exactSpan:
 			out = append(out, to)
+		case n > most:
+			out, most = append(out[:0], to), n
 		}
 	}
 	s.bgs = out

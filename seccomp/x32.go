@@ -3,6 +3,7 @@ package seccomp
 import (
 	"math"
 	"slices"
+	"sort"
 
 	"github.com/confinelab/confine/internal/cbpf"
 	"github.com/confinelab/confine/internal/syscalls"
@@ -99,13 +100,11 @@ func x32Exceptions(native, segs32 []seg, via nodeID) []seg {
 
 // x32Weight is the dispatch weight of the x32 numbers [from, to).
 func x32Weight(from, to uint64) int {
-	w := weightEmpty
-	for _, e := range syscalls.Table(syscalls.X32) {
-		if uint64(e.Nr) >= from && uint64(e.Nr) < to {
-			w += weightX32
-		}
+	t := syscalls.Table(syscalls.X32)
+	at := func(nr uint64) int {
+		return sort.Search(len(t), func(i int) bool { return uint64(t[i].Nr) >= nr })
 	}
-	return w
+	return weightEmpty + weightX32*(at(to)-at(from))
 }
 
 // cost weighs an x86_64 dispatch as switchOn does: nrShape.lambda per
