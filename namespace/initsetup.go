@@ -46,7 +46,7 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 		if err := report(StepConsole); err != nil {
 			return StepConsole, err
 		}
-		if err := setupConsole(cfg.ConsoleFD); err != nil {
+		if err := setupConsole(cfg.ConsoleFD, true); err != nil {
 			return StepConsole, err
 		}
 	}
