@@ -153,9 +153,15 @@ func (c *Cmd) enterCgroup(cg cgroupRef) (cgroupRef, error) {
 	return cg, nil
 }
 
-// cgroupFrozen reads "frozen 1" from cgroup.events (Linux 5.2); false
-// when the file is missing (the root cgroup, older kernels).
+// cgroupFrozen reports whether the cgroup is frozen or being frozen: its
+// own cgroup.freeze is "1", or cgroup.events says "frozen 1" (an
+// ancestor's freeze). Freezing is asynchronous, so events alone would
+// miss a freeze that just began. Missing files (the root cgroup, kernels
+// before 5.2) count as not frozen.
 func cgroupFrozen(dirfd int) bool {
+	if b, err := readAt(dirfd, "cgroup.freeze", 64); err == nil && bytes.Equal(bytes.TrimSpace(b), []byte("1")) {
+		return true
+	}
 	b, err := readAt(dirfd, "cgroup.events", 4096)
 	if err != nil {
 		return false

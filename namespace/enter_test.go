@@ -1,14 +1,17 @@
 package namespace_test
 
 import (
-	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,10 +39,16 @@ func startSandbox(t *testing.T, mutate func(*namespace.Cmd)) *sandbox {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root := testutil.BusyboxRoot(t, []string{"proc", "dev", "tmp", "etc"},
-		"sh", "sleep", "cat", "ls", "readlink", "echo", "id", "mkdir", "grep", "tr", "pwd", "tty", "kill")
+		"sh", "true", "sleep", "cat", "ls", "readlink", "echo", "id", "mkdir", "grep", "tr", "pwd", "tty", "kill")
 	passwd := "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
 	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// Traversable for a mapped root (a sandbox with a USER namespace).
+	for d := filepath.Dir(root); d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cg := testutil.TempCgroup(t)
 	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Env: []string{"PATH=/bin"},
@@ -161,5 +170,405 @@ func slicesContain(s []string, v string) bool {
 	return false
 }
 
-var _ = bytes.NewBuffer
-var _ = errors.New
+// The command's own process: user, groups, the five capability sets,
+// no_new_privs, limits (the sandbox process's, Rlimits on top), umask,
+// directory and environment.
+func TestEnterCredentials(t *testing.T) {
+	s := startSandbox(t, func(c *namespace.Cmd) {
+		c.Rlimits = []namespace.Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 512, Max: 1024}, {Resource: unix.RLIMIT_NPROC, Cur: 900, Max: 1000}}
+	})
+	keep := namespace.NewCapSet(0 /* CAP_CHOWN */, namespace.CapNetAdmin)
+	hex := fmt.Sprintf("%016x", uint64(keep))
+	out := s.enter(t, "cat /proc/self/status; echo Umask2: $(umask); echo Cwd: $(pwd); echo Env: $FOO; "+
+		"echo NoFile: $(ulimit -n); echo NProc: $(ulimit -u)", func(c *namespace.Cmd) {
+		c.Credential = &namespace.Credential{UID: 1000, GID: 1001, Groups: []uint32{1002, 1003}}
+		c.Capabilities = &namespace.Capabilities{Bounding: keep, Effective: keep, Permitted: keep, Inheritable: keep, Ambient: keep}
+		c.NoNewPrivileges = true
+		c.Dir = "/tmp"
+		c.Env = append(c.Env, "FOO=bar")
+		c.Rlimits = []namespace.Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 256, Max: 1024}}
+	})
+	st := statusFields(out)
+	want := map[string]string{
+		"Uid": "1000\t1000\t1000\t1000", "Gid": "1001\t1001\t1001\t1001", "Groups": "1002 1003",
+		"CapEff": hex, "CapPrm": hex, "CapInh": hex, "CapAmb": hex, "CapBnd": hex, "NoNewPrivs": "1",
+		"Cwd": "/tmp", "Env": "bar", "NoFile": "256", "NProc": "900",
+	}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("%s = %q, want %q", k, st[k], v)
+		}
+	}
+	// User by name, from the sandbox's /etc/passwd.
+	out = s.enter(t, "id -u; id -g", func(c *namespace.Cmd) { c.Credential = &namespace.Credential{User: "nobody"} })
+	if out != "65534\n65534\n" {
+		t.Errorf("user nobody: %q", out)
+	}
+}
+
+// The sandbox's seccomp filter binds the command; without CAP_SYS_ADMIN
+// it needs no_new_privs, which is then set.
+func TestEnterSeccomp(t *testing.T) {
+	s := startSandbox(t, nil)
+	for _, tc := range []struct {
+		name    string
+		cred    *namespace.Credential
+		wantNNP string
+	}{{"root", nil, "0"}, {"uid1000", &namespace.Credential{UID: 1000, GID: 1000}, "1"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := fields(s.enter(t, "mkdir /tmp/x-$$ 2>/dev/null && echo mkdir ok || echo mkdir denied; "+
+				"grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -d '\\t' | tr ':' ' '", func(c *namespace.Cmd) {
+				c.Seccomp, c.Credential = denyMkdir(), tc.cred
+			}))
+			if out["Seccomp"] != "2" || out["NoNewPrivs"] != tc.wantNNP || out["mkdir"] != "denied" {
+				t.Errorf("got %v, want Seccomp 2, NoNewPrivs %s, mkdir denied", out, tc.wantNNP)
+			}
+		})
+	}
+	// Without the filter the same mkdir works: the filter refused it.
+	if out := fields(s.enter(t, "mkdir /tmp/y && echo mkdir ok", nil)); out["mkdir"] != "ok" {
+		t.Errorf("mkdir without the filter: %v", out)
+	}
+}
+
+// A sandbox with USER and TIME namespaces of its own: the command joins
+// both (which a multithreaded Go process cannot do itself), and its ids
+// are the sandbox's.
+func TestEnterUserAndTimeNamespaces(t *testing.T) {
+	s := startSandbox(t, func(c *namespace.Cmd) {
+		c.Namespaces = append(c.Namespaces, namespace.USER, namespace.TIME)
+		c.UIDMappings = []namespace.IDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
+		c.GIDMappings = []namespace.IDMap{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	})
+	if k := s.sb.Kinds(); !k.Has(namespace.USER) || !k.Has(namespace.TIME) {
+		t.Fatalf("Sandbox kinds %v, want USER and TIME among them", k)
+	}
+	out := fields(s.enter(t, "echo uid $(id -u); echo map $(cat /proc/self/uid_map); echo ns_user $(readlink /proc/self/ns/user); echo ns_time $(readlink /proc/self/ns/time)",
+		func(c *namespace.Cmd) { c.Credential = &namespace.Credential{UID: 0, GID: 0} }))
+	if out["uid"] != "0" || out["map"] != "0 100000 65536" {
+		t.Errorf("uid %q map %q, want 0 and the sandbox's mapping", out["uid"], out["map"])
+	}
+	for _, k := range []namespace.Kind{namespace.USER, namespace.TIME} {
+		if got, want := out["ns_"+k.ProcName()], nsOf(t, s.init.Pid(), k); got != want {
+			t.Errorf("%s namespace %q, want the sandbox's %q", k, got, want)
+		}
+	}
+	// Seen from the host, its root is the mapped uid 100000.
+	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Sandbox: s.sb, Env: []string{},
+		Credential: &namespace.Credential{UID: 0, GID: 0}}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	defer c.Signal(unix.SIGKILL)
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.Pid()) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid := statusFields(string(b))["Uid"]; uid != "100000\t100000\t100000\t100000" {
+		t.Errorf("host uid of the command: %q, want 100000", uid)
+	}
+}
+
+// With a Console the terminal is made inside the sandbox (its devpts) and
+// is the command's controlling terminal.
+func TestEnterConsole(t *testing.T) {
+	s := startSandbox(t, nil)
+	child, parent, err := namespace.ConsolePair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.Close()
+	defer parent.Close()
+	c := &namespace.Cmd{Path: "sh", Args: sh("tty; cat /proc/self/stat"), Env: []string{"PATH=/bin"}, Sandbox: s.sb, Console: child}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	master, err := namespace.ReceiveConsole(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	out, _ := io.ReadAll(master) // EIO once the command's side closed
+	st, err := c.Wait()
+	if err != nil || !st.Success() {
+		t.Fatalf("command: %+v, %v; output %q", st, err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(string(out), "\r", "")), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "/dev/pts/") {
+		t.Fatalf("terminal inside: %q, want /dev/pts/N of the sandbox", out)
+	}
+	// tty_nr (field 7) is the pts device: a controlling terminal.
+	if f := strings.Fields(lines[1]); len(f) < 7 || f[6] == "0" {
+		t.Errorf("no controlling terminal: stat %q", lines[1])
+	}
+}
+
+// With TTY (a pty of the caller) the command's session gets it as its
+// controlling terminal, though the init was started without one.
+func TestEnterTTY(t *testing.T) {
+	s := startSandbox(t, nil)
+	master, slave, err := namespace.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(slave.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	c := &namespace.Cmd{Path: "/bin/cat", Args: []string{"cat", "/proc/self/stat"}, Env: []string{}, Sandbox: s.sb, TTY: slave, Stdout: slave}
+	err = c.Start()
+	slave.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(master)
+	if _, err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(string(out)); len(f) < 7 || f[6] != strconv.FormatUint(st.Rdev, 10) {
+		t.Errorf("stat %q: want tty_nr %d, the pty", out, st.Rdev)
+	}
+}
+
+// A sandbox whose process has exited: OpenSandbox and Start say so with
+// an error matching os.ErrProcessDone; a frozen one with ErrSandboxFrozen.
+// Neither waits.
+func TestEnterExitedOrFrozen(t *testing.T) {
+	s := startSandbox(t, nil)
+	if err := os.WriteFile(filepath.Join(s.cg, "cgroup.freeze"), []byte("1"), 0); err != nil {
+		t.Fatal(err)
+	}
+	// Bounded: a regression would otherwise wait for the frozen init.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := &namespace.Cmd{Path: "/bin/true", Sandbox: s.sb}
+	if err := c.StartContext(ctx); !errors.Is(err, namespace.ErrSandboxFrozen) {
+		t.Errorf("Start in a frozen sandbox: %v, want ErrSandboxFrozen", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.cg, "cgroup.freeze"), []byte("0"), 0); err != nil {
+		t.Fatal(err)
+	}
+	s.enter(t, "true", nil) // thawed: works again
+
+	pidfd := s.init.PidFD()
+	keep, err := unix.FcntlInt(uintptr(pidfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(keep)
+	_ = s.init.Signal(unix.SIGKILL)
+	if _, err := s.init.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	c = &namespace.Cmd{Path: "/bin/true", Sandbox: s.sb} // its handles still open
+	var se *namespace.StepError
+	if err := c.Start(); !errors.Is(err, os.ErrProcessDone) || !errors.As(err, &se) {
+		t.Errorf("Start in an exited sandbox: %v, want a *StepError matching os.ErrProcessDone", err)
+	}
+	if _, err := namespace.OpenSandbox(keep); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("OpenSandbox of an exited process: %v, want os.ErrProcessDone", err)
+	}
+	// The init exits after Start's check: the fork into its PID namespace
+	// fails, and says why.
+	live := startSandbox(t, nil)
+	pidns := live.sb.Kinds()
+	namespace.ReplaceNamespace(live.sb, s.sb, namespace.PID)
+	c = &namespace.Cmd{Path: "/bin/true", Sandbox: live.sb}
+	if err := c.Start(); !pidns.Has(namespace.PID) || !errors.Is(err, os.ErrProcessDone) || !errors.As(err, &se) || se.Step != namespace.StepJoin {
+		t.Errorf("fork into a dead PID namespace: %v, want a join *StepError matching os.ErrProcessDone", err)
+	}
+}
+
+// A command that is not there, or not executable: the *StepError of
+// Cmd.Start's own exec, and nothing left behind (no child, no fd).
+func TestEnterExecFailures(t *testing.T) {
+	s := startSandbox(t, nil)
+	checkLeaks(t)
+	err := (&namespace.Cmd{Path: "nosuch", Sandbox: s.sb, Env: []string{"PATH=/bin"}}).Start()
+	var se *namespace.StepError
+	if !errors.As(err, &se) || se.Step != namespace.StepExec || !errors.Is(err, unix.ENOENT) {
+		t.Errorf("missing command: %v, want an exec *StepError matching ENOENT", err)
+	}
+	// /etc/passwd exists but is not executable: execve itself fails, in
+	// the forked command, which the caller then reaps.
+	err = (&namespace.Cmd{Path: "/etc/passwd", Sandbox: s.sb}).Start()
+	var pe *os.PathError
+	if !errors.As(err, &se) || se.Step != namespace.StepExec || !errors.Is(err, unix.EACCES) || !errors.As(err, &pe) || pe.Op != "execve" {
+		t.Errorf("not executable: %v, want an exec *StepError with execve's EACCES", err)
+	}
+	if kids := children(t); kids != strconv.Itoa(s.init.Pid()) {
+		t.Errorf("children left: %q, want only the sandbox's init %d", kids, s.init.Pid())
+	}
+}
+
+// Fields that make or join namespaces are refused with a Sandbox, and a
+// closed Sandbox is refused, before anything starts.
+func TestEnterInvalid(t *testing.T) {
+	s := startSandbox(t, nil)
+	for field, c := range map[string]*namespace.Cmd{
+		"Namespaces": {Namespaces: namespace.Set{namespace.NET}},
+		"Root":       {Root: &mount.Root{Path: s.root}},
+		"Hostname":   {Hostname: "x"},
+	} {
+		c.Path, c.Sandbox = "/bin/true", s.sb
+		var ie *namespace.InvalidError
+		if err := c.Start(); !errors.As(err, &ie) || ie.Field != field {
+			t.Errorf("%s with a Sandbox: %v, want an *InvalidError naming it", field, err)
+		}
+	}
+	closed, err := namespace.OpenSandbox(s.init.PidFD())
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	closed.Close() // idempotent
+	var ie *namespace.InvalidError
+	if err := (&namespace.Cmd{Path: "/bin/true", Sandbox: closed}).Start(); !errors.As(err, &ie) || ie.Field != "Sandbox" {
+		t.Errorf("closed Sandbox: %v", err)
+	}
+	if _, err := namespace.OpenSandbox(0); !errors.As(err, &ie) {
+		t.Errorf("OpenSandbox(stdin): %v, want *InvalidError (not a pidfd)", err)
+	}
+}
+
+// Nothing of the caller is visible in the sandbox while a command is set
+// up: the init that prepares it stays in the caller's PID namespace, and
+// the forked command, already in the sandbox, is not dumpable until it
+// execs, so another process of the sandbox with the same uid and
+// capabilities cannot open its /proc files (its fds, root, environment),
+// while it can those of a process that has exec'd.
+func TestEnterNotVisibleNorDumpable(t *testing.T) {
+	s := startSandbox(t, nil)
+	caps := namespace.OnlyCaps(0, 1, 3, 5, 6, 7) // chown, dac_override, fowner, kill, setgid, setuid
+	peer := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Sandbox: s.sb, Capabilities: caps, Env: []string{}}
+	if err := peer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Wait()
+	defer peer.Signal(unix.SIGKILL)
+
+	holdR, holdW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holdR.Close()
+	defer holdW.Close()
+	held := &namespace.Cmd{Path: "/bin/true", Sandbox: s.sb, Capabilities: caps, Env: []string{}}
+	namespace.SetTestHold(held, holdR)
+	started := make(chan error, 1)
+	go func() { started <- held.Start() }()
+
+	sandboxPID := nsOf(t, s.init.Pid(), namespace.PID)
+	var child, init int
+	waitForCond(t, "the held command", func() bool {
+		child, init = 0, 0
+		b, _ := os.ReadFile(filepath.Join(s.cg, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if pid == s.init.Pid() || pid == peer.Pid() || cmdlineOf(pid) != "confine-init" {
+				continue
+			}
+			if h, err := namespace.Open(pid, namespace.PID); err == nil {
+				if h.String() == sandboxPID {
+					child = pid
+				} else {
+					init = pid
+				}
+				h.Close()
+			}
+		}
+		return child > 0
+	})
+	if init > 0 && nsOf(t, init, namespace.PID) == sandboxPID {
+		t.Errorf("the init %d is in the sandbox's PID namespace", init)
+	}
+	inner := func(pid int) string {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		f := strings.Fields(statusFields(string(b))["NSpid"])
+		return f[len(f)-1]
+	}
+	script := `for p in ` + inner(child) + ` ` + inner(peer.Pid()) + `; do
+  cat /proc/$p/environ >/dev/null 2>&1 && echo environ_$p open || echo environ_$p denied
+  ls /proc/$p/root/ >/dev/null 2>&1 && echo root_$p open || echo root_$p denied
+  readlink /proc/$p/fd/1 >/dev/null 2>&1 && echo fd_$p open || echo fd_$p denied
+done
+echo visible $(for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr '\0' ' '; echo -n ,; done)`
+	out := fields(s.enter(t, script, func(c *namespace.Cmd) { c.Capabilities = caps }))
+	for _, what := range []string{"environ", "root", "fd"} {
+		if got := out[what+"_"+inner(child)]; got != "denied" {
+			t.Errorf("%s of the command before exec: %q, want denied", what, got)
+		}
+		if got := out[what+"_"+inner(peer.Pid())]; got != "open" {
+			t.Errorf("%s of an exec'd peer with the same credentials: %q, want open (the check can fail)", what, got)
+		}
+	}
+	if n := strings.Count(out["visible"], "confine-init"); n != 1 {
+		t.Errorf("processes in the sandbox: %q, want exactly one confine-init (the held command, not its init)", out["visible"])
+	}
+	holdW.Write([]byte{0})
+	if err := <-started; err != nil {
+		t.Fatalf("Start after the hold: %v", err)
+	}
+	if st, err := held.Wait(); err != nil || !st.Success() {
+		t.Errorf("held command: %+v, %v", st, err)
+	}
+}
+
+// Start and Wait of entered commands leave no fd, goroutine or child
+// behind, and Detach releases one that keeps running.
+func TestEnterNoLeaks(t *testing.T) {
+	s := startSandbox(t, nil)
+	checkLeaks(t)
+	n := 20
+	if raceEnabled {
+		n = 5 // a race-instrumented init takes ~1 s here
+	}
+	for i := 0; i < n; i++ {
+		s.enter(t, "true", nil)
+	}
+	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Sandbox: s.sb, Env: []string{}}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Pid()
+	if err := c.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(); err == nil {
+		t.Error("Wait after Detach succeeded")
+	}
+	killChild(t, pid)
+	if kids := children(t); kids != strconv.Itoa(s.init.Pid()) {
+		t.Errorf("children left: %q, want only the sandbox's init", kids)
+	}
+}
+
+// killChild kills and reaps a child of this process by pid.
+func killChild(t *testing.T, pid int) {
+	t.Helper()
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func cmdlineOf(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	return strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ")
+}
+
+// waitForCond polls cond, bounded generously: the assertion is on the
+// outcome, not on how long it took.
+func waitForCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(time.Minute); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+	}
+}
