@@ -203,7 +203,7 @@ func TestExecCreated(t *testing.T) {
 // Detached processes are the container's: in its cgroup, so kill --all and
 // delete --force get rid of them.
 func TestExecDetachedKillAndDelete(t *testing.T) {
-	root, cg, initPid := running(t, "e1", nil)
+	root, cg, _ := running(t, "e1", nil)
 	pidFile := filepath.Join(t.TempDir(), "exec.pid")
 	mustRT(t, root, "exec", "--detach", "--pid-file", pidFile, "e1", "sleep", "2000")
 	pid, _ := strconv.Atoi(readOut(t, filepath.Dir(pidFile), "exec.pid"))
@@ -216,7 +216,7 @@ func TestExecDetachedKillAndDelete(t *testing.T) {
 	waitFor(t, "the container to stop", func() bool { return stateOf(t, root, "e1").Status == specs.StateStopped })
 	mustRT(t, root, "delete", "e1")
 
-	root, cg, initPid = running(t, "e2", nil)
+	root, cg, initPid := running(t, "e2", nil)
 	initStart := startTime(initPid)
 	mustRT(t, root, "exec", "--detach", "--pid-file", pidFile, "e2", "sleep", "2000")
 	pid, _ = strconv.Atoi(readOut(t, filepath.Dir(pidFile), "exec.pid"))
