@@ -39,7 +39,7 @@ func startSandbox(t *testing.T, mutate func(*namespace.Cmd)) *sandbox {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root := testutil.BusyboxRoot(t, []string{"proc", "dev", "tmp", "etc"},
-		"sh", "true", "sleep", "cat", "ls", "readlink", "echo", "id", "mkdir", "grep", "tr", "pwd", "tty", "kill")
+		"sh", "true", "sleep", "cat", "ls", "readlink", "echo", "id", "mkdir", "grep", "tr", "pwd", "tty", "kill", "dd")
 	passwd := "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
 	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(passwd), 0o644); err != nil {
 		t.Fatal(err)
@@ -570,5 +570,30 @@ func waitForCond(t *testing.T, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("gave up waiting for %s", what)
 		}
+	}
+}
+
+// TestVMEnterMemoryLimit (VM tier: the memory controller): the entered
+// command is charged to the sandbox's cgroup, whose limit OOM-kills it,
+// and Wait says so; a small one fits.
+func TestVMEnterMemoryLimit(t *testing.T) {
+	testutil.RequireVM(t)
+	testutil.RequireController(t, "memory")
+	s := startSandbox(t, nil)
+	if err := os.WriteFile(filepath.Join(s.cg, "memory.max"), []byte("32M"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(s.cg, "memory.swap.max"), []byte("0"), 0)
+	c := &namespace.Cmd{Path: "dd", Args: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"},
+		Env: []string{"PATH=/bin"}, Sandbox: s.sb}
+	st, err := c.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.OOMKilled || st.Signal != unix.SIGKILL {
+		t.Errorf("64 MiB in a 32 MiB sandbox: %+v, want OOM-killed", st)
+	}
+	if out := s.enter(t, "dd if=/dev/zero of=/dev/null bs=1M count=1 2>/dev/null && echo fits", nil); out != "fits\n" {
+		t.Errorf("1 MiB: %q", out)
 	}
 }
