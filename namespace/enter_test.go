@@ -35,7 +35,7 @@ type sandbox struct {
 // startSandbox starts `sleep 1000` in a busybox root with /proc, a minimal
 // /dev and a tmpfs /tmp, in a test cgroup; mutate may change the Cmd. It
 // is killed and reaped, and the Sandbox closed, when the test ends.
-func startSandbox(t *testing.T, mutate func(*namespace.Cmd)) *sandbox {
+func startSandbox(t testing.TB, mutate func(*namespace.Cmd)) *sandbox {
 	t.Helper()
 	testutil.RequireRoot(t)
 	root := testutil.BusyboxRoot(t, []string{"proc", "dev", "tmp", "etc"},
