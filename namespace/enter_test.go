@@ -1,6 +1,7 @@
 package namespace_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,32 @@ import (
 	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
 )
+
+func init() { testutil.RegisterHelper("enterparent", helperEnterParent) }
+
+// helperEnterParent enters the sandbox of pid args[0] with a sleep that has
+// Pdeathsig SIGKILL, prints the sleep's pid and waits to be killed.
+func helperEnterParent(args []string) int {
+	pid, _ := strconv.Atoi(args[0])
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	sb, err := namespace.OpenSandbox(pidfd)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "600"}, Pdeathsig: unix.SIGKILL, Sandbox: sb,
+		Env: []string{}, Credential: &namespace.Credential{UID: 1000, GID: 1000}}
+	if err := c.Start(); err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	fmt.Println(c.Pid())
+	select {}
+}
 
 // sandboxNS are the namespaces of the sandboxes these tests enter.
 var sandboxNS = namespace.Set{namespace.PID, namespace.NET, namespace.IPC, namespace.MNT, namespace.UTS, namespace.CGROUP}
@@ -513,6 +540,43 @@ echo visible $(for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr '\0' ' 
 	}
 	if st, err := held.Wait(); err != nil || !st.Success() {
 		t.Errorf("held command: %+v, %v", st, err)
+	}
+}
+
+// An entered command with Pdeathsig dies with the process that started it,
+// though its parent is that process only through CLONE_PARENT and it
+// changed credentials.
+func TestEnterPdeathsig(t *testing.T) {
+	s := startSandbox(t, nil)
+	parent := testutil.HelperCommand(t, "enterparent", strconv.Itoa(s.init.Pid()))
+	out, err := parent.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		_ = parent.Process.Kill()
+		_ = parent.Wait()
+		t.Fatalf("helper: %q", line)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	if got := cmdlineOf(pid); got != "sleep 600" {
+		t.Fatalf("helper's command %d is %q", pid, got)
+	}
+	_ = parent.Process.Kill()
+	_ = parent.Wait()
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, int((30 * time.Second).Milliseconds())); err != nil || n != 1 {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		t.Fatalf("the entered sleep (pid %d) outlived the process that started it (%v)", pid, err)
 	}
 }
 
