@@ -107,14 +107,31 @@ func childReport(b [8]byte) (string, syscall.Errno) {
 }
 
 // prepareChild fills child from cfg (resolved: Path found, Credential
-// with ids) and the USER and TIME namespace fds.
-func prepareChild(cfg *initConfig, userFD, timeFD int) error {
+// with ids) and the USER and TIME namespace fds. With privileges, the
+// child applies the limits, credentials and capabilities itself (after
+// joining USER or TIME, which needs the init's privileges); otherwise the
+// init has already.
+func prepareChild(cfg *initConfig, userFD, timeFD int, privileges bool) error {
 	d := &child
 	d.flags = uintptr(syscall.SIGCHLD) | syscall.CLONE_PARENT
 	d.ctty, d.userFD, d.timeFD, d.holdFD = cfg.Enter.Ctty, userFD, timeFD, -1
 	if cfg.Enter.HoldFD > 0 {
 		d.holdFD = cfg.Enter.HoldFD
 	}
+	d.pdeathsig = uintptr(cfg.Pdeathsig) // a fork does not inherit it
+	if len(cfg.Seccomp) > 0 {
+		d.filter = cfg.Seccomp
+		d.prog = unix.SockFprog{Len: uint16(len(d.filter)), Filter: &d.filter[0]}
+	}
+	if privileges {
+		prepareChildPrivileges(cfg)
+	}
+	return prepareChildExec(cfg)
+}
+
+// prepareChildPrivileges fills what childPrivileges and the limits need.
+func prepareChildPrivileges(cfg *initConfig) {
+	d := &child
 	for _, r := range cfg.Enter.Rlimits {
 		d.rlimits[r.Resource] = unix.Rlimit{Cur: r.Cur, Max: r.Max}
 		d.rlimSet[r.Resource] = true
@@ -135,14 +152,16 @@ func prepareChild(cfg *initConfig, userFD, timeFD int) error {
 		d.groups = append(append([]uint32(nil), cred.Groups...), 0)
 		d.nGroups = uintptr(len(cred.Groups))
 	}
-	d.pdeathsig = uintptr(cfg.Pdeathsig)
 	d.nnp = cfg.NoNewPrivileges
 	if len(cfg.Seccomp) > 0 {
-		d.filter = cfg.Seccomp
-		d.prog = unix.SockFprog{Len: uint16(len(d.filter)), Filter: &d.filter[0]}
 		d.nnpUnlessAdmin = true // seccomp(2) needs CAP_SYS_ADMIN or no_new_privs
 		d.probeHdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	}
+}
+
+// prepareChildExec fills what execve needs.
+func prepareChildExec(cfg *initConfig) error {
+	d := &child
 	var err error
 	if d.path, err = syscall.BytePtrFromString(cfg.Path); err != nil {
 		return err

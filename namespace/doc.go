@@ -88,14 +88,17 @@
 // caller's PID namespace (no process of the sandbox can name, signal or
 // ptrace it), joins the sandbox's MNT namespace on its thread (its root
 // and directory are the sandbox's from then on), resolves the command
-// and the user there, marks every other fd close-on-exec, and forks the
-// command with CLONE_PARENT: the command is the caller's child, the only
-// process that appears in the sandbox, and non-dumpable from birth until
-// its execve (its /proc files cannot be opened by the sandbox's other
-// processes). Between fork and execve the command runs raw system calls
-// only, which also makes it single-threaded, as joining a USER or TIME
-// namespace requires; its seccomp filter is loaded right before execve,
-// so the filter only has to allow execve. A sandbox whose process has
+// and the user there, marks every other fd close-on-exec, drops to the
+// command's limits, credentials and capabilities, and forks the command
+// with CLONE_PARENT: the command is the caller's child, the only process
+// that appears in the sandbox, never with more privileges than its own,
+// and non-dumpable from birth until its execve (its /proc files cannot be
+// opened by the sandbox's other processes). Between fork and execve the
+// command runs raw system calls only, which also makes it
+// single-threaded, as joining a USER or TIME namespace requires (with
+// those, it drops its privileges itself once it has joined them); its
+// seccomp filter is loaded right before execve, so the filter only has
+// to allow execve. A sandbox whose process has
 // exited is a *StepError matching os.ErrProcessDone, a frozen cgroup one
 // matching ErrSandboxFrozen: Start never waits on either.
 //

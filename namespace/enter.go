@@ -21,14 +21,18 @@ import (
 //     on its thread (root and working directory inside the sandbox from
 //     then on), sets the PID namespace for its children, makes the
 //     console, changes directory, looks the command up, marks every
-//     other fd close-on-exec, and forks:
+//     other fd close-on-exec, drops to the command's limits, credentials
+//     and capabilities (unless USER or TIME remain to be joined), and
+//     forks:
 //   - the command, with CLONE_PARENT, so it is the caller's child (Wait,
 //     Signal and PidFD work as for any Cmd) and the only process that
 //     appears in the sandbox. It is a copy of the init's thread, so it
-//     is non-dumpable from birth until execve; it runs raw system calls
-//     only (see child.go): joins the sandbox's TIME and USER namespaces
-//     (which a multithreaded process cannot), applies the limits,
-//     credentials and capabilities, loads Seccomp and execs.
+//     is non-dumpable from birth until execve and has no more than its
+//     own privileges; it runs raw system calls only (see child.go): a
+//     session, its terminal, the sandbox's TIME and USER namespaces
+//     (which a multithreaded process cannot join) and then the limits,
+//     credentials and capabilities the init could not drop for it,
+//     Seccomp, execve.
 //
 // The init reports the command's pid ("P" record) as soon as it is
 // forked, then "X" once it has exec'd, and exits.
@@ -285,7 +289,21 @@ func setupEntered(cfg *initConfig, report func(step string) error) (string, erro
 	if err := closeRangeCloexec(cfg.FirstFreeFD); err != nil {
 		return StepFDs, err
 	}
-	if err := prepareChild(cfg, userFD, timeFD); err != nil {
+	inChild := userFD >= 0 || timeFD >= 0
+	if !inChild {
+		// Nothing left to join that needs privileges: drop them on this
+		// thread, so the command, a copy of it, never appears in the
+		// sandbox with more than its own (as the init has them, a
+		// process there with CAP_SYS_PTRACE could take it over before
+		// execve).
+		if err := setRlimits(cfg.Enter.Rlimits); err != nil {
+			return StepRlimit, err
+		}
+		if step, err := dropPrivileges(cfg); err != nil {
+			return step, err
+		}
+	}
+	if err := prepareChild(cfg, userFD, timeFD, inChild); err != nil {
 		return StepExec, err
 	}
 	return "", nil

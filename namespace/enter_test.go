@@ -280,6 +280,30 @@ func TestEnterUserAndTimeNamespaces(t *testing.T) {
 			t.Errorf("%s namespace %q, want the sandbox's %q", k, got, want)
 		}
 	}
+	// The command sets its own credentials, capabilities, limits and
+	// filter after joining (the init cannot drop them for it, as it can
+	// for a sandbox without these namespaces): the same checks as there.
+	keep := namespace.NewCapSet(0 /* CAP_CHOWN */, namespace.CapNetAdmin)
+	hex := fmt.Sprintf("%016x", uint64(keep))
+	st := statusFields(s.enter(t, "cat /proc/self/status; echo NoFile: $(ulimit -n); "+
+		"mkdir /tmp/x-$$ 2>/dev/null && echo Mkdir: ok || echo Mkdir: denied", func(c *namespace.Cmd) {
+		c.Credential = &namespace.Credential{UID: 1000, GID: 1001, Groups: []uint32{1002}}
+		c.Capabilities = &namespace.Capabilities{Bounding: keep, Effective: keep, Permitted: keep, Inheritable: keep, Ambient: keep}
+		c.Rlimits = []namespace.Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 256, Max: 1024}}
+		c.Seccomp = denyMkdir()
+	}))
+	for k, v := range map[string]string{"Uid": "1000\t1000\t1000\t1000", "Gid": "1001\t1001\t1001\t1001", "Groups": "1002",
+		"CapEff": hex, "CapPrm": hex, "CapInh": hex, "CapAmb": hex, "CapBnd": hex, "NoNewPrivs": "1", "Seccomp": "2",
+		"NoFile": "256", "Mkdir": "denied"} {
+		if st[k] != v {
+			t.Errorf("%s = %q, want %q", k, st[k], v)
+		}
+	}
+	if out := s.enter(t, "mkdir /tmp/y-$$ && echo ok", func(c *namespace.Cmd) {
+		c.Credential = &namespace.Credential{UID: 1000, GID: 1001}
+	}); out != "ok\n" {
+		t.Errorf("the same mkdir without the filter: %q", out)
+	}
 	// Seen from the host, its root is the mapped uid 100000.
 	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Sandbox: s.sb, Env: []string{},
 		Credential: &namespace.Credential{UID: 0, GID: 0}}
@@ -508,8 +532,20 @@ func TestEnterNotVisibleNorDumpable(t *testing.T) {
 		}
 		return child > 0
 	})
-	if init > 0 && nsOf(t, init, namespace.PID) == sandboxPID {
+	if init == 0 {
+		t.Fatal("the held command's init is not in the sandbox's cgroup")
+	}
+	if nsOf(t, init, namespace.PID) == sandboxPID {
 		t.Errorf("the init %d is in the sandbox's PID namespace", init)
+	}
+	// The init dropped to the command's capabilities before the fork: the
+	// command was never in the sandbox with more.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(init) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := statusFields(string(b))["CapEff"], fmt.Sprintf("%016x", uint64(caps.Effective)); got != want {
+		t.Errorf("the init's capabilities at the fork: %s, want the command's %s", got, want)
 	}
 	inner := func(pid int) string {
 		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
