@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,14 +124,34 @@ func goRuncExec(ctx context.Context, t *testing.T, r *runc.Runc, id, cg string) 
 	}
 	defer nullIO.Close()
 	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	sock, err := runc.NewTempPidfdSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	pidfds := make(chan *os.File, 1)
+	go func() {
+		f, _ := sock.ReceivePidfd()
+		pidfds <- f
+	}()
 	proc.Args = []string{"sleep", "2000"}
-	if err := r.Exec(ctx, id, proc, &runc.ExecOpts{IO: nullIO, Detach: true, PidFile: pidFile}); err != nil {
+	if err := r.Exec(ctx, id, proc, &runc.ExecOpts{IO: nullIO, Detach: true, PidFile: pidFile, PidfdSocket: sock}); err != nil {
 		t.Fatalf("detached Exec: %v", err)
 	}
 	b, _ := os.ReadFile(pidFile)
 	pid, _ := strconv.Atoi(string(b))
 	if pid <= 0 || cmdline(pid) != "sleep 2000" || !contains(cgroupProcs(t, cg), strconv.Itoa(pid)) {
 		t.Fatalf("detached Exec: pid file %q, process %q, cgroup %v", b, cmdline(pid), cgroupProcs(t, cg))
+	}
+	// The pidfd sent to --pidfd-socket is the process's (fdinfo names it).
+	if f := <-pidfds; f == nil {
+		t.Error("no pidfd received on the --pidfd-socket")
+	} else {
+		info, _ := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.Fd()))
+		if !strings.Contains(string(info), fmt.Sprintf("Pid:\t%d\n", pid)) {
+			t.Errorf("pidfd from the socket: fdinfo %q, want Pid %d", info, pid)
+		}
+		f.Close()
 	}
 	return pid
 }
