@@ -45,8 +45,10 @@ const maxProcRead = 64 << 10
 // /proc/PID directory, opened before the pidfd is checked so it is known
 // to be the same process, reads its cgroup v2 (from /proc/PID/cgroup,
 // opened below the cgroup2 mount without following any link) and its
-// resource limits (prlimit(2)). A process that has exited, zombies
-// included, gives a *StepError matching os.ErrProcessDone.
+// resource limits (prlimit(2)), both as they are now. A process that has
+// exited, zombies included, gives a *StepError matching
+// os.ErrProcessDone. Every read of the process's /proc files is bounded:
+// the sandbox names its own cgroups.
 func OpenSandbox(pidfd int) (*Sandbox, error) {
 	if pidfd < 0 {
 		return nil, &InvalidError{Pkg: "namespace", Field: "pidfd", Value: strconv.Itoa(pidfd), Reason: "must be an open pidfd"}
