@@ -147,6 +147,24 @@ type Cmd struct {
 	// rather than left waiting.
 	Gate *Gate
 
+	// Sandbox, when set, starts the command inside that running sandbox,
+	// as `nsenter` or `runc exec` do: it joins every namespace of the
+	// Sandbox (USER and TIME included), its root is the sandbox's, Dir
+	// ("" means "/") and the command's PATH lookup are resolved there,
+	// and it is born in the sandbox's cgroup unless CgroupFD or
+	// CgroupPath name another. It starts with the resource limits of the
+	// sandbox's process, Rlimits overriding them. Namespaces, Join, Root,
+	// Hostname, Domainname, UIDMappings, GIDMappings and Gate must be
+	// empty. Start fails with a *StepError matching os.ErrProcessDone
+	// when the sandbox's process has exited, and ErrSandboxFrozen when
+	// the cgroup is frozen. The init that sets the command up never
+	// enters the sandbox's PID namespace, and the command is forked from
+	// it after it joined the sandbox's root and closed everything else,
+	// non-dumpable until execve (see OpenSandbox and the package doc).
+	// With a USER namespace in the sandbox, Credential's ids are the
+	// sandbox's. Keep the Sandbox open until Start returns.
+	Sandbox *Sandbox
+
 	// Process is the started process (its PID is in the parent's PID
 	// namespace); set by Start.
 	Process *os.Process
@@ -161,6 +179,7 @@ type Cmd struct {
 	waited    bool
 	state     *State
 	waitErr   error
+	testHold  *os.File // tests: with Sandbox, the command waits for a byte on it before execve
 }
 
 // State is how the command ended.

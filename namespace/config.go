@@ -25,4 +25,5 @@ type initConfig struct {
 	JoinMount       bool // a MNT namespace fd follows the status pipe
 	GateFD          int  // the Gate's listening socket, or 0
 	ConsoleFD       int  // the Console socket, or 0
+	Enter           *enterConfig
 }

@@ -9,18 +9,20 @@ import (
 )
 
 // setupConsole runs in the init, inside the finished root: it opens a pty
-// from the root's /dev/ptmx, makes the slave the controlling terminal (the
-// init leads a session of its own) and fds 0-2, and sends the master over
-// the console socket at fd sock.
-func setupConsole(sock int) error {
+// from the root's /dev/ptmx, makes the slave fds 0-2 and, with ctty, the
+// controlling terminal (the init leads a session of its own), and sends
+// the master over the console socket at fd sock.
+func setupConsole(sock int, ctty bool) error {
 	master, slave, err := ptyPair()
 	if err != nil {
 		return err
 	}
 	defer unix.Close(master)
 	defer unix.Close(slave)
-	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
-		return os.NewSyscallError("ioctl(TIOCSCTTY)", err)
+	if ctty {
+		if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+			return os.NewSyscallError("ioctl(TIOCSCTTY)", err)
+		}
 	}
 	for fd := 0; fd <= 2; fd++ {
 		if err := unix.Dup3(slave, fd, 0); err != nil {

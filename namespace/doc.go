@@ -71,6 +71,37 @@
 // Detach lets the caller exit meanwhile (no Pdeathsig; stdio as files):
 // the waiting init is reparented and keeps waiting.
 //
+// # Entering a running sandbox
+//
+// Cmd.Sandbox starts a command inside a sandbox that already runs, as
+// `nsenter` or an OCI runtime's exec do. OpenSandbox opens it from a pidfd
+// of one of its processes (usually its init): the namespaces that differ
+// from the caller's, read through the host's /proc/PID opened before the
+// pidfd is checked (a recycled pid cannot stand in for it), its cgroup v2
+// (below the cgroup2 mount, no link followed) and its resource limits.
+// The command joins every one of those namespaces, USER and TIME included,
+// is born in the sandbox's cgroup, starts from the sandbox process's
+// limits, and gets its own credentials, capabilities, no_new_privs,
+// seccomp filter, directory, environment and terminal from the Cmd.
+//
+// Nothing of the caller becomes visible inside: the init stays in the
+// caller's PID namespace (no process of the sandbox can name, signal or
+// ptrace it), joins the sandbox's MNT namespace on its thread (its root
+// and directory are the sandbox's from then on), resolves the command
+// and the user there, marks every other fd close-on-exec, drops to the
+// command's limits, credentials and capabilities, and forks the command
+// with CLONE_PARENT: the command is the caller's child, the only process
+// that appears in the sandbox, never with more privileges than its own,
+// and non-dumpable from birth until its execve (its /proc files cannot be
+// opened by the sandbox's other processes). Between fork and execve the
+// command runs raw system calls only, which also makes it
+// single-threaded, as joining a USER or TIME namespace requires (with
+// those, it drops its privileges itself once it has joined them); its
+// seccomp filter is loaded right before execve, so the filter only has
+// to allow execve. A sandbox whose process has
+// exited is a *StepError matching os.ErrProcessDone, a frozen cgroup one
+// matching ErrSandboxFrozen: Start never waits on either.
+//
 // Files the init reads from the sandbox's root (/etc/passwd for
 // Credential.User) are resolved inside the root and read only when they
 // are regular files of at most 1 MiB (*FileError otherwise). The bounding

@@ -70,6 +70,9 @@ func runInit(base, pdeathsig int) int {
 		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
 		return err
 	}
+	if cfg.Enter != nil {
+		return runEntered(&cfg, status, report)
+	}
 	step, err := setup(&cfg, report)
 	if err != nil {
 		return fail(status, step, err)

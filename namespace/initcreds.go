@@ -80,18 +80,9 @@ func dropBounding(keep CapSet) error {
 }
 
 func setCredential(cred *Credential, keepCaps bool) error {
-	if cred.User != "" {
-		passwd, err := readSandboxFile("/etc/passwd", maxSandboxFile)
-		if err != nil {
-			return err
-		}
-		u, g, err := lookupUser(passwd, cred.User)
-		if err != nil {
-			return &StepError{Pkg: "namespace", Step: StepCredentials, Path: cred.User, Err: err}
-		}
-		c := *cred
-		c.UID, c.GID = u, g
-		cred = &c
+	cred, err := resolveUser(cred)
+	if err != nil {
+		return err
 	}
 	if keepCaps {
 		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
@@ -117,6 +108,25 @@ func setCredential(cred *Credential, keepCaps bool) error {
 		}
 	}
 	return nil
+}
+
+// resolveUser returns cred with the ids of cred.User from the sandbox's
+// /etc/passwd, or cred itself when it names no user.
+func resolveUser(cred *Credential) (*Credential, error) {
+	if cred.User == "" {
+		return cred, nil
+	}
+	passwd, err := readSandboxFile("/etc/passwd", maxSandboxFile)
+	if err != nil {
+		return nil, err
+	}
+	u, g, err := lookupUser(passwd, cred.User)
+	if err != nil {
+		return nil, &StepError{Pkg: "namespace", Step: StepCredentials, Path: cred.User, Err: err}
+	}
+	c := *cred
+	c.UID, c.GID = u, g
+	return &c, nil
 }
 
 func setCaps(c *Capabilities) error {

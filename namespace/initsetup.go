@@ -46,7 +46,7 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 		if err := report(StepConsole); err != nil {
 			return StepConsole, err
 		}
-		if err := setupConsole(cfg.ConsoleFD); err != nil {
+		if err := setupConsole(cfg.ConsoleFD, true); err != nil {
 			return StepConsole, err
 		}
 	}
@@ -65,12 +65,8 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 			return StepHostname, err
 		}
 	}
-	for _, r := range cfg.Rlimits {
-		// syscall.Setrlimit, so the runtime does not restore its saved
-		// RLIMIT_NOFILE over ours at exec.
-		if err := syscall.Setrlimit(r.Resource, &syscall.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
-			return StepRlimit, fmt.Errorf("setrlimit(%d): %w", r.Resource, err)
-		}
+	if err := setRlimits(cfg.Rlimits); err != nil {
+		return StepRlimit, err
 	}
 	if err := report(StepChdir); err != nil {
 		return StepChdir, err
@@ -95,6 +91,18 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 		return StepFDs, err
 	}
 	return "", nil
+}
+
+// setRlimits applies limits to the whole (init) process.
+func setRlimits(rs []Rlimit) error {
+	for _, r := range rs {
+		// syscall.Setrlimit, so the runtime does not restore its saved
+		// RLIMIT_NOFILE over ours at exec.
+		if err := syscall.Setrlimit(r.Resource, &syscall.Rlimit{Cur: r.Cur, Max: r.Max}); err != nil {
+			return fmt.Errorf("setrlimit(%d): %w", r.Resource, err)
+		}
+	}
+	return nil
 }
 
 // joinMount enters the MNT namespace passed as fd. It is done here, not

@@ -28,11 +28,22 @@ func OpenPTY() (master, slave *os.File, err error) {
 
 // ptyPair opens /dev/ptmx (the one of the calling process's mount
 // namespace and root), unlocks it and opens its slave through
-// TIOCGPTPEER; both fds are O_CLOEXEC and O_NOCTTY.
+// TIOCGPTPEER; both fds are O_CLOEXEC and O_NOCTTY. Inside a sandbox
+// /dev/ptmx is the sandbox's file: it is opened without following
+// /proc magic links and must be the ptmx device (5:2), or a *FileError
+// says what it was.
 func ptyPair() (master, slave int, err error) {
-	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	mfd, err := unix.Openat2(unix.AT_FDCWD, "/dev/ptmx", &unix.OpenHow{
+		Flags:   unix.O_RDWR | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_NO_MAGICLINKS,
+	})
 	if err != nil {
 		return -1, -1, &os.PathError{Op: "open", Path: "/dev/ptmx", Err: err}
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(mfd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != unix.Mkdev(5, 2) {
+		unix.Close(mfd)
+		return -1, -1, &FileError{Path: "/dev/ptmx", Reason: fmt.Sprintf("not the ptmx device 5:2 (mode %#o, device %d:%d)", st.Mode&unix.S_IFMT, unix.Major(st.Rdev), unix.Minor(st.Rdev))}
 	}
 	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
 		unix.Close(mfd)

@@ -52,6 +52,9 @@ func (c *Cmd) start(ctx context.Context) error {
 	}
 	defer c.Gate.Close() // only the init may listen on it (see Gate)
 	cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
+	if err == nil {
+		cg, err = c.enterCgroup(cg)
+	}
 	if err != nil {
 		return err
 	}
@@ -67,6 +70,11 @@ func (c *Cmd) start(ctx context.Context) error {
 func (c *Cmd) validate() error {
 	if c.Path == "" {
 		return &InvalidError{Pkg: "namespace", Field: "Path", Value: "", Reason: "must not be empty"}
+	}
+	if c.Sandbox != nil {
+		if err := c.validateEnter(); err != nil {
+			return err
+		}
 	}
 	if err := c.Namespaces.Validate(); err != nil {
 		return err
@@ -177,6 +185,7 @@ func (c *Cmd) config() (*initConfig, error) {
 			cfg.ConsoleFD++
 		}
 	}
+	c.configEnter(cfg)
 	if len(cfg.Args) == 0 {
 		cfg.Args = []string{c.Path}
 	}
@@ -204,7 +213,7 @@ func (c *Cmd) spawn(ctx context.Context, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
-	exePath, release, err := self.execPath(cfg.FirstFreeFD + 5) // config, status, MNT fd, gate, console
+	exePath, release, err := self.execPath(cfg.FirstFreeFD + 5 + cfg.Enter.fdCount()) // config, status, MNT fd, gate, console, sandbox
 	if err != nil {
 		return err
 	}
@@ -274,6 +283,7 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 	if c.Console != nil {
 		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.Console)
 	}
+	c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.enterFiles()...)
 	if c.Pdeathsig != 0 {
 		return c.startOnKeeper(join)
 	}
@@ -300,7 +310,7 @@ func (c *Cmd) sysProcAttr(cfg *initConfig) *syscall.SysProcAttr {
 		// a new PID namespace, and would kill the child at once.
 		PidFD: &c.pidfd,
 	}
-	if c.TTY != nil {
+	if c.TTY != nil && c.Sandbox == nil { // else the command takes it (see enter.go)
 		attr.Setctty, attr.Ctty = true, 0
 	}
 	if cfg.Flags&unix.CLONE_NEWUSER != 0 && len(c.UIDMappings) > 0 && len(c.GIDMappings) > 0 {

@@ -40,7 +40,13 @@ func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.Fil
 	_, _ = cfgW.Write(payload)
 	cfgW.Close()
 	rep, rerr := readStatus(status)
-	if !stop() {
+	fired := !stop()
+	if err := c.settleEntered(rep, !fired && rerr == nil && rep.execReady && rep.setupError == nil); err != nil {
+		_ = c.Process.Kill()
+		c.Wait()
+		return err
+	}
+	if fired {
 		// The kill was sent, maybe just after the exec: either way the
 		// process is going away, so Start did not succeed.
 		c.Wait()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -20,6 +21,7 @@ import (
 const (
 	recStep = 'S'
 	recExec = 'X'
+	recPid  = 'P' // the pid of the command a Cmd with a Sandbox forked
 )
 
 // statusReport is what the parent learnt from the status pipe.
@@ -28,6 +30,7 @@ type statusReport struct {
 	step       string // the last step the init began
 	execReady  bool   // the init reached exec
 	setupError error  // a step failure the init reported
+	childPid   int    // with a Sandbox: the command's pid, once forked
 }
 
 func readStatus(r io.Reader) (statusReport, error) {
@@ -47,6 +50,8 @@ func readStatus(r io.Reader) (statusReport, error) {
 			rep.step = line[1:]
 		case line[0] == recExec:
 			rep.execReady = true
+		case line[0] == recPid:
+			rep.childPid, _ = strconv.Atoi(line[1:])
 		default:
 			var w wireError
 			if jerr := json.Unmarshal([]byte(line), &w); jerr != nil {

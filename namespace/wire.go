@@ -48,6 +48,7 @@ const (
 	frameTarget      = "target"
 	frameFile        = "file"
 	frameUnknownUser = "unknownuser"
+	frameProcessDone = "processdone"
 )
 
 // encodeChain lists err's chain as frames.
@@ -75,8 +76,11 @@ func encodeChain(err error) []wireFrame {
 		case *FileError:
 			f = wireFrame{Type: frameFile, Path: e.Path, Reason: e.Reason}
 		default:
-			if err == ErrUnknownUser {
+			switch err {
+			case ErrUnknownUser:
 				f = wireFrame{Type: frameUnknownUser}
+			case os.ErrProcessDone:
+				f = wireFrame{Type: frameProcessDone}
 			}
 		}
 		out = append(out, f)
@@ -99,6 +103,8 @@ func (f wireFrame) rebuild(inner error) error {
 		return syscall.Errno(f.Errno)
 	case frameUnknownUser:
 		return ErrUnknownUser
+	case frameProcessDone:
+		return os.ErrProcessDone
 	case frameStep:
 		return &internal.StepError{Pkg: f.Pkg, Step: f.Step, Path: f.Path, Value: f.Value, Err: inner}
 	case frameInvalid:

@@ -103,6 +103,9 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 			c = nil
 		}
 	}()
+	if err := dir.saveSpec(spec); err != nil { // for exec
+		return c, err
+	}
 	if err := c.start(rt, p, o); err != nil {
 		return c, err
 	}

@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,6 +55,8 @@ func TestGoRuncClient(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Status != "running" || list[0].Pid != c.Pid {
 		t.Fatalf("List: %+v, %v", list, err)
 	}
+	execPid := goRuncExec(ctx, t, r, "g1", cg)
+	execStart := startTime(execPid)
 	if err := r.Kill(ctx, "g1", int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
 		t.Fatalf("Kill --all: %v", err)
 	}
@@ -61,6 +68,9 @@ func TestGoRuncClient(t *testing.T) {
 		t.Fatalf("Delete: %v", err)
 	}
 	expectGone(t, cg, "", c.Pid, start)
+	if sameProcess(execPid, execStart) {
+		t.Errorf("the detached exec'd process %d survived kill --all and delete", execPid)
+	}
 	// A failure comes back as an error carrying the runtime's message.
 	if err := r.Start(ctx, "g1"); err == nil {
 		t.Error("Start of a deleted container succeeded")
@@ -77,4 +87,71 @@ func TestGoRuncClient(t *testing.T) {
 	if err != nil || status != 0 {
 		t.Errorf("Run true: %d, %v", status, err)
 	}
+}
+
+// goRuncExec runs processes in container id through go-runc's Exec, as
+// containerd's shim does: attached (its stdout through go-runc's pipes,
+// its exit status as go-runc's *ExitError) and detached (a pid file). It
+// returns the detached process's pid, still running in the container's
+// cgroup.
+func goRuncExec(ctx context.Context, t *testing.T, r *runc.Runc, id, cg string) int {
+	t.Helper()
+	pio, err := runc.NewPipeIO(0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pio.Close()
+	out := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(pio.Stdout())
+		out <- string(b)
+	}()
+	proc := specs.Process{Args: []string{"sh", "-c", "cat /proc/1/cmdline; echo; grep '^0::' /proc/self/cgroup; exit 3"},
+		Cwd: "/", Env: []string{"PATH=/bin"}}
+	err = r.Exec(ctx, id, proc, &runc.ExecOpts{IO: pio})
+	var ee *runc.ExitError
+	if !errors.As(err, &ee) || ee.Status != 3 {
+		t.Errorf("attached Exec: %v, want go-runc's *ExitError with status 3", err)
+	}
+	// Exec closed go-runc's copy of the write end after the start: the
+	// reader sees EOF once the process has exited.
+	if got := <-out; got != "sleep\x001000\x00\n0::/\n" {
+		t.Errorf("attached Exec printed %q, want the container's init and 0::/", got)
+	}
+	nullIO, err := runc.NewNullIO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nullIO.Close()
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	sock, err := runc.NewTempPidfdSocket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	pidfds := make(chan *os.File, 1)
+	go func() {
+		f, _ := sock.ReceivePidfd()
+		pidfds <- f
+	}()
+	proc.Args = []string{"sleep", "2000"}
+	if err := r.Exec(ctx, id, proc, &runc.ExecOpts{IO: nullIO, Detach: true, PidFile: pidFile, PidfdSocket: sock}); err != nil {
+		t.Fatalf("detached Exec: %v", err)
+	}
+	b, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(string(b))
+	if pid <= 0 || cmdline(pid) != "sleep 2000" || !contains(cgroupProcs(t, cg), strconv.Itoa(pid)) {
+		t.Fatalf("detached Exec: pid file %q, process %q, cgroup %v", b, cmdline(pid), cgroupProcs(t, cg))
+	}
+	// The pidfd sent to --pidfd-socket is the process's (fdinfo names it).
+	if f := <-pidfds; f == nil {
+		t.Error("no pidfd received on the --pidfd-socket")
+	} else {
+		info, _ := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", f.Fd()))
+		if !strings.Contains(string(info), fmt.Sprintf("Pid:\t%d\n", pid)) {
+			t.Errorf("pidfd from the socket: fdinfo %q, want Pid %d", info, pid)
+		}
+		f.Close()
+	}
+	return pid
 }

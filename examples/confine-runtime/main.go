@@ -115,6 +115,7 @@ func (rt *runtime) dispatch(name string, args []string) (int, error) {
 		"create": rt.cmdCreate, "run": rt.cmdRun, "start": rt.cmdStart,
 		"state": rt.cmdState, "kill": rt.cmdKill, "delete": rt.cmdDelete,
 		"list": rt.cmdList, "spec": rt.cmdSpec, "features": rt.cmdFeatures,
+		"exec": rt.cmdExec,
 	}
 	f, ok := cmds[name]
 	if !ok {
