@@ -16,6 +16,7 @@ import (
 
 	"github.com/confinelab/confine/internal/containerdbuild"
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 )
 
 // containerd end to end (tier 3): containerd, ctr and the runc shim, built
@@ -55,7 +56,8 @@ func TestVMContainerd(t *testing.T) {
 	for _, st := range []struct {
 		name string
 		fn   func(*testing.T)
-	}{{"run", d.testRun}, {"memory-limit", d.testMemoryLimit}, {"detached", d.testDetached}} {
+	}{{"run", d.testRun}, {"tty", d.testTTY}, {"runtime-error", d.testRuntimeError},
+		{"memory-limit", d.testMemoryLimit}, {"detached", d.testDetached}} {
 		t.Run(st.name, func(t *testing.T) {
 			st.fn(t)
 			d.checkNothingLeft(t)
@@ -205,7 +207,7 @@ func (d *ctrd) nsCgroup() string { return filepath.Join(testutil.UnifiedMount(),
 // importImage makes an OCI archive of a busybox root and imports it.
 func (d *ctrd) importImage(t *testing.T) {
 	root := testutil.BusyboxRoot(t, []string{"proc", "sys", "dev", "tmp", "run", "etc"},
-		"sh", "echo", "cat", "dd", "sleep", "tr", "true")
+		"sh", "echo", "cat", "dd", "sleep", "tr", "true", "tty")
 	archive := filepath.Join(d.base, "image.tar")
 	f, err := os.Create(archive)
 	if err != nil {
@@ -234,6 +236,57 @@ func (d *ctrd) testRun(t *testing.T) {
 	// The exit status comes back too.
 	if _, errs, code := d.ctr(t, d.runArgs("--rm", ctrdImage, "c-exit", "sh", "-c", "exit 7")...); code != 7 {
 		t.Errorf("ctr run of `exit 7`: exit %d, stderr %s", code, errs)
+	}
+}
+
+// testTTY: `ctr run -t` has the shim make a console socket, the runtime's
+// init send the container's pty master over it, and the shim copy between
+// that and ctr's terminal (here a pty of the test's): the shell inside sees
+// a terminal on its stdin, and its output comes back on ctr's terminal.
+func (d *ctrd) testTTY(t *testing.T) {
+	out := d.ctrTTY(t, d.runArgs("--rm", "-t", ctrdImage, "c-tty", "sh", "-c", "[ -t 0 ] && echo stdin is $(tty)")...)
+	if out != "stdin is /dev/pts/0" {
+		t.Errorf("ctr run -t: terminal output %q, want \"stdin is /dev/pts/0\"", out)
+	}
+}
+
+// ctrTTY runs ctr in a session of its own with a pty as its terminal, and
+// returns what it wrote there.
+func (d *ctrd) ctrTTY(t *testing.T, args ...string) string {
+	t.Helper()
+	master, slave, err := namespace.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, d.bins.Path("ctr"), append([]string{"--address", d.sock, "--namespace", ctrdNS}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	err = cmd.Start()
+	slave.Close() // ctr holds it now: the master reads EIO once ctr exits
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	_, _ = out.ReadFrom(master) // until EIO
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ctr %s: %v (%v)\nterminal: %q", strings.Join(args, " "), err, ctx.Err(), out.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+// testRuntimeError: what confine-runtime refuses reaches ctr's user
+// through the shim (which reads the runtime's --log JSON), and the failed
+// create leaves nothing: a systemd cgroup path (slice:prefix:name, as
+// `--runc-systemd-cgroup` sends) is not supported.
+func (d *ctrd) testRuntimeError(t *testing.T) {
+	_, errs, code := d.ctr(t, d.runArgs("--rm", "--runc-systemd-cgroup", "--cgroup", "system.slice:confine:c-sd",
+		ctrdImage, "c-sd", "true")...)
+	t.Logf("ctr: %s", strings.TrimSpace(errs))
+	if code == 0 || !strings.Contains(errs, "--systemd-cgroup") || !strings.Contains(errs, "not supported by confine-runtime") {
+		t.Errorf("ctr run --runc-systemd-cgroup: exit %d, stderr %q: want a failure naming --systemd-cgroup as not supported", code, errs)
 	}
 }
 
@@ -326,7 +379,7 @@ func (d *ctrd) testDetached(t *testing.T) {
 
 // testExec: `ctr task exec` (confine-runtime exec under the shim) runs a
 // process in the container's PID namespace and cgroup, next to its init,
-// and returns its output and exit status.
+// and returns its output and exit status, with or without a terminal.
 func (d *ctrd) testExec(t *testing.T, id string) {
 	if r := rt(t, filepath.Join(d.runcRoot, ctrdNS), "exec", "--help"); strings.Contains(r.stderr, `unknown command "exec"`) {
 		t.Fatalf("confine-runtime has no `exec` command, which `ctr task exec` runs: %s", strings.TrimSpace(r.stderr))
@@ -340,6 +393,10 @@ func (d *ctrd) testExec(t *testing.T, id string) {
 	}
 	if _, errs, code := d.ctr(t, "task", "exec", "--exec-id", "e2", id, "sh", "-c", "exit 3"); code != 3 {
 		t.Errorf("ctr task exec of `exit 3`: exit %d, stderr %s", code, errs)
+	}
+	// With a terminal: exec --tty --console-socket under the shim.
+	if out := d.ctrTTY(t, "task", "exec", "-t", "--exec-id", "e3", id, "sh", "-c", "[ -t 0 ] && echo stdin is $(tty)"); !strings.HasPrefix(out, "stdin is /dev/pts/") {
+		t.Errorf("ctr task exec -t: terminal output %q, want \"stdin is /dev/pts/N\"", out)
 	}
 }
 
