@@ -92,7 +92,11 @@ func MarkUnavailable(dir string, why error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, unavailableName), []byte(why.Error()+"\n"), 0o644)
+	reason := why.Error()
+	if ue := (*UnreachableError)(nil); errors.As(why, &ue) {
+		reason = ue.Reason // Open wraps it again
+	}
+	return os.WriteFile(filepath.Join(dir, unavailableName), []byte(reason+"\n"), 0o644)
 }
 
 // Build makes the Commands in dir unless they are there already: a
