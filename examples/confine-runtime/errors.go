@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrUnsupported matches every *UnsupportedError: a config.json field
@@ -28,8 +29,9 @@ func (e *ConfigError) Error() string {
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// UnsupportedError is a config.json field this runtime does not implement
-// (SELinux labels, AppArmor, Intel RDT, ...): refused, never ignored.
+// UnsupportedError is a config.json field (or a command-line flag, Field
+// "--name") this runtime does not implement (SELinux labels, AppArmor,
+// Intel RDT, the systemd cgroup driver, ...): refused, never ignored.
 type UnsupportedError struct {
 	Field  string
 	Value  string
@@ -37,7 +39,11 @@ type UnsupportedError struct {
 }
 
 func (e *UnsupportedError) Error() string {
-	msg := fmt.Sprintf("config.json: %s: %q: not supported by confine-runtime", e.Field, e.Value)
+	where := "config.json: "
+	if strings.HasPrefix(e.Field, "--") {
+		where = "" // a command-line flag (--systemd-cgroup), not a field
+	}
+	msg := fmt.Sprintf("%s%s: %q: not supported by confine-runtime", where, e.Field, e.Value)
 	if e.Reason != "" {
 		msg += " (" + e.Reason + ")"
 	}

@@ -120,6 +120,17 @@ func TestConfigValidation(t *testing.T) {
 	if err := cfg.defaults(); err == nil || !strings.Contains(err.Error(), "Binary") {
 		t.Errorf("empty Binary: %v", err)
 	}
+	for _, f := range []string{"rel/dir", "/", "/test/bin", "/nonexistent-vmtest-file"} {
+		cfg = Config{Binary: "x", Files: []string{f}}
+		if err := cfg.defaults(); err == nil || !strings.Contains(err.Error(), "Config.Files") {
+			t.Errorf("Files %q: %v, want an error naming Config.Files", f, err)
+		}
+	}
+	t.Setenv("CONFINE_VM_FILES", t.TempDir()+":"+t.TempDir())
+	cfg = Config{Binary: "x"}
+	if err := cfg.defaults(); err != nil || len(cfg.Files) != 2 {
+		t.Errorf("CONFINE_VM_FILES with two directories: Files %q, %v", cfg.Files, err)
+	}
 }
 
 func TestCheckStatic(t *testing.T) {

@@ -3,7 +3,10 @@ package vmtest
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -141,4 +144,76 @@ func FuzzCPIORoundTrip(f *testing.F) {
 			t.Fatalf("round trip of %q: %v", name, got)
 		}
 	})
+}
+
+// TestRunImageFiles: Config.Files land in the run image at their own
+// absolute paths, directories with their contents and modes, after the
+// base image and beside the test binary.
+func TestRunImageFiles(t *testing.T) {
+	host := t.TempDir()
+	base := filepath.Join(host, "base.cpio")
+	var b bytes.Buffer
+	w := NewCPIOWriter(&b)
+	if err := w.File("init", 0o755, []byte("#!/bin/sh\n")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	suite := filepath.Join(host, "suite")
+	for name, data := range map[string]string{"bin/prog": "#!prog", "list": "a\nb\n", "bin/tool": "tool"} {
+		p := filepath.Join(suite, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	single := filepath.Join(host, "one.txt")
+	if err := os.WriteFile(single, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{base, single} {
+		if err := os.WriteFile(f+".keep", nil, 0o600); err != nil { // an unrelated neighbour, never shipped
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(base, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var img bytes.Buffer
+	if err := WriteRunImage(&img, base, single, "", "true\n", suite, single); err != nil {
+		t.Fatal(err)
+	}
+	_, rest, err := readCPIO(img.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := readCPIO(rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]cpioEntry{}
+	for _, e := range entries {
+		got["/"+strings.TrimPrefix(e.name, "/")] = e
+	}
+	for name, want := range map[string]string{
+		suite + "/bin/prog": "#!prog", suite + "/list": "a\nb\n", suite + "/bin/tool": "tool", single: "one",
+	} {
+		e, ok := got[name]
+		if !ok {
+			t.Errorf("%s not in the image", name)
+			continue
+		}
+		if string(e.data) != want || e.mode&0o7777 != map[bool]uint32{true: 0o600, false: 0o750}[name == single] {
+			t.Errorf("%s: %q mode %o", name, e.data, e.mode&0o7777)
+		}
+	}
+	if e, ok := got[suite+"/bin"]; !ok || e.mode&modeDir == 0 {
+		t.Errorf("%s/bin: not a directory in the image (%v)", suite, ok)
+	}
+	for name := range got {
+		if strings.HasSuffix(name, ".keep") {
+			t.Errorf("%s shipped, but only the listed files were asked for", name)
+		}
+	}
 }

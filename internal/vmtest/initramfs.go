@@ -280,9 +280,10 @@ func contains(list []string, s string) bool {
 
 // WriteRunImage writes the per-run initramfs to w: the cached base image
 // followed by a second cpio member holding the test binary, the package's
-// testdata directory (when pkgDir has one) and /test/run.sh. The kernel
+// testdata directory (when pkgDir has one), /test/run.sh and files (host
+// files or directories, each at its own absolute path). The kernel
 // unpacks concatenated archives in turn.
-func WriteRunImage(w io.Writer, base, binary string, pkgDir string, script string) error {
+func WriteRunImage(w io.Writer, base, binary string, pkgDir string, script string, files ...string) error {
 	f, err := os.Open(base)
 	if err != nil {
 		return err
@@ -309,6 +310,11 @@ func WriteRunImage(w io.Writer, base, binary string, pkgDir string, script strin
 	}
 	if err := t.file(vmRunFile, 0o644, []byte(script)); err != nil {
 		return err
+	}
+	for _, f := range files {
+		if err := t.copyTree(filepath.ToSlash(filepath.Clean(f)), f); err != nil {
+			return fmt.Errorf("adding %s: %w", f, err)
+		}
 	}
 	return t.Close()
 }

@@ -25,6 +25,11 @@ type Config struct {
 	Binary string   // the test binary on the host (required)
 	Args   []string // its arguments, passed through except host-only flags
 	PkgDir string   // the package directory; its testdata/ is copied (default: cwd)
+	// Files are host files or directories copied into the VM at the same
+	// absolute paths, for what a test needs and the VM cannot make (no
+	// network, no Go toolchain): default $CONFINE_VM_FILES, a list
+	// separated by colons.
+	Files []string
 
 	Cache   string        // default CacheDir()
 	Mem     string        // qemu -m; default $CONFINE_VM_MEM or "2048"
@@ -103,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	script := RunScript(filepath.Base(cfg.Binary), args, VMEnv(hostEnv()), nonce)
 	initrd := filepath.Join(dir, "initrd.cpio")
 	if err := writeFile(initrd, func(w io.Writer) error {
-		return WriteRunImage(w, base, cfg.Binary, cfg.PkgDir, script)
+		return WriteRunImage(w, base, cfg.Binary, cfg.PkgDir, script, cfg.Files...)
 	}); err != nil {
 		return -1, fmt.Errorf("vmtest: writing initramfs: %w", err)
 	}
@@ -120,6 +125,17 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.PkgDir == "" {
 		cfg.PkgDir, _ = os.Getwd()
+	}
+	if cfg.Files == nil {
+		cfg.Files = filepath.SplitList(os.Getenv("CONFINE_VM_FILES"))
+	}
+	for _, f := range cfg.Files {
+		if !filepath.IsAbs(f) || filepath.Clean(f) == "/" || strings.HasPrefix(filepath.Clean(f)+"/", "/test/") {
+			return fmt.Errorf("vmtest: Config.Files (CONFINE_VM_FILES): %q: want an absolute path other than / and /test", f)
+		}
+		if _, err := os.Stat(f); err != nil {
+			return fmt.Errorf("vmtest: Config.Files (CONFINE_VM_FILES): %w", err)
+		}
 	}
 	if cfg.Mem == "" {
 		cfg.Mem = envOr("CONFINE_VM_MEM", "2048")

@@ -12,7 +12,9 @@
 // Environment: CONFINE_CACHE (kernel and image cache, default
 // /var/cache/confine), CONFINE_VM_MEM (MiB, default 2048), CONFINE_VM_SMP
 // (default 2), CONFINE_VM_TIMEOUT (watchdog override), CONFINE_VM_ENV
-// (extra variable names to pass into the VM), CONFINE_VM_CONSOLE=1 (print
+// (extra variable names to pass into the VM), CONFINE_VM_FILES (host files
+// or directories, separated by colons, copied into the VM at the same
+// paths), CONFINE_VM_CONSOLE=1 (print
 // the kernel console on stderr afterwards), CONFINE_VM_APPEND (extra kernel
 // command line), CONFINE_VM_QEMU_ARGS (extra qemu arguments, split on spaces).
 package main

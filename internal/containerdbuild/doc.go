@@ -1,0 +1,34 @@
+// Package containerdbuild builds containerd, ctr and containerd-shim-runc-v2
+// from the containerd Go module into the test bed's cache, for the tier-3
+// test that runs containerd with confine-runtime as its runc
+// (examples/confine-runtime, TestVMContainerd). Nothing of containerd is
+// kept in this repository.
+//
+// # Building
+//
+// Build makes a scratch Go module beside its target directory
+// ($CONFINE_CACHE/containerd by default, see DefaultDir) requiring
+// github.com/containerd/containerd/v2 at Version, and builds the three
+// commands static with CGO_ENABLED=0 and the build tags that drop the
+// snapshotters needing cgo or host tools (btrfs, devmapper, zfs, aufs),
+// symbols stripped to keep the VM's in-memory root small. It needs the go
+// command and the Go module proxy (or a module cache that holds the
+// modules), once: later calls find the binaries in place, whole or not at
+// all (built aside, renamed into place, stamped with Version).
+//
+// The VM has neither network nor Go, so `make containerd` (and `make
+// test-vm` for confine-runtime's package) builds on the host and the VM
+// runner ships the directory (CONFINE_VM_FILES, see internal/vmtest).
+//
+// # When the module proxy cannot be reached
+//
+// Build returns an *UnreachableError (errors.Is ErrUnreachable) when the
+// go command failed for want of the network, any other failure as it is.
+// The command cmd/containerdbuild then writes the reason into the
+// directory (MarkUnavailable) and exits 0, unless $CI is set: outside CI a
+// machine without the proxy skips TestVMContainerd with that reason (Open
+// returns the *UnreachableError); in CI it is a failure, as every skip of
+// the VM tier.
+//
+// Not for production use: Linux/amd64 test infrastructure.
+package containerdbuild
