@@ -2,14 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	runc "github.com/containerd/go-runc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/cgroup"
 )
 
 // TestGoRuncClient drives the runtime through containerd's go-runc, the
@@ -22,6 +29,12 @@ func TestGoRuncClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(envAsRuntime, "1") // go-runc runs Command with this process's environment
+	// containerd's shim installs its own process monitor; go-runc's default
+	// one waits for every command at once, and that Wait closes the stdout
+	// pipe under Events' reader, which then yields "error" events forever
+	// (go-runc v1.2.1). This one waits when go-runc asks, after reading.
+	defer func(m runc.ProcessMonitor) { runc.Monitor = m }(runc.Monitor)
+	runc.Monitor = waitWhenAsked{}
 	r := &runc.Runc{Command: exe, Root: stateRoot(t), Log: filepath.Join(t.TempDir(), "log.json"), LogFormat: runc.JSON}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -50,6 +63,7 @@ func TestGoRuncClient(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Status != "running" || list[0].Pid != c.Pid {
 		t.Fatalf("List: %+v, %v", list, err)
 	}
+	goRuncOps(ctx, t, r, "g1", c.Pid, cg)
 	if err := r.Kill(ctx, "g1", int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
 		t.Fatalf("Kill --all: %v", err)
 	}
@@ -77,4 +91,84 @@ func TestGoRuncClient(t *testing.T) {
 	if err != nil || status != 0 {
 		t.Errorf("Run true: %d, %v", status, err)
 	}
+}
+
+// goRuncOps drives pause, resume, ps, top, stats, events and update of a
+// running container (its init is pid, its cgroup cg) through go-runc, and
+// checks what its own types parsed against the kernel.
+func goRuncOps(ctx context.Context, t *testing.T, r *runc.Runc, id string, pid int, cg string) {
+	t.Helper()
+	if err := r.Pause(ctx, id); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if c, err := r.State(ctx, id); err != nil || c.Status != "paused" || !frozenByKernel(t, cg) {
+		t.Errorf("State after Pause: %+v, %v", c, err)
+	}
+	if err := r.Resume(ctx, id); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if c, err := r.State(ctx, id); err != nil || c.Status != "running" || frozenByKernel(t, cg) {
+		t.Errorf("State after Resume: %+v, %v", c, err)
+	}
+	if pids, err := r.Ps(ctx, id); err != nil || !slices.Equal(pids, []int{pid}) {
+		t.Errorf("Ps: %v, %v; want [%d]", pids, err, pid)
+	}
+	top, err := r.Top(ctx, id, "")
+	if err != nil || len(top.Processes) != 1 || !slices.Contains(top.Processes[0], strconv.Itoa(pid)) ||
+		!strings.Contains(strings.Join(top.Processes[0], " "), "sleep 1000") {
+		t.Errorf("Top: %+v, %v", top, err)
+	}
+	usage := cpuUsageUsec(t, cg)
+	st, err := r.Stats(ctx, id)
+	if err != nil || st.Cpu.Usage.Total == 0 || st.Cpu.Usage.Total/1000 > cpuUsageUsec(t, cg) || st.Cpu.Usage.Total/1000 < usage {
+		t.Errorf("Stats: %+v, %v (kernel: %d µs)", st, err, usage)
+	}
+	ectx, cancel := context.WithCancel(ctx)
+	events, err := r.Events(ectx, id, time.Second)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	if e := <-events; e == nil || e.Type != "stats" || e.ID != id || e.Stats == nil || e.Stats.Cpu.Usage.Total == 0 {
+		t.Errorf("Events: first %+v", e)
+	}
+	cancel()
+	for range events { // the stream ends with its process
+	}
+	// Update through go-runc's --resources=-: hugetlb is in cgroup v2 on
+	// this host and in the VM alike.
+	h, err := cgroup.Detect()
+	if err != nil || len(h.HugePageSizes) == 0 || cgroup.HaveController("hugetlb") != nil {
+		t.Logf("no hugetlb controller: Update not driven (%v)", err)
+		return
+	}
+	size := h.HugePageSizes[0]
+	limit := uint64(4 << 30)
+	if err := r.Update(ctx, id, &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: size, Limit: limit}}}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(cg, "hugetlb."+size+".max")); err != nil || strings.TrimSpace(string(b)) != strconv.FormatUint(limit, 10) {
+		t.Errorf("hugetlb.%s.max after Update: %q, %v", size, b, err)
+	}
+}
+
+// waitWhenAsked is a go-runc ProcessMonitor that reaps a command in Wait,
+// which go-runc calls once it is done with the command's output.
+type waitWhenAsked struct{}
+
+func (waitWhenAsked) Start(c *exec.Cmd) (chan runc.Exit, error) {
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (m waitWhenAsked) StartLocked(c *exec.Cmd) (chan runc.Exit, error) { return m.Start(c) }
+
+func (waitWhenAsked) Wait(c *exec.Cmd, _ chan runc.Exit) (int, error) {
+	err := c.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 255, err
+	}
+	return c.ProcessState.ExitCode(), nil
 }
