@@ -29,12 +29,6 @@ func TestGoRuncClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv(envAsRuntime, "1") // go-runc runs Command with this process's environment
-	// containerd's shim installs its own process monitor; go-runc's default
-	// one waits for every command at once, and that Wait closes the stdout
-	// pipe under Events' reader, which then yields "error" events forever
-	// (go-runc v1.2.1). This one waits when go-runc asks, after reading.
-	defer func(m runc.ProcessMonitor) { runc.Monitor = m }(runc.Monitor)
-	runc.Monitor = waitWhenAsked{}
 	r := &runc.Runc{Command: exe, Root: stateRoot(t), Log: filepath.Join(t.TempDir(), "log.json"), LogFormat: runc.JSON}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -150,6 +144,13 @@ func goRuncOps(ctx context.Context, t *testing.T, r *runc.Runc, id string, pid i
 		t.Errorf("hugetlb.%s.max after Update: %q, %v", size, b, err)
 	}
 }
+
+// containerd's shim installs its own process monitor, and so do these
+// tests, for good (go-runc's goroutines read the variable until they end):
+// go-runc's default one waits for every command at once, and that Wait
+// closes the stdout pipe under Events' reader, which then yields "error"
+// events forever (go-runc v1.2.1).
+func init() { runc.Monitor = waitWhenAsked{} }
 
 // waitWhenAsked is a go-runc ProcessMonitor that reaps a command in Wait,
 // which go-runc calls once it is done with the command's output.
