@@ -105,7 +105,8 @@ func BenchmarkStatsByGroup(b *testing.B) {
 	for _, g := range []struct {
 		name string
 		m    StatMask
-	}{{"CPU", StatCPU}, {"Memory", StatMemory}, {"IO", StatIO}, {"Pids", StatPids}, {"HugeTLB", StatHugeTLB}, {"PSI", StatPSI}} {
+	}{{"CPU", StatCPU}, {"Memory", StatMemory}, {"IO", StatIO}, {"Pids", StatPids}, {"HugeTLB", StatHugeTLB}, {"PSI", StatPSI},
+		{"Limits", StatLimits}} {
 		b.Run(g.name, func(b *testing.B) {
 			var s Stats
 			b.ReportAllocs()

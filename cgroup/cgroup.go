@@ -240,11 +240,16 @@ func (c *Cgroup) readIDs(file string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseIDs(b, filepath.Join(c.path, file))
+}
+
+// parseIDs parses a cgroup.procs or cgroup.threads file read from path.
+func parseIDs(b []byte, path string) ([]int, error) {
 	var ids []int
 	for _, f := range strings.Fields(string(b)) {
 		v, err := strconv.Atoi(f)
 		if err != nil {
-			return nil, fileError("parse", filepath.Join(c.path, file), "", err)
+			return nil, fileError("parse", path, "", err)
 		}
 		ids = append(ids, v)
 	}

@@ -48,11 +48,15 @@
 // PSI into a caller-owned [Stats], selected by a [StatMask]. A reused Stats
 // costs no allocation for CPU and memory. A file that is missing (the
 // controller is not enabled, the kernel is too old: memory.peak needs
-// 5.19, pids.peak 6.1) is an error, never a silent 0.
+// 5.19, pids.peak 6.1) is an error, never a silent 0. The limits in force
+// (cpu.max, memory.max, memory.swap.*, pids.max) are read back on request
+// with the StatLimits groups, outside StatAll; [Cgroup.Controllers] says
+// which groups a cgroup has files for.
 //
 // # Processes
 //
-// [Cgroup.AddProcess], [Cgroup.Processes], and [Cgroup.FD], an
+// [Cgroup.AddProcess], [Cgroup.Processes] ([Cgroup.AllProcesses] with the
+// descendants'), and [Cgroup.FD], an
 // O_PATH|O_DIRECTORY|O_CLOEXEC fd for clone3 CLONE_INTO_CGROUP (Linux 5.7;
 // syscall.SysProcAttr.UseCgroupFD). [Cgroup.Close] releases the fd
 // (nil-safe, idempotent).

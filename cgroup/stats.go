@@ -19,7 +19,8 @@ const (
 	StatHugeTLB                      // hugetlb.<size>.current, .max, .events
 	StatPSI                          // cpu.pressure, memory.pressure, io.pressure
 	StatNetwork                      // bandwidth limiter counters
-	// StatAll reads everything.
+	// StatAll reads every usage group above. The limits in force are read
+	// back only on request (StatLimits, stats_limits.go).
 	StatAll = StatCPU | StatMemory | StatIO | StatPids | StatHugeTLB | StatPSI | StatNetwork
 )
 
@@ -34,6 +35,8 @@ type Stats struct {
 	HugeTLB []HugeTLBStats
 	PSI     PSIStats
 	Network NetworkStats
+	// Limits holds the limits in force, read by the StatLimits groups.
+	Limits LimitStats
 }
 
 // CPUStats is cpu.stat. Times are in microseconds.
@@ -51,6 +54,9 @@ type MemoryStats struct {
 	Peak   uint64
 	Stat   MemoryStat
 	Events MemoryEvents
+	// SwapCurrent is memory.swap.current, read with StatSwap (not
+	// StatMemory: the file exists only with swap accounting).
+	SwapCurrent uint64
 }
 
 // MemoryStat is a subset of memory.stat: bytes, and page-fault counts.
@@ -180,6 +186,9 @@ func (c *Cgroup) Stats(s *Stats, mask StatMask) error {
 		if err := c.networkStats(&s.Network); err != nil {
 			return err
 		}
+	}
+	if mask&StatLimits != 0 {
+		return c.statLimits(s, mask)
 	}
 	return nil
 }

@@ -163,7 +163,8 @@ func statFixtures(t testing.TB, dir string) {
 		"pids.current": "3\n", "pids.peak": "17\n", "cpu.pressure": psiFixture, "memory.pressure": psiFixture,
 		"io.pressure": psiFixture, "hugetlb.2MB.current": "0\n", "hugetlb.2MB.max": "max\n",
 		"hugetlb.2MB.events": "max 4\n", "hugetlb.1GB.current": "1073741824\n", "hugetlb.1GB.max": "1073741824\n",
-		"hugetlb.1GB.events": "max 0\n",
+		"hugetlb.1GB.events": "max 0\n", "cpu.max": "max 100000\n", "memory.max": "max\n",
+		"memory.swap.current": "0\n", "memory.swap.max": "max\n", "pids.max": "max\n",
 	}
 	for name, v := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o644); err != nil {

@@ -46,7 +46,10 @@
 // for masking files, read-only nosuid noexec binds of the host's nodes,
 // each checked to be the expected character device (null is 1:3), so a
 // chmod in the sandbox fails with EROFS; the rootfs's own /dev/null is
-// never used.
+// never used. Root.Devices (OCI linux.devices) are made the same way, each
+// strictly below the root's /dev, its parent resolved from /dev with no
+// symlink allowed, and an inode already at the path is used only when it
+// is that very node.
 //
 // # Kernel requirements and errors
 //

@@ -35,6 +35,7 @@ type request struct {
 	PreTmpfs []string // host dirs to mount a tmpfs on (in the child) before Setup
 	Writes   []string // paths to try to create after Setup ("write P" facts)
 	Statfs   []string // paths whose filesystem magic to report ("statfs P")
+	Stat     []string // paths whose node, mode and owner to report ("stat P")
 }
 
 // report is what the helper prints on stdout (JSON).
@@ -185,6 +186,14 @@ func collectFacts(req *request, f map[string]string) {
 		var sfs unix.Statfs_t
 		err := unix.Statfs(p, &sfs)
 		f["statfs "+p] = fmt.Sprintf("%s %#x", errnoName(err), sfs.Type)
+	}
+	for _, p := range req.Stat {
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			f["stat "+p] = errnoName(err)
+		} else {
+			f["stat "+p] = fmt.Sprintf("%s %#o %d:%d", describe(&st), st.Mode&0o7777, st.Uid, st.Gid)
+		}
 	}
 	if req.Canary != "" {
 		_, err := os.Stat(req.Canary)

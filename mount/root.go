@@ -34,6 +34,11 @@ type Root struct {
 	// first: "rprivate" (the default when "") or "rslave" (host mounts
 	// still propagate in, nothing propagates out).
 	Propagation string
+	// Devices are device nodes made in the root's /dev after Mounts (so
+	// in the minimal /dev when Mounts has one), before MaskedPaths. With
+	// Path "" they need a /dev among Mounts: the host's own /dev is never
+	// written.
+	Devices []DeviceNode
 }
 
 // Validate checks r without touching the kernel (it may stat r.Path).
@@ -74,6 +79,9 @@ func (r *Root) validate() ([]parsedOptions, error) {
 		if err := checkPath(fmt.Sprintf("ReadonlyPaths[%d]", i), p); err != nil {
 			return nil, err
 		}
+	}
+	if err := r.validateDevices(); err != nil {
+		return nil, err
 	}
 	return opts, nil
 }
@@ -190,6 +198,9 @@ func (s *setup) run(opts []parsedOptions) error {
 		if err := step("mount "+m.Type, m.Target, s.apply(i, m, opts[i])); err != nil {
 			return err
 		}
+	}
+	if err := s.makeNodes(); err != nil {
+		return err
 	}
 	for _, p := range s.r.MaskedPaths {
 		if err := step("mask", p, s.mask(p)); err != nil {

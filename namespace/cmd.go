@@ -85,6 +85,19 @@ type Cmd struct {
 	// Hostname and Domainname need a new UTS namespace.
 	Hostname   string
 	Domainname string
+	// Sysctl sets namespaced kernel parameters (sysctl(8) keys such as
+	// "net.ipv4.ip_forward" or "net/ipv4/ip_forward") in the sandbox's
+	// namespaces, before its root is built. Only keys of a namespace the
+	// command gets are allowed, as in runc (see SysctlKind): IPC (kernel.msg*,
+	// sem, shm*, fs.mqueue.*), NET (net.*), UTS (kernel.hostname and
+	// kernel.domainname, unless Hostname or Domainname is set), each
+	// created in Namespaces or joined but not the caller's own, and a new
+	// USER namespace (user.*); anything else is an *InvalidError naming
+	// the key, before any process starts. The init writes through a
+	// procfs it verifies, with no symlink or mount crossing below
+	// /proc/sys, so neither a rootfs nor a joined mount namespace can
+	// redirect a write (a failure is a *StepError with Step StepSysctl).
+	Sysctl map[string]string
 	// UIDMappings and GIDMappings need a new USER namespace.
 	UIDMappings []IDMap
 	GIDMappings []IDMap

@@ -14,6 +14,7 @@ type initConfig struct {
 	Flags           uintptr // CLONE_NEW* flags of the namespaces created
 	Hostname        string
 	Domainname      string
+	Sysctl          map[string]string
 	Root            *mount.Root
 	Credential      *Credential
 	Capabilities    *Capabilities

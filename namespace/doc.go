@@ -38,8 +38,9 @@
 // in this order: arms Pdeathsig (the init is forked from a locked thread
 // kept until Wait, so the signal follows the process, not a thread); makes
 // itself non-dumpable; unshares the CGROUP namespace when asked (it is then
-// rooted at the cgroup the init was born in); makes the mount tree rslave;
-// builds Root (mount.Root.Setup: mounts and pivot_root); brings up lo in a
+// rooted at the cgroup the init was born in); writes Sysctl (namespaced
+// keys only, through a verified procfs, see Cmd.Sysctl); makes the mount
+// tree rslave; builds Root (mount.Root.Setup: mounts and pivot_root); brings up lo in a
 // new NET namespace; sets hostname and domainname; applies Rlimits; changes
 // to Dir resolved inside the root (openat2 RESOLVE_IN_ROOT and
 // RESOLVE_NO_MAGICLINKS, so /proc/self/fd/N or "../.." cannot leave it);

@@ -45,6 +45,7 @@ const (
 	StepJoin         = "join"
 	StepMount        = "root"
 	StepHostname     = "hostname"
+	StepSysctl       = "sysctl"
 	StepLoopback     = "loopback"
 	StepRlimit       = "rlimit"
 	StepChdir        = "chdir"

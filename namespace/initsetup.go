@@ -28,6 +28,15 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 			return StepCgroupns, os.NewSyscallError("unshare(CLONE_NEWCGROUP)", err)
 		}
 	}
+	if len(cfg.Sysctl) > 0 {
+		// Before the root: its /proc/sys ends up read-only.
+		if err := report(StepSysctl); err != nil {
+			return StepSysctl, err
+		}
+		if err := writeSysctls(cfg.Sysctl); err != nil {
+			return StepSysctl, err
+		}
+	}
 	if err := report(StepMount); err != nil {
 		return StepMount, err
 	}

@@ -117,6 +117,9 @@ func (c *Cmd) validate() error {
 			return err
 		}
 	}
+	if err := c.validateSysctl(); err != nil {
+		return err
+	}
 	return c.validateLimits()
 }
 
@@ -162,7 +165,7 @@ func (c *Cmd) config() (*initConfig, error) {
 	cfg := &initConfig{
 		Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir,
 		Flags:    c.Namespaces.CloneFlags(),
-		Hostname: c.Hostname, Domainname: c.Domainname,
+		Hostname: c.Hostname, Domainname: c.Domainname, Sysctl: c.Sysctl,
 		Root: c.Root, Credential: c.Credential, Capabilities: c.Capabilities,
 		NoNewPrivileges: c.NoNewPrivileges, Rlimits: c.Rlimits,
 		FirstFreeFD: 3 + len(c.ExtraFiles),

@@ -42,7 +42,7 @@ func convert(spec *specs.Spec, bundle, id string) (*plan, error) {
 	p := &plan{cmd: &namespace.Cmd{}, umask: -1}
 	steps := []func(*specs.Spec, *plan) error{
 		convertProcess, convertNamespaces, convertIDMaps, convertHooks,
-		convertResources, convertSeccomp,
+		convertResources, convertSeccomp, convertSysctl, convertBandwidth,
 	}
 	for _, step := range steps {
 		if err := step(spec, p); err != nil {
@@ -93,8 +93,6 @@ func checkUnsupported(s *specs.Spec) error {
 		{l.Personality != nil, "linux.personality", "set", ""},
 		{len(l.NetDevices) > 0, "linux.netDevices", strconv.Itoa(len(l.NetDevices)), ""},
 		{len(l.TimeOffsets) > 0, "linux.timeOffsets", strconv.Itoa(len(l.TimeOffsets)), ""},
-		{len(l.Sysctl) > 0, "linux.sysctl", strconv.Itoa(len(l.Sysctl)), "not yet (next milestone)"},
-		{len(l.Devices) > 0, "linux.devices", strconv.Itoa(len(l.Devices)), "not yet (next milestone); the default /dev nodes are always made"},
 		{s.Solaris != nil || s.Windows != nil || s.VM != nil || s.ZOS != nil || s.FreeBSD != nil, "platform section", "set", "Linux only"},
 	} {
 		if u.set {

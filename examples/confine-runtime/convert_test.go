@@ -2,11 +2,15 @@ package main
 
 import (
 	"errors"
+	"os"
+	"slices"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
 )
 
@@ -75,7 +79,6 @@ func TestConvertRefuses(t *testing.T) {
 		{"apparmor", func(s *specs.Spec) { s.Process.ApparmorProfile = "docker-default" }, "process.apparmorProfile", true},
 		{"intelRdt", func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} }, "linux.intelRdt", true},
 		{"mountLabel", func(s *specs.Spec) { s.Linux.MountLabel = "x" }, "linux.mountLabel", true},
-		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"} }, "linux.sysctl", true},
 		{"personality", func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{Domain: "LINUX32"} }, "linux.personality", true},
 		{"createContainer hook", func(s *specs.Spec) {
 			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/true"}}}
@@ -109,6 +112,31 @@ func TestConvertRefuses(t *testing.T) {
 		{"relative hook", func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "true"}}} }, "hooks.poststop[0].path", false},
 		{"root cgroup", func(s *specs.Spec) { s.Linux.CgroupsPath = "/" }, "linux.cgroupsPath", false},
 		{"bad mount option", func(s *specs.Spec) { s.Mounts[0].Options = []string{"size=1g"} }, "mounts", false},
+		{"sysctl not namespaced", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.panic": "1"} }, "linux.sysctl", false},
+		{"net sysctl without netns", func(s *specs.Spec) {
+			s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.NetworkNamespace })
+			s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+		}, "linux.sysctl", false},
+		{"device escaping /dev", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/../etc/passwd", Type: "c", Major: 1, Minor: 3}}
+		}, "linux.devices[0].path", false},
+		{"device outside /dev", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/ok", Type: "p"}, {Path: "/etc/null", Type: "c", Major: 1, Minor: 3}}
+		}, "linux.devices[1].path", false},
+		{"device type", func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "x"}} }, "linux.devices[0].type", false},
+		{"device mode", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: 1, Minor: 3, FileMode: ptr(os.ModeSetuid | 0o666)}}
+		}, "linux.devices[0].fileMode", false},
+		{"device major", func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "b", Major: -1}} }, "linux.devices[0].major", false},
+		{"bandwidth syntax", func(s *specs.Spec) {
+			s.Annotations = map[string]string{"kubernetes.io/egress-bandwidth": "10 mbit"}
+		}, `annotations["kubernetes.io/egress-bandwidth"]`, false},
+		{"bandwidth too small", func(s *specs.Spec) {
+			s.Annotations = map[string]string{"kubernetes.io/ingress-bandwidth": "999"}
+		}, `annotations["kubernetes.io/ingress-bandwidth"]`, false},
+		{"bandwidth too large", func(s *specs.Spec) {
+			s.Annotations = map[string]string{"kubernetes.io/ingress-bandwidth": "2P"}
+		}, `annotations["kubernetes.io/ingress-bandwidth"]`, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,5 +197,44 @@ func TestConvertDetails(t *testing.T) {
 	}
 	if c.Seccomp == nil || len(c.Seccomp.Instructions()) == 0 {
 		t.Error("seccomp not compiled")
+	}
+}
+
+// linux.sysctl, linux.devices and the bandwidth annotations reach the
+// library: the sysctls to write, the nodes to make with an rwm allow rule
+// each (after the config's rules and the defaults), the rates to enforce.
+func TestConvertSysctlDevicesBandwidth(t *testing.T) {
+	s, bundle := testSpec(t)
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.shmmax": "65536", "fs.mqueue.msg_max": "20"}
+	s.Linux.Devices = []specs.LinuxDevice{
+		{Path: "/dev/fuse", Type: "c", Major: 10, Minor: 229, FileMode: ptr(os.FileMode(0o620)), UID: ptr(uint32(1000)), GID: ptr(uint32(5))},
+		{Path: "/dev/sda9", Type: "b", Major: 8, Minor: 9},
+		{Path: "/dev/fifo", Type: "p"},
+		{Path: "/dev/ptmx", Type: "c", Major: 5, Minor: 2},
+	}
+	s.Annotations = map[string]string{"kubernetes.io/ingress-bandwidth": "10M", "kubernetes.io/egress-bandwidth": "1.5G"}
+	p, err := convert(s, bundle, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.cmd.Sysctl) != 3 || p.cmd.Sysctl["kernel.shmmax"] != "65536" {
+		t.Errorf("sysctl %v", p.cmd.Sysctl)
+	}
+	nodes := p.cmd.Root.Devices
+	if len(nodes) != 3 || nodes[0] != (mount.DeviceNode{Path: "/dev/fuse", Type: 'c', Major: 10, Minor: 229, Mode: 0o620, UID: 1000, GID: 5}) ||
+		nodes[1].Type != 'b' || nodes[1].Mode != 0o666 || nodes[2].Type != 'p' {
+		t.Errorf("nodes %+v (ptmx is the devpts link, not made)", nodes)
+	}
+	rules := p.resources.Devices
+	want := []cgroup.DeviceRule{cgroup.AllowDevice(cgroup.CharDevice, 10, 229, cgroup.DeviceRWM), cgroup.AllowDevice(cgroup.BlockDevice, 8, 9, cgroup.DeviceRWM)}
+	if len(rules) < 3 || !slices.Equal(rules[len(rules)-2:], want) || rules[0].Allow {
+		t.Errorf("device rules %+v: want the config's deny-all first and an allow per node last", rules)
+	}
+	if n := p.resources.Network; n == nil || n.IngressRate != 10_000_000 || n.EgressRate != 1_500_000_000 {
+		t.Errorf("network %+v", n)
+	}
+	s.Annotations = map[string]string{"kubernetes.io/egress-bandwidth": "100k"}
+	if p, err = convert(s, bundle, "c1"); err != nil || p.resources.Network.IngressRate != 0 || p.resources.Network.EgressRate != 100_000 {
+		t.Errorf("egress only: %+v, %v", p.resources.Network, err)
 	}
 }

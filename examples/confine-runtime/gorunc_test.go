@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	runc "github.com/containerd/go-runc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/cgroup"
 )
 
 // TestGoRuncClient drives the runtime through containerd's go-runc, the
@@ -55,6 +59,7 @@ func TestGoRuncClient(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Status != "running" || list[0].Pid != c.Pid {
 		t.Fatalf("List: %+v, %v", list, err)
 	}
+	goRuncOps(ctx, t, r, "g1", c.Pid, cg)
 	execPid := goRuncExec(ctx, t, r, "g1", cg)
 	execStart := startTime(execPid)
 	if err := r.Kill(ctx, "g1", int(unix.SIGKILL), &runc.KillOpts{All: true}); err != nil {
@@ -154,4 +159,91 @@ func goRuncExec(ctx context.Context, t *testing.T, r *runc.Runc, id, cg string) 
 		f.Close()
 	}
 	return pid
+}
+
+// goRuncOps drives pause, resume, ps, top, stats, events and update of a
+// running container (its init is pid, its cgroup cg) through go-runc, and
+// checks what its own types parsed against the kernel.
+func goRuncOps(ctx context.Context, t *testing.T, r *runc.Runc, id string, pid int, cg string) {
+	t.Helper()
+	if err := r.Pause(ctx, id); err != nil {
+		t.Fatalf("Pause: %v", err)
+	}
+	if c, err := r.State(ctx, id); err != nil || c.Status != "paused" || !frozenByKernel(t, cg) {
+		t.Errorf("State after Pause: %+v, %v", c, err)
+	}
+	if err := r.Resume(ctx, id); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	if c, err := r.State(ctx, id); err != nil || c.Status != "running" || frozenByKernel(t, cg) {
+		t.Errorf("State after Resume: %+v, %v", c, err)
+	}
+	if pids, err := r.Ps(ctx, id); err != nil || !slices.Equal(pids, []int{pid}) {
+		t.Errorf("Ps: %v, %v; want [%d]", pids, err, pid)
+	}
+	top, err := r.Top(ctx, id, "")
+	if err != nil || len(top.Processes) != 1 || !slices.Contains(top.Processes[0], strconv.Itoa(pid)) ||
+		!strings.Contains(strings.Join(top.Processes[0], " "), "sleep 1000") {
+		t.Errorf("Top: %+v, %v", top, err)
+	}
+	usage := cpuUsageUsec(t, cg)
+	st, err := r.Stats(ctx, id)
+	if err != nil || st.Cpu.Usage.Total == 0 || st.Cpu.Usage.Total/1000 > cpuUsageUsec(t, cg) || st.Cpu.Usage.Total/1000 < usage {
+		t.Errorf("Stats: %+v, %v (kernel: %d µs)", st, err, usage)
+	}
+	ectx, cancel := context.WithCancel(ctx)
+	events, err := r.Events(ectx, id, time.Second)
+	if err != nil {
+		t.Fatalf("Events: %v", err)
+	}
+	if e := <-events; e == nil || e.Type != "stats" || e.ID != id || e.Stats == nil || e.Stats.Cpu.Usage.Total == 0 {
+		t.Errorf("Events: first %+v", e)
+	}
+	cancel()
+	for range events { // the stream ends with its process
+	}
+	// Update through go-runc's --resources=-: hugetlb is in cgroup v2 on
+	// this host and in the VM alike.
+	h, err := cgroup.Detect()
+	if err != nil || len(h.HugePageSizes) == 0 || cgroup.HaveController("hugetlb") != nil {
+		t.Logf("no hugetlb controller: Update not driven (%v)", err)
+		return
+	}
+	size := h.HugePageSizes[0]
+	limit := uint64(4 << 30)
+	if err := r.Update(ctx, id, &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: size, Limit: limit}}}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(cg, "hugetlb."+size+".max")); err != nil || strings.TrimSpace(string(b)) != strconv.FormatUint(limit, 10) {
+		t.Errorf("hugetlb.%s.max after Update: %q, %v", size, b, err)
+	}
+}
+
+// containerd's shim installs its own process monitor, and so do these
+// tests, for good (go-runc's goroutines read the variable until they end):
+// go-runc's default one waits for every command at once, and that Wait
+// closes the stdout pipe under Events' reader, which then yields "error"
+// events forever (go-runc v1.2.1).
+func init() { runc.Monitor = waitWhenAsked{} }
+
+// waitWhenAsked is a go-runc ProcessMonitor that reaps a command in Wait,
+// which go-runc calls once it is done with the command's output.
+type waitWhenAsked struct{}
+
+func (waitWhenAsked) Start(c *exec.Cmd) (chan runc.Exit, error) {
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+func (m waitWhenAsked) StartLocked(c *exec.Cmd) (chan runc.Exit, error) { return m.Start(c) }
+
+func (waitWhenAsked) Wait(c *exec.Cmd, _ chan runc.Exit) (int, error) {
+	err := c.Wait()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		return 255, err
+	}
+	return c.ProcessState.ExitCode(), nil
 }

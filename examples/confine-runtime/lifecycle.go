@@ -148,7 +148,7 @@ func (rt *runtime) deleteContainer(id string, force bool) error {
 		return err
 	}
 	st := r.status(d.path)
-	if (st == specs.StateRunning || st == "paused") && !force {
+	if (st == specs.StateRunning || st == statePaused) && !force {
 		return &StateError{ID: id, Status: string(st), Op: "delete without --force"}
 	}
 	final := r.state(d.path)
@@ -190,6 +190,9 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 		c.dir.Close()
 		return 0, err
 	}
+	// While it runs, other commands (kill, pause, update, delete) lock the
+	// state directory: unlock it, and lock it again to clean up.
+	c.dir.Close()
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -204,11 +207,20 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 	st, werr := c.cmd.Wait()
 	close(done)
 	c.cmd = nil
-	final := c.rec.state(c.dir.path)
-	final.Status, final.Pid = specs.StateStopped, 0
-	c.destroy(rt)
-	if err := runHooks("poststop", c.rec.Hooks.Poststop, final); err != nil {
-		rt.warnf("%v", err)
+	// Unless a delete --force removed it meanwhile (its poststop hooks ran
+	// then), and a new container may have taken the id since.
+	if d, err := lockDir(c.dir.path); err == nil {
+		if r, err := readRecord(d.path); err == nil && r.Pid == c.rec.Pid && r.StartTime == c.rec.StartTime {
+			c.dir = d
+			final := c.rec.state(c.dir.path)
+			final.Status, final.Pid = specs.StateStopped, 0
+			c.destroy(rt)
+			if err := runHooks("poststop", c.rec.Hooks.Poststop, final); err != nil {
+				rt.warnf("%v", err)
+			}
+		} else {
+			d.Close()
+		}
 	}
 	if werr != nil {
 		return 0, werr

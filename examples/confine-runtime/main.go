@@ -88,7 +88,7 @@ func runtimeMain(args []string, stdout, stderr io.Writer) int {
 	case *rootless != "auto" && *rootless != "false":
 		err = &UnsupportedError{Field: "--rootless", Value: *rootless, Reason: "confine-runtime runs as root"}
 	case fs.NArg() == 0:
-		err = &UsageError{Msg: "no command given; commands: create start state kill delete run list spec features"}
+		err = &UsageError{Msg: "no command given; commands: create start state kill delete run list spec features pause resume ps events update"}
 	default:
 		var code int
 		code, err = rt.dispatch(fs.Arg(0), fs.Args()[1:])
@@ -115,7 +115,8 @@ func (rt *runtime) dispatch(name string, args []string) (int, error) {
 		"create": rt.cmdCreate, "run": rt.cmdRun, "start": rt.cmdStart,
 		"state": rt.cmdState, "kill": rt.cmdKill, "delete": rt.cmdDelete,
 		"list": rt.cmdList, "spec": rt.cmdSpec, "features": rt.cmdFeatures,
-		"exec": rt.cmdExec,
+		"exec":  rt.cmdExec,
+		"pause": rt.cmdPause, "resume": rt.cmdResume, "ps": rt.cmdPs, "events": rt.cmdEvents, "update": rt.cmdUpdate,
 	}
 	f, ok := cmds[name]
 	if !ok {

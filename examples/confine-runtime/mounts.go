@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -37,8 +38,14 @@ func convertRoot(s *specs.Spec, bundle string, p *plan) error {
 		}
 		r.Mounts = append(r.Mounts, mm)
 	}
+	if err := convertDevices(s, r, p); err != nil {
+		return err
+	}
 	if err := r.Validate(); err != nil {
 		var ce *mount.InvalidError
+		if errors.As(err, &ce) && strings.HasPrefix(ce.Field, "Devices[") {
+			return &ConfigError{Field: ociDeviceField(ce.Field), Value: fmt.Sprint(ce.Value), Reason: ce.Reason, Err: err}
+		}
 		if errors.As(err, &ce) {
 			return &ConfigError{Field: "mounts", Value: fmt.Sprint(ce.Value), Reason: "refused by the mount package (" + ce.Field + ")", Err: err}
 		}

@@ -148,21 +148,26 @@ func readRecord(dir string) (*record, error) {
 }
 
 // status decides the container's state from the kernel, not from the
-// file: its init alive (same pid and start time) and waiting at the gate
-// is created, alive past it running (paused when its cgroup is frozen),
-// anything else stopped.
+// file: its init alive (same pid and start time) in a frozen cgroup is
+// paused (created or started, as runc: a created container can be paused
+// too), else waiting at the gate created, past it running; anything else
+// is stopped.
 func (r *record) status(dir string) specs.ContainerState {
 	if r.Pid <= 0 || !sameProcess(r.Pid, r.StartTime) {
 		return specs.StateStopped
 	}
+	if frozen(r.CgroupPath) {
+		return statePaused
+	}
 	if _, err := os.Lstat(filepath.Join(dir, gateFile)); err == nil {
 		return specs.StateCreated
 	}
-	if frozen(r.CgroupPath) {
-		return "paused"
-	}
 	return specs.StateRunning
 }
+
+// statePaused is runc's status for a frozen container (runtime-spec has
+// no word for it).
+const statePaused specs.ContainerState = "paused"
 
 func frozen(cg string) bool {
 	b, err := os.ReadFile(filepath.Join(cg, "cgroup.freeze"))
