@@ -149,21 +149,29 @@ func (o *options) root() mount.Root {
 
 // seccompProgram compiles the built-in profile or --security-opt
 // seccomp=PATH for the capabilities the command keeps (groups that need a
-// capability apply only with it, as in docker); nil for unconfined.
+// capability apply only with it, as in docker); nil for unconfined. A
+// filter compiled by an earlier run of this binary is reused (see
+// cachedSeccomp).
 func (o *options) seccompProgram(caps namespace.CapSet) (*seccomp.Program, error) {
 	if o.seccomp == "unconfined" {
 		return nil, nil
 	}
-	p := seccomp.Default()
-	if o.seccomp != "" {
-		var err error
-		if p, err = loadProfile(o.seccomp); err != nil {
+	if o.seccomp != "" && o.seccompProfile == nil {
+		data, p, err := loadProfile(o.seccomp)
+		if err != nil {
 			return nil, &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
 		}
+		o.seccompData, o.seccompProfile = data, p
 	}
-	prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: caps})
-	if err != nil {
-		return nil, fmt.Errorf("compiling seccomp profile: %w", err)
-	}
-	return prog, nil
+	return cachedSeccomp(o.seccompData, uint64(caps), func() (*seccomp.Program, error) {
+		p := o.seccompProfile
+		if p == nil {
+			p = seccomp.Default()
+		}
+		prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: caps})
+		if err != nil {
+			return nil, fmt.Errorf("compiling seccomp profile: %w", err)
+		}
+		return prog, nil
+	})
 }
