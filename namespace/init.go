@@ -57,20 +57,20 @@ func runInit(base, pdeathsig int) int {
 	if _, err := status.Write([]byte{readyByte}); err != nil {
 		return 125
 	}
-	payload, err := io.ReadAll(cfgFile)
+	payload, err := io.ReadAll(io.LimitReader(cfgFile, maxConfig))
 	cfgFile.Close()
 	if err != nil {
 		return fail(status, StepConfig, err)
 	}
-	var cfg initConfig
-	if err := json.Unmarshal(payload, &cfg); err != nil {
+	cfg, err := decodeConfig(payload)
+	if err != nil {
 		return fail(status, StepConfig, err)
 	}
 	report := func(step string) error {
 		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
 		return err
 	}
-	step, err := setup(&cfg, report)
+	step, err := setup(cfg, report)
 	if err != nil {
 		return fail(status, step, err)
 	}
@@ -86,7 +86,7 @@ func runInit(base, pdeathsig int) int {
 			return 125
 		}
 	}
-	return fail(status, StepExec, execCommand(&cfg))
+	return fail(status, StepExec, execCommand(cfg))
 }
 
 // fail sends the error to the parent and returns the init's exit status.

@@ -2,7 +2,6 @@ package namespace
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -283,13 +282,8 @@ func (c *Cmd) fork(cfg *initConfig) (*prestarted, error) {
 // send gives the forked init its config and waits for the status pipe to
 // close (exec done) or to carry a setup error.
 func (c *Cmd) send(ctx context.Context, p *prestarted, cfg *initConfig) error {
-	payload, err := json.Marshal(cfg)
-	if err != nil {
-		c.abort(p)
-		return fmt.Errorf("namespace: encoding init config: %w", err)
-	}
 	defer p.statR.Close()
-	return c.handshake(ctx, payload, p.cfgW, p.statR)
+	return c.handshake(ctx, encodeConfig(cfg), p.cfgW, p.statR)
 }
 
 // abort kills and reaps the forked init before its setup.
