@@ -136,7 +136,9 @@ func execute(o *options, sb *sandbox, rc *runCgroup, sigs <-chan os.Signal, stde
 	}
 	done := make(chan struct{})
 	go forwardSignals(sigs, sb.cmd, rc.cg, done)
+	trim := time.AfterFunc(trimDelay, trimSupervisor)
 	st, err := sb.cmd.Wait()
+	trim.Stop()
 	if tty != nil {
 		tty.wait()
 		tty.close()
