@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"errors"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -235,20 +234,15 @@ func (c *Cgroup) pinID() (uint64, error) {
 // last user) and (when empty) its pin directory. It also cleans up the pin
 // after the directory was removed, as long as c is open.
 func (c *Cgroup) deleteDevices() error {
-	pin, dir := "", ""
 	id, err := c.pinID()
-	if err == nil {
-		dir = bpfpin.DirForID(id)
-		pin = filepath.Join(dir, devicesPin)
-	}
-	if err := devfilter.Detach(c.path, pin); err != nil {
-		return internal.Errorf("removing device program", err)
-	}
-	if dir == "" {
+	if err != nil {
+		if err := devfilter.Detach(c.path, ""); err != nil {
+			return internal.Errorf("removing device program", err)
+		}
 		return nil
 	}
-	if err := devfilter.Release(bpfpin.Default, id, ""); err != nil {
-		return internal.Errorf("releasing shared device program", err)
+	if err := devfilter.DetachShared(bpfpin.Default, c.path, id, devicesPin); err != nil {
+		return internal.Errorf("removing device program", err)
 	}
-	return bpfpin.RemovePinDir(dir)
+	return bpfpin.RemovePinDir(bpfpin.DirForID(id))
 }

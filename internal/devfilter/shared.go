@@ -190,6 +190,27 @@ func addUser(fs bpfpin.FS, cgDir, name string, cgID uint64, link int) error {
 
 func userName(cgID uint64) string { return "cg-" + fmt.Sprint(cgID) }
 
+// DetachShared removes the device programs of the cgroup at cgroupPath
+// (id cgID): its link pinned at fs.DirForID(cgID)/linkName is detached
+// and unpinned, its use of shared programs released (see Release), and
+// any other device program detached (see Detach). The link's last
+// reference is dropped by closing an fd after every pin is gone, so that
+// the kernel frees the link, and with it a program no other cgroup uses,
+// before DetachShared returns (a dropped pin frees it later, from a work
+// queue).
+func DetachShared(fs bpfpin.FS, cgroupPath string, cgID uint64, linkName string) error {
+	pin := filepath.Join(fs.DirForID(cgID), linkName)
+	if l, err := objGet(pin); err == nil {
+		defer unix.Close(l)
+		// Fails on a defunct link (its cgroup gone) or before Linux 5.9:
+		// closing the last reference detaches it then.
+		_ = linkDetach(l)
+	}
+	errs := []error{Detach(cgroupPath, pin)}
+	errs = append(errs, Release(fs, cgID, ""))
+	return errors.Join(errs...)
+}
+
 // Release ends the cgroup's use of every shared device program but keep
 // (a Name, or "" for all): its entries are removed, and a program no other
 // cgroup uses is unpinned with its directory. A cgroup that never used one
