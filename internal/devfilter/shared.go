@@ -128,13 +128,11 @@ func sharedProgram(fs bpfpin.FS, code *Code) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("loading device program: %w", err)
 	}
+	// The pin only saves the next user a load: when it cannot be made
+	// (EEXIST: a concurrent start pinned the same program; ENOENT: a
+	// concurrent release removed the directory again) the fd serves.
 	if err := mkdirs(fs.Root(), dir); err == nil {
-		// EEXIST: a concurrent start pinned the same program; either
-		// copy serves.
-		if err := objPin(fd, pin); err != nil && !errors.Is(err, unix.EEXIST) {
-			unix.Close(fd)
-			return -1, fmt.Errorf("pinning shared device program: %w", err)
-		}
+		_ = objPin(fd, pin)
 	}
 	return fd, nil
 }
@@ -173,8 +171,9 @@ func addUser(fs bpfpin.FS, cgDir, name string, cgID uint64, link int) error {
 	dir := filepath.Join(fs.Root(), name)
 	entry := filepath.Join(dir, userName(cgID))
 	err := objPin(link, entry)
-	if errors.Is(err, unix.ENOENT) {
-		// A releaser removed the directory meanwhile.
+	// ENOENT: a releaser removed the directory meanwhile; it can do so
+	// again between the mkdir and the pin, but not forever.
+	for try := 0; errors.Is(err, unix.ENOENT) && try < 8; try++ {
 		if err = mkdirs(fs.Root(), dir); err == nil {
 			err = objPin(link, entry)
 		}
