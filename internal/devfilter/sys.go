@@ -62,7 +62,7 @@ func loadCode(code []byte) (int, error) {
 		expectedAttachType: unix.BPF_CGROUP_DEVICE,
 	}
 	copy(attr.progName[:], "confine_dev")
-	fd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr))
+	fd, err := progLoad(&attr)
 	if err == nil {
 		return fd, nil
 	}
@@ -70,7 +70,7 @@ func loadCode(code []byte) (int, error) {
 		log := make([]byte, 1<<16)
 		attr.logLevel, attr.logSize = 1, uint32(len(log))
 		attr.logBuf = ptr{p: unsafe.Pointer(&log[0])}
-		if fd, err2 := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(&attr), unsafe.Sizeof(attr)); err2 == nil {
+		if fd, err2 := progLoad(&attr); err2 == nil {
 			return fd, nil // refused once, accepted now: take it
 		}
 		n := 0
@@ -80,6 +80,18 @@ func loadCode(code []byte) (int, error) {
 		err = fmt.Errorf("%w: verifier log: %s", err, log[:n])
 	}
 	return -1, os.NewSyscallError("bpf(BPF_PROG_LOAD)", err)
+}
+
+// progLoad issues BPF_PROG_LOAD, again when the verifier gave up with
+// EAGAIN because a signal arrived (the Go runtime preempts goroutines with
+// SIGURG).
+func progLoad(attr *progLoadAttr) (int, error) {
+	for try := 0; ; try++ {
+		fd, err := bpf(unix.BPF_PROG_LOAD, unsafe.Pointer(attr), unsafe.Sizeof(*attr))
+		if !errors.Is(err, unix.EAGAIN) || try == 20 {
+			return fd, err
+		}
+	}
 }
 
 // objAttr is the BPF_OBJ_PIN / BPF_OBJ_GET part of bpf_attr.
