@@ -76,7 +76,7 @@ func spawnVsRows(confine, root string, n int) ([]row, error) {
 			return nil, err
 		}
 		rows = append(rows, row{fmt.Sprintf("spawn throughput, %d parallel loops: confine / bwrap", workers),
-			fmt.Sprintf("%.1f / %.1f per s", ra, rb), fmt.Sprintf("%d starts of `true` each, %.2fx bwrap's rate", max(n, 2*workers), ra/rb)})
+			fmt.Sprintf("%.1f / %.1f per s", ra, rb), fmt.Sprintf("%d starts of `true` each, %.2fx bwrap's rate", max(2*n, 4*workers), ra/rb)})
 	}
 	mem, err := memoryRows(confine, root)
 	if err != nil {
@@ -90,10 +90,10 @@ func med(v []float64) float64 {
 	return v[len(v)/2]
 }
 
-// throughput runs max(n, 2*workers) starts of args on workers parallel
+// throughput runs max(2n, 4*workers) starts of args on workers parallel
 // loops and returns starts per second.
 func throughput(args []string, workers, n int) (float64, error) {
-	total := max(n, 2*workers)
+	total := max(2*n, 4*workers)
 	jobs := make(chan struct{}, total)
 	for range total {
 		jobs <- struct{}{}
