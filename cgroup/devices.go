@@ -2,7 +2,6 @@ package cgroup
 
 import (
 	"errors"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -175,9 +174,11 @@ const devicesPin = "devices"
 // applyDevices replaces the cgroup's device program with one enforcing
 // rules (nil: leave unchanged; empty: deny every device). Where a BPF
 // filesystem is mounted the link is pinned at
-// /sys/fs/bpf/confine/cg-<id>/devices and updated in place later;
-// otherwise the program is attached without a link (it stays attached
-// after this process exits either way).
+// /sys/fs/bpf/confine/cg-<id>/devices and updated in place later, and the
+// program itself is shared by every cgroup with the same rules (loaded
+// once, see devfilter.AttachShared); otherwise the program is loaded for
+// this cgroup and attached without a link (it stays attached after this
+// process exits either way).
 func (c *Cgroup) applyDevices(rules []DeviceRule) error {
 	if rules == nil {
 		return nil
@@ -185,30 +186,37 @@ func (c *Cgroup) applyDevices(rules []DeviceRule) error {
 	if err := validateDevices(rules); err != nil {
 		return err
 	}
+	id, err := c.pinID()
+	if err != nil {
+		return err
+	}
+	dir, err := bpfpin.EnsureDirForID(id)
+	switch {
+	case errors.Is(err, internal.ErrNotSupported):
+		return c.attachUnpinned(rules)
+	case err != nil:
+		return err
+	}
+	code, err := devfilter.Encode(toFilter(rules))
+	if err != nil {
+		return err
+	}
+	if err := devfilter.AttachShared(bpfpin.Default, c.path, id, code, devicesPin); err != nil {
+		_ = bpfpin.RemovePinDir(dir) // only if we left it empty
+		return err
+	}
+	return nil
+}
+
+// attachUnpinned loads the program for rules and attaches it without a
+// link, where no BPF filesystem is mounted.
+func (c *Cgroup) attachUnpinned(rules []DeviceRule) error {
 	prog, err := devfilter.Load(toFilter(rules))
 	if err != nil {
 		return err
 	}
 	defer prog.Close()
-	id, err := c.pinID()
-	if err != nil {
-		return err
-	}
-	pin := ""
-	dir, err := bpfpin.EnsureDirForID(id)
-	switch {
-	case err == nil:
-		pin = filepath.Join(dir, devicesPin)
-	case !errors.Is(err, internal.ErrNotSupported):
-		return err
-	}
-	if err := devfilter.Attach(c.path, prog, pin); err != nil {
-		if pin != "" {
-			_ = bpfpin.RemovePinDir(dir) // only if we left it empty
-		}
-		return err
-	}
-	return nil
+	return devfilter.Attach(c.path, prog, "")
 }
 
 // pinID is the cgroup id naming its pin directory, taken from the open
@@ -222,19 +230,19 @@ func (c *Cgroup) pinID() (uint64, error) {
 }
 
 // deleteDevices detaches every device program from the cgroup and removes
-// its pin and (when empty) pin directory. It also cleans up the pin after
-// the directory was removed, as long as c is open.
+// its pin, its use of a shared program (the program too when it was the
+// last user) and (when empty) its pin directory. It also cleans up the pin
+// after the directory was removed, as long as c is open.
 func (c *Cgroup) deleteDevices() error {
-	pin, dir := "", ""
-	if id, err := c.pinID(); err == nil {
-		dir = bpfpin.DirForID(id)
-		pin = filepath.Join(dir, devicesPin)
+	id, err := c.pinID()
+	if err != nil {
+		if err := devfilter.Detach(c.path, ""); err != nil {
+			return internal.Errorf("removing device program", err)
+		}
+		return nil
 	}
-	if err := devfilter.Detach(c.path, pin); err != nil {
+	if err := devfilter.DetachShared(bpfpin.Default, c.path, id, devicesPin); err != nil {
 		return internal.Errorf("removing device program", err)
 	}
-	if dir != "" {
-		return bpfpin.RemovePinDir(dir)
-	}
-	return nil
+	return bpfpin.RemovePinDir(bpfpin.DirForID(id))
 }

@@ -95,7 +95,10 @@
 // never piles up (runc #2366). Where a BPF filesystem is mounted at
 // /sys/fs/bpf the program is attached through a bpf_link pinned at
 // /sys/fs/bpf/confine/cg-<cgroup id>/devices, which a restarted manager
-// updates in place; without one it is attached with BPF_PROG_ATTACH.
+// updates in place, and cgroups with the same rules share one loaded
+// program (pinned at /sys/fs/bpf/confine/dev-<hash>/prog while any of them
+// uses it: the verifier runs once, not per cgroup); without one it is
+// loaded per cgroup and attached with BPF_PROG_ATTACH.
 // Needs Linux 4.15 (5.7 for links). Applying rules and Delete remove EVERY
 // device program on the cgroup, foreign ones included: do not set Devices
 // on a cgroup whose device policy another manager owns (systemd's

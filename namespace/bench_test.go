@@ -1,14 +1,19 @@
 package namespace_test
 
 import (
+	"fmt"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/internal/testutil"
 	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
+	"github.com/confinelab/confine/seccomp"
 )
 
 // measure runs one start+reap per iteration and reports the median wall
@@ -62,4 +67,79 @@ func BenchmarkSpawn(b *testing.B) {
 			return exec.Command("bwrap", "--unshare-all", "--ro-bind", root, "/", "/bin/true").Run()
 		})
 	})
+}
+
+// BenchmarkSpawnFullVsBwrap is the library path with confine run's setup:
+// /bin/true in new PID, NET, IPC, MNT, UTS and CGROUP namespaces, a
+// read-only busybox root (mount.DefaultRoot: /proc, read-only /sys, a
+// minimal /dev, masked paths) with a tmpfs on /tmp, Docker's default
+// capabilities and seccomp filter (compiled once, as a caller caches it),
+// and a cgroup of its own per start with Docker's device allowlist
+// (created, started in, deleted). Each iteration runs it and then
+// `bwrap --unshare-all --ro-bind ROOT / --proc /proc --dev /dev --tmpfs
+// /tmp /bin/true`, so both see the same machine; it reports both medians
+// and the median of the per-iteration ratios (confine/bwrap).
+func BenchmarkSpawnFullVsBwrap(b *testing.B) {
+	testutil.RequireRoot(b)
+	bwrap := testutil.RequireCommand(b, "bwrap")
+	root := busyboxRoot(b)
+	parent := testutil.TempCgroup(b)
+	caps := seccomp.DefaultCaps
+	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: caps})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := mount.DefaultRoot(root, true)
+	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
+	n := 0
+	library := func() error {
+		n++
+		cg, err := cgroup.New(filepath.Join(parent, "s"+strconv.Itoa(n)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
+		if err != nil {
+			return err
+		}
+		defer cg.Delete()
+		c := &namespace.Cmd{Path: "/bin/true", Namespaces: append(namespace.Set{namespace.CGROUP}, fiveNS...),
+			Root: &r, Seccomp: prog, CgroupFD: cg.FD(), Env: []string{},
+			Capabilities: &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}}
+		st, err := c.Run()
+		if err == nil && !st.Success() {
+			err = fmt.Errorf("state %+v", st)
+		}
+		return err
+	}
+	bw := func() error {
+		return exec.Command(bwrap, "--unshare-all", "--ro-bind", root, "/", "--proc", "/proc",
+			"--dev", "/dev", "--tmpfs", "/tmp", "/bin/true").Run()
+	}
+	for _, f := range []func() error{library, bw} { // warm caches; fail early
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var lib, ref, ratio []float64
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		if err := library(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := bw(); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		lib = append(lib, float64(t1.Sub(t0).Microseconds())/1000)
+		ref = append(ref, float64(t2.Sub(t1).Microseconds())/1000)
+		ratio = append(ratio, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+	}
+	b.StopTimer()
+	b.ReportMetric(median(lib), "confine-ms")
+	b.ReportMetric(median(ref), "bwrap-ms")
+	b.ReportMetric(median(ratio), "ratio")
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
 }

@@ -27,6 +27,19 @@ func openCgroup(fd int, path string) (cgroupRef, error) {
 	return cgroupRef{fd: nfd, own: true}, nil
 }
 
+// addProcess moves the process pid into the cgroup (cgroup.procs).
+func (r *cgroupRef) addProcess(pid int) error {
+	fd, err := unix.Openat(r.fd, "cgroup.procs", unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "namespace: opening cgroup.procs", Path: "cgroup.procs", Err: err}
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Write(fd, []byte(strconv.Itoa(pid))); err != nil {
+		return &os.PathError{Op: "namespace: moving the init into its cgroup", Path: "cgroup.procs", Err: err}
+	}
+	return nil
+}
+
 func (r *cgroupRef) close() {
 	if r.own && r.fd > 0 {
 		unix.Close(r.fd)

@@ -183,6 +183,7 @@ type Cmd struct {
 	Process *os.Process
 
 	ecmd      *exec.Cmd
+	pre       *prestarted   // set by Prestart, taken by Start
 	keeper    chan struct{} // closed by wait: ends the thread the init was forked from
 	pidfd     int
 	cgroup    cgroupRef

@@ -1,11 +1,13 @@
 package namespace
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/confinelab/confine/mount"
 )
 
-// initConfig is what the parent sends the re-executed init, as JSON over an
-// inherited pipe.
+// initConfig is what the parent sends the re-executed init over an
+// inherited pipe, encoded by encodeConfig (configwire.go).
 type initConfig struct {
 	Path            string
 	Args            []string
@@ -20,7 +22,7 @@ type initConfig struct {
 	Capabilities    *Capabilities
 	NoNewPrivileges bool
 	Rlimits         []Rlimit
-	Seccomp         bpfProgram
+	Seccomp         []unix.SockFilter
 	FirstFreeFD     int // 3 + len(ExtraFiles): fds from here on are closed at exec
 	Pdeathsig       int
 	JoinMount       bool // a MNT namespace fd follows the status pipe

@@ -72,6 +72,13 @@
 // Detach lets the caller exit meanwhile (no Pdeathsig; stdio as files):
 // the waiting init is reparented and keeps waiting.
 //
+// Prestart splits it the other way: it forks the init from the fields
+// that shape its process (namespaces, stdio, Pdeathsig...) and returns
+// while the init starts up (a Go runtime start, several milliseconds), so
+// that the caller can compile its filter and create the cgroup meanwhile;
+// Start sends the rest. A cgroup given only to Start is entered by moving
+// the waiting init (cgroup.procs) before any setup, instead of at birth.
+//
 // # Entering a running sandbox
 //
 // Cmd.Sandbox starts a command inside a sandbox that already runs, as

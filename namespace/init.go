@@ -57,13 +57,13 @@ func runInit(base, pdeathsig int) int {
 	if _, err := status.Write([]byte{readyByte}); err != nil {
 		return 125
 	}
-	payload, err := io.ReadAll(cfgFile)
+	payload, err := io.ReadAll(io.LimitReader(cfgFile, maxConfig))
 	cfgFile.Close()
 	if err != nil {
 		return fail(status, StepConfig, err)
 	}
-	var cfg initConfig
-	if err := json.Unmarshal(payload, &cfg); err != nil {
+	cfg, err := decodeConfig(payload)
+	if err != nil {
 		return fail(status, StepConfig, err)
 	}
 	report := func(step string) error {
@@ -71,9 +71,9 @@ func runInit(base, pdeathsig int) int {
 		return err
 	}
 	if cfg.Enter != nil {
-		return runEntered(&cfg, status, report)
+		return runEntered(cfg, status, report)
 	}
-	step, err := setup(&cfg, report)
+	step, err := setup(cfg, report)
 	if err != nil {
 		return fail(status, step, err)
 	}
@@ -89,7 +89,7 @@ func runInit(base, pdeathsig int) int {
 			return 125
 		}
 	}
-	return fail(status, StepExec, execCommand(&cfg))
+	return fail(status, StepExec, execCommand(cfg))
 }
 
 // fail sends the error to the parent and returns the init's exit status.

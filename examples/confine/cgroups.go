@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,8 +21,32 @@ import (
 // defaultParent is the cgroup (below the v2 root) runs are created in.
 const defaultParent = "confine"
 
-// runCgroupRE matches the cgroups confine creates: confine-<owner pid>-<random>.
-var runCgroupRE = regexp.MustCompile(`^confine-([0-9]+)-[0-9a-f]{8}$`)
+// runCgroupOwner reads the name of a cgroup confine creates,
+// confine-<owner pid>-<8 lowercase hex digits>, and returns the pid's
+// digits. (Not a regexp: the regexp package would make every start of
+// this binary, the sandbox's init included, initialise its Unicode
+// tables.)
+func runCgroupOwner(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, "confine-")
+	if !ok {
+		return "", false
+	}
+	pid, random, ok := strings.Cut(rest, "-")
+	if !ok || pid == "" || len(random) != 8 {
+		return "", false
+	}
+	for _, c := range pid {
+		if c < '0' || c > '9' {
+			return "", false
+		}
+	}
+	for _, c := range random {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", false
+		}
+	}
+	return pid, true
+}
 
 // runCgroup is the cgroup of one run, locked (flock on its directory) for
 // as long as confine lives, which is how gc tells a live run from a
@@ -156,12 +179,12 @@ func gc(h *cgroup.Hierarchy, parent string) ([]string, error) {
 	var removed []string
 	var errs []error
 	for _, e := range entries {
-		m := runCgroupRE.FindStringSubmatch(e.Name())
-		if m == nil || !e.IsDir() {
+		owner, ok := runCgroupOwner(e.Name())
+		if !ok || !e.IsDir() {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		if !stale(p, m[1]) {
+		if !stale(p, owner) {
 			continue
 		}
 		if err := removeStale(p); err != nil {

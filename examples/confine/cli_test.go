@@ -125,10 +125,11 @@ func TestCheckControllers(t *testing.T) {
 }
 
 func TestRunCgroupName(t *testing.T) {
-	for name, want := range map[string]bool{"confine-123-0a1b2c3d": true, "confine-123-0A1B2C3D": false,
-		"confine-x-0a1b2c3d": false, "confine": false, "other-1-0a1b2c3d": false} {
-		if got := runCgroupRE.MatchString(name); got != want {
-			t.Errorf("%s: %v, want %v", name, got, want)
+	for name, want := range map[string]string{"confine-123-0a1b2c3d": "123", "confine-123-0A1B2C3D": "",
+		"confine-x-0a1b2c3d": "", "confine": "", "other-1-0a1b2c3d": "", "confine--0a1b2c3d": "",
+		"confine-1-0a1b2c3d0": "", "confine-1-0a1b2c3": "", "confine-1-2-0a1b2c3d": "", "confine-١-0a1b2c3d": ""} {
+		if got, ok := runCgroupOwner(name); got != want || ok != (want != "") {
+			t.Errorf("%s: %q %v, want %q", name, got, ok, want)
 		}
 	}
 }

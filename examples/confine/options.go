@@ -11,6 +11,7 @@ import (
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
+	"github.com/confinelab/confine/seccomp"
 )
 
 // options is a parsed `confine run` command line. Values are validated as
@@ -40,8 +41,12 @@ type options struct {
 	// the seccomp filter does not need no_new_privs, refused otherwise.
 	noNewPrivsOff bool
 	seccomp       string // "" (built-in default), "unconfined" or a profile path
-	capAdd        []string
-	capDrop       []string
+	// seccompData and seccompProfile are the profile file's bytes and the
+	// profile parsed from them (set by finish for a profile path).
+	seccompData    []byte
+	seccompProfile *seccomp.Profile
+	capAdd         []string
+	capDrop        []string
 
 	tty         bool
 	cgroupnsOff bool // --cgroupns host
@@ -85,9 +90,11 @@ func (o *options) finish() error {
 		}
 	}
 	if o.seccomp != "" && o.seccomp != "unconfined" {
-		if _, err := loadProfile(o.seccomp); err != nil {
+		data, p, err := loadProfile(o.seccomp)
+		if err != nil {
 			return &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
 		}
+		o.seccompData, o.seccompProfile = data, p
 	}
 	caps, err := o.capSet()
 	if err != nil {

@@ -310,13 +310,16 @@ func (o *options) deviceRules() []cgroup.DeviceRule {
 	return rules
 }
 
-// loadProfile reads and validates a Docker JSON seccomp profile.
-func loadProfile(p string) (*seccomp.Profile, error) {
+// loadProfile reads and validates a Docker JSON seccomp profile; it
+// returns the file's bytes (they key the compiled filter's cache) and the
+// profile.
+func loadProfile(p string) ([]byte, *seccomp.Profile, error) {
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, errors.New(errReason(err))
+		return nil, nil, errors.New(errReason(err))
 	}
-	return seccomp.Parse(data)
+	prof, err := seccomp.Parse(data)
+	return data, prof, err
 }
 
 func setCgroupns(o *options, v string) error {

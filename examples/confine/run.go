@@ -35,6 +35,11 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		printRunHelp(stdout)
 		return 0
 	}
+	sb, err := newSandbox(o)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer sb.close()
 	// From here on a signal must not kill confine before it cleaned up:
 	// signals are queued and forwarded to the command once it runs.
 	sigs := make(chan os.Signal, 4)
@@ -61,11 +66,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	if o.stats {
 		enableForStats(h, o)
 	}
-	sb, rc, err := prepare(h, o)
+	rc, err := prepare(h, o, sb)
 	if err != nil {
 		return fail(stderr, err)
 	}
-	defer sb.close()
 	status := execute(o, sb, rc, sigs, stderr)
 	if err := rc.remove(); err != nil {
 		fmt.Fprintf(stderr, "confine: cleaning up: %v\n", err)
@@ -76,49 +80,34 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// prepare builds the sandbox (compiling the seccomp profile takes about a
-// millisecond) while the run's cgroup is created, to shorten the start on
-// a machine with more than one CPU. A sandbox error wins over a cgroup
-// error, as when the two ran in sequence, and nothing is left behind on
-// either.
-func prepare(h *cgroup.Hierarchy, o *options) (*sandbox, *runCgroup, error) {
+// prepare completes the sandbox (compiling the seccomp profile when no
+// earlier run cached it takes a few milliseconds) while the run's cgroup
+// is created, to shorten the start on a machine with more than one CPU. A
+// sandbox error wins over a cgroup error, as when the two ran in
+// sequence, and no cgroup is left behind on either.
+func prepare(h *cgroup.Hierarchy, o *options, sb *sandbox) (*runCgroup, error) {
 	if o.network == "none" && o.egressRate != 0 {
 		// Preparing the sandbox's network namespace decides the egress
 		// mode (EDT when fq could be installed) the cgroup is created
 		// with: one after the other.
-		sb, err := buildSandbox(o)
-		if err != nil {
-			return nil, nil, err
+		if err := sb.complete(o); err != nil {
+			return nil, err
 		}
-		rc, err := createRunCgroup(h, o)
-		if err != nil {
-			sb.close()
-			return nil, nil, err
-		}
-		return sb, rc, nil
+		return createRunCgroup(h, o)
 	}
-	type built struct {
-		sb  *sandbox
-		err error
-	}
-	ch := make(chan built, 1)
-	go func() {
-		sb, err := buildSandbox(o)
-		ch <- built{sb, err}
-	}()
+	ch := make(chan error, 1)
+	go func() { ch <- sb.complete(o) }()
 	rc, cerr := createRunCgroup(h, o)
-	b := <-ch
-	if b.err != nil || cerr != nil {
-		b.sb.close()
+	if err := <-ch; err != nil || cerr != nil {
 		if cerr == nil {
 			_ = rc.remove()
 		}
-		if b.err != nil {
-			return nil, nil, b.err
+		if err != nil {
+			return nil, err
 		}
-		return nil, nil, cerr
+		return nil, cerr
 	}
-	return b.sb, rc, nil
+	return rc, nil
 }
 
 // execute starts the command in the cgroup, waits for it and reports.
@@ -147,7 +136,9 @@ func execute(o *options, sb *sandbox, rc *runCgroup, sigs <-chan os.Signal, stde
 	}
 	done := make(chan struct{})
 	go forwardSignals(sigs, sb.cmd, rc.cg, done)
+	trim := time.AfterFunc(trimDelay, trimSupervisor)
 	st, err := sb.cmd.Wait()
+	trim.Stop()
 	if tty != nil {
 		tty.wait()
 		tty.close()

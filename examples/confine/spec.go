@@ -16,35 +16,48 @@ import (
 type sandbox struct {
 	cmd  *namespace.Cmd
 	join *namespace.Handle
+	// prestarted: the init was forked by newSandbox and waits for Start.
+	prestarted bool
 }
 
+// close releases the handle and, when the init was prestarted and the run
+// never got to Start (or Start failed), makes sure it is gone.
 func (s *sandbox) close() {
-	if s != nil {
-		_ = s.join.Close()
+	if s == nil {
+		return
 	}
+	if s.prestarted && s.cmd.PidFD() >= 0 {
+		_ = s.cmd.Signal(syscall.SIGKILL)
+		_, _ = s.cmd.Wait()
+	}
+	_ = s.join.Close()
 }
 
-// buildSandbox turns the options into a namespace.Cmd: new PID, IPC, MNT
-// and UTS namespaces (and NET unless the network is host or joined), the
-// private root, credentials, capabilities and the seccomp filter.
-func buildSandbox(o *options) (*sandbox, error) {
-	s := &sandbox{}
+// newSandbox describes the sandbox's process: new PID, IPC, MNT, UTS (and
+// CGROUP unless --cgroupns host) namespaces, NET unless the network is
+// host or joined, confine's stdio, death with confine. Unless the run
+// needs a terminal (-t) or its network namespace prepared first
+// (--egress-rate without --network), it forks the init at once
+// (namespace.Cmd.Prestart): the init's start-up then overlaps the rest of
+// confine's preparation (cgroup, seccomp filter, root).
+func newSandbox(o *options) (*sandbox, error) {
+	s := &sandbox{cmd: &namespace.Cmd{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		// The sandbox dies with confine, however confine ends.
+		Pdeathsig:   syscall.SIGKILL,
+		OOMScoreAdj: &o.oomScoreAdj,
+	}}
 	ns := namespace.Set{namespace.PID, namespace.IPC, namespace.MNT, namespace.UTS}
 	if !o.cgroupnsOff {
 		// Rooted at the run's cgroup: the library unshares it once the
 		// init is there.
 		ns = append(ns, namespace.CGROUP)
 	}
+	edt := o.network == "none" && o.egressRate != 0
 	switch {
-	case o.network == "none" && o.egressRate != 0:
-		h, err := prepareEDTNetns(o)
-		if err != nil {
-			return nil, err
-		}
-		if h == nil {
-			ns = append(ns, namespace.NET)
-		}
-		s.join = h
+	case edt: // complete decides, after preparing the namespace
 	case o.network == "none":
 		ns = append(ns, namespace.NET)
 	case o.network == "ns":
@@ -57,48 +70,60 @@ func buildSandbox(o *options) (*sandbox, error) {
 			return nil, &FlagError{Flag: "--network", Value: "ns:" + o.netnsPth, Reason: "not a network namespace"}
 		}
 		s.join = h
+		s.cmd.Join = []*namespace.Handle{h}
+	}
+	s.cmd.Namespaces = ns
+	if edt || o.tty {
+		return s, nil
+	}
+	if err := s.cmd.Prestart(); err != nil {
+		s.close()
+		return nil, fmt.Errorf("starting the sandbox's init: %w", err)
+	}
+	s.prestarted = true
+	return s, nil
+}
+
+// complete fills in what the init sets up: the private root, credentials,
+// capabilities, the seccomp filter, the command.
+func (s *sandbox) complete(o *options) error {
+	if o.network == "none" && o.egressRate != 0 {
+		h, err := prepareEDTNetns(o)
+		if err != nil {
+			return err
+		}
+		if h == nil {
+			s.cmd.Namespaces = append(s.cmd.Namespaces, namespace.NET)
+		} else {
+			s.join = h
+			s.cmd.Join = []*namespace.Handle{h}
+		}
 	}
 	caps, err := o.capSet()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	prog, err := o.seccompProgram(caps)
 	if err != nil {
-		s.close()
-		return nil, err
+		return err
 	}
 	root := o.root()
 	path, argv := o.command[0], o.command
 	if o.init {
 		if path, err = o.addInit(&root); err != nil {
-			s.close()
-			return nil, err
+			return err
 		}
 		argv = append([]string{path, initSubcommand, "--"}, o.command...)
 	}
-	s.cmd = &namespace.Cmd{
-		Path:            path,
-		Args:            argv,
-		Env:             o.environ(),
-		Dir:             o.workdir,
-		Stdin:           os.Stdin,
-		Stdout:          os.Stdout,
-		Stderr:          os.Stderr,
-		Namespaces:      ns,
-		Hostname:        o.effectiveHostname(),
-		Credential:      o.user,
-		Capabilities:    &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps},
-		NoNewPrivileges: o.noNewPrivs,
-		Root:            &root,
-		Seccomp:         prog,
-		// The sandbox dies with confine, however confine ends.
-		Pdeathsig:   syscall.SIGKILL,
-		OOMScoreAdj: &o.oomScoreAdj,
-	}
-	if s.join != nil {
-		s.cmd.Join = []*namespace.Handle{s.join}
-	}
-	return s, nil
+	c := s.cmd
+	c.Path, c.Args, c.Env, c.Dir = path, argv, o.environ(), o.workdir
+	c.Hostname = o.effectiveHostname()
+	c.Credential = o.user
+	c.Capabilities = &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
+	c.NoNewPrivileges = o.noNewPrivs
+	c.Root = &root
+	c.Seccomp = prog
+	return nil
 }
 
 // addInit makes confine's own binary reachable in the sandbox for --init
@@ -149,21 +174,29 @@ func (o *options) root() mount.Root {
 
 // seccompProgram compiles the built-in profile or --security-opt
 // seccomp=PATH for the capabilities the command keeps (groups that need a
-// capability apply only with it, as in docker); nil for unconfined.
+// capability apply only with it, as in docker); nil for unconfined. A
+// filter compiled by an earlier run of this binary is reused (see
+// cachedSeccomp).
 func (o *options) seccompProgram(caps namespace.CapSet) (*seccomp.Program, error) {
 	if o.seccomp == "unconfined" {
 		return nil, nil
 	}
-	p := seccomp.Default()
-	if o.seccomp != "" {
-		var err error
-		if p, err = loadProfile(o.seccomp); err != nil {
+	if o.seccomp != "" && o.seccompProfile == nil {
+		data, p, err := loadProfile(o.seccomp)
+		if err != nil {
 			return nil, &FlagError{Flag: "--security-opt", Value: "seccomp=" + o.seccomp, Reason: err.Error()}
 		}
+		o.seccompData, o.seccompProfile = data, p
 	}
-	prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: caps})
-	if err != nil {
-		return nil, fmt.Errorf("compiling seccomp profile: %w", err)
-	}
-	return prog, nil
+	return cachedSeccomp(o.seccompData, uint64(caps), func() (*seccomp.Program, error) {
+		p := o.seccompProfile
+		if p == nil {
+			p = seccomp.Default()
+		}
+		prog, _, err := seccomp.CompileProfile(p, seccomp.Target{Caps: caps})
+		if err != nil {
+			return nil, fmt.Errorf("compiling seccomp profile: %w", err)
+		}
+		return prog, nil
+	})
 }

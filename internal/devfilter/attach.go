@@ -50,9 +50,9 @@ func Detach(cgroupPath, pinPath string) error {
 		// program could still be attached when Detach returns.
 		// A failure here (a defunct link, or BPF_LINK_DETACH missing before
 		// Linux 5.9) leaves the release to the unpin below.
-		if l, err := link.LoadPinnedLink(pinPath, nil); err == nil {
-			_ = l.Detach()
-			l.Close()
+		if l, err := objGet(pinPath); err == nil {
+			_ = linkDetach(l)
+			unix.Close(l)
 		}
 		if err := os.Remove(pinPath); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("unpinning device link: %w", err)

@@ -83,12 +83,12 @@ func detachLinks(cgroupID uint64, keep ebpf.ProgramID) error {
 // onlyAttached reports whether no device program other than keep is
 // attached to the cgroup.
 func onlyAttached(cg *os.File, keep ebpf.ProgramID) (bool, error) {
-	res, err := link.QueryPrograms(link.QueryOptions{Target: int(cg.Fd()), Attach: ebpf.AttachCGroupDevice})
+	ids, err := queryIDs(int(cg.Fd()))
 	if err != nil {
 		return false, fmt.Errorf("querying device programs: %w", err)
 	}
-	for _, p := range res.Programs {
-		if p.ID != keep {
+	for _, id := range ids {
+		if ebpf.ProgramID(id) != keep {
 			return false, nil
 		}
 	}

@@ -38,6 +38,13 @@
 // program attached without any open fd. In both cases every other device
 // program found on the cgroup with BPF_PROG_QUERY afterwards is detached.
 //
+// AttachShared is the same with the link path, for a program shared by
+// every cgroup with the same rules: it is loaded once and pinned next to
+// its users' links (see shared.go for the layout), and Release unpins it
+// when its last user leaves. That path issues bpf(2) itself (sys.go)
+// rather than through cilium/ebpf, whose per-process feature probes cost a
+// short-lived launcher more than the attach.
+//
 // # Kernel requirements
 //
 // Linux 4.15 (cgroup device programs), 5.7 for bpf_link on cgroups, 5.6 for

@@ -95,16 +95,32 @@ func killProcs(dir string) {
 }
 
 // removePins unpins what confine pinned for the cgroup whose directory had
-// inode ino: the directory /sys/fs/bpf/confine/cg-<ino> (internal/bpfpin's
-// naming, which imports this package's tests and so cannot be imported).
+// inode ino: the directory /sys/fs/bpf/confine/cg-<ino>, and its entry in
+// each shared device program's directory (dev-<hash>/cg-<ino>, named by
+// an empty directory dev-<hash> in cg-<ino>), with the program when no
+// other cgroup uses it (internal/bpfpin's and internal/devfilter's naming,
+// which import this package's tests and so cannot be imported).
 func removePins(ino uint64) {
-	dir := "/sys/fs/bpf/confine/cg-" + strconv.FormatUint(ino, 10)
+	const root = "/sys/fs/bpf/confine"
+	user := "cg-" + strconv.FormatUint(ino, 10)
+	dir := filepath.Join(root, user)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
-		_ = unix.Unlink(filepath.Join(dir, e.Name()))
+		p := filepath.Join(dir, e.Name())
+		if !e.IsDir() {
+			_ = unix.Unlink(p)
+			continue
+		}
+		shared := filepath.Join(root, e.Name())
+		_ = unix.Unlink(filepath.Join(shared, user))
+		if users, err := os.ReadDir(shared); err == nil && len(users) == 1 && users[0].Name() == "prog" {
+			_ = unix.Unlink(filepath.Join(shared, "prog"))
+			_ = unix.Rmdir(shared)
+		}
+		_ = unix.Rmdir(p)
 	}
 	_ = unix.Rmdir(dir)
 }

@@ -1,8 +1,10 @@
 // Command bench is confine's end-to-end benchmark: it measures, in one run
 // so the ratios hold, the spawn latency of `confine run` (five namespaces,
 // a read-only busybox root, the default seccomp filter, its own cgroup)
-// next to `unshare`, `bwrap` and `runc` when they are installed, the cost
-// of cgroup create/apply/delete and Stats, the seccomp compiler's time and
+// next to `unshare`, `bwrap` and `runc` when they are installed (and,
+// alternating with bwrap: the paired ratio, the throughput of 1, 2 and 8
+// parallel loops, and the memory supervising 100 running sandboxes
+// takes), the cost of cgroup create/apply/delete and Stats, the seccomp compiler's time and
 // the filter's executed instructions, and the bandwidth limiter's accuracy
 // next to `tc tbf` at the same rate; it prints one markdown table of
 // medians.
@@ -30,13 +32,14 @@ func main() {
 	confine := flag.String("confine", "", "path of a statically built confine binary (required)")
 	n := flag.Int("n", 30, "repetitions per measurement (the median is shown)")
 	out := flag.String("o", "", "also write the table to this file")
+	only := flag.String("only", "", "measure one group only: spawn, cgroup, seccomp or bandwidth")
 	flag.Parse()
 	if *confine == "" || *n < 3 {
 		fmt.Fprintln(os.Stderr, "bench: -confine PATH is required and -n must be >= 3")
 		os.Exit(2)
 	}
 	var b strings.Builder
-	if err := suite(&b, *confine, *n); err != nil {
+	if err := suite(&b, *confine, *n, *only); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -54,33 +57,33 @@ type row struct {
 	what, value, note string
 }
 
-func suite(w io.Writer, confine string, n int) error {
+func suite(w io.Writer, confine string, n int, only string) error {
 	root, cleanup, err := busyboxRoot()
 	if err != nil {
 		return err
 	}
 	defer cleanup()
+	groups := []struct {
+		name string
+		rows func() ([]row, error)
+	}{
+		{"spawn", func() ([]row, error) { return spawnRows(confine, root, n) }},
+		{"spawn", func() ([]row, error) { return spawnVsRows(confine, root, n) }},
+		{"cgroup", func() ([]row, error) { return cgroupRows(n) }},
+		{"seccomp", func() ([]row, error) { return seccompRows(n) }},
+		{"bandwidth", func() ([]row, error) { return bandwidthRows(confine, n) }},
+	}
 	var rows []row
-	spawn, err := spawnRows(confine, root, n)
-	if err != nil {
-		return err
+	for _, g := range groups {
+		if only != "" && g.name != only {
+			continue
+		}
+		r, err := g.rows()
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
 	}
-	rows = append(rows, spawn...)
-	cg, err := cgroupRows(n)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, cg...)
-	sc, err := seccompRows(n)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, sc...)
-	bw, err := bandwidthRows(confine, n)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, bw...)
 	header(w, n)
 	fmt.Fprintln(w, "| measurement | median | notes |")
 	fmt.Fprintln(w, "|---|---:|---|")

@@ -24,12 +24,12 @@ func TestSuite(t *testing.T) {
 		t.Fatalf("building confine: %v\n%s", err, out)
 	}
 	var b strings.Builder
-	if err := suite(&b, bin, 3); err != nil {
+	if err := suite(&b, bin, 3, ""); err != nil {
 		t.Fatal(err)
 	}
 	table := b.String()
 	t.Log("\n" + table)
-	for _, want := range []string{"spawn: `confine run`", "spawn: `unshare", "cgroup: New + Delete", "cgroup: Stats", "seccomp: compile", "bandwidth: `confine run"} {
+	for _, want := range []string{"spawn: `confine run`", "spawn: `unshare", "spawn throughput, 8 parallel", "supervisor memory", "cgroup: New + Delete", "cgroup: Stats", "seccomp: compile", "bandwidth: `confine run"} {
 		line := ""
 		for _, l := range strings.Split(table, "\n") {
 			if strings.Contains(l, want) {

@@ -24,7 +24,7 @@ func busyboxRoot() (string, func(), error) {
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
 	root := filepath.Join(dir, "rootfs")
-	if err := busyboxroot.Build(bb, root, []string{"proc", "sys", "dev", "tmp", "etc"}, []string{"sh", "true"}); err != nil {
+	if err := busyboxroot.Build(bb, root, []string{"proc", "sys", "dev", "tmp", "etc"}, []string{"sh", "true", "sleep"}); err != nil {
 		cleanup()
 		return "", nil, err
 	}

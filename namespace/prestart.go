@@ -1,0 +1,121 @@
+package namespace
+
+import (
+	"context"
+	"os"
+	"strconv"
+)
+
+// Prestart forks the init now and returns while it starts up (a Go
+// runtime start: several milliseconds), so that the caller can finish the
+// rest of the description meanwhile (compile a seccomp filter, create the
+// cgroup, build the root); Start then sends the init the rest and returns
+// as it would have alone. The sum is the same work, but the init's start
+// overlaps the caller's.
+//
+// Prestart reads the fields that shape the init's process: Namespaces,
+// Join, UIDMappings, GIDMappings, Stdin, Stdout, Stderr, ExtraFiles, TTY,
+// Console, Gate, Pdeathsig and OOMScoreAdj; changing them afterwards has
+// no effect, except that Start refuses other Namespaces, ExtraFiles or
+// Pdeathsig than Prestart saw. The other fields are read by Start. A
+// CgroupFD or CgroupPath set before Prestart is where the init is born
+// (CLONE_INTO_CGROUP); one set only for Start is where Start moves the
+// init (through cgroup.procs) before the init does anything, in either
+// case before any of the command's setup runs. Memory the init allocated
+// before a move stays charged to the caller's cgroup.
+//
+// The init waits for Start without a bound. To give up instead, send
+// SIGKILL (Signal) and Wait. A failed Start (invalid input included)
+// kills and reaps the init, as a failed setup does.
+func (c *Cmd) Prestart() error {
+	if !initCalled.Load() {
+		return ErrInitNotCalled
+	}
+	if c.ecmd != nil {
+		return errAlreadyStarted
+	}
+	if c.Sandbox != nil {
+		// The init that enters a sandbox is shaped by it (its namespace
+		// fds and limits): there is nothing to start ahead of Start.
+		return &InvalidError{Pkg: "namespace", Field: "Sandbox", Value: "set", Reason: "Prestart does not enter a running sandbox: use Start"}
+	}
+	if err := c.validateProcess(); err != nil {
+		return err
+	}
+	cfg, err := c.processConfig()
+	if err != nil {
+		return err
+	}
+	defer c.Gate.Close() // only the init may listen on it (see Gate)
+	cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
+	if err != nil {
+		return err
+	}
+	c.cgroup = cg
+	c.oomBefore = cg.oomKills()
+	p, err := c.fork(cfg)
+	if err != nil {
+		c.cgroup.close()
+		return err
+	}
+	p.move = cg.fd <= 0
+	c.pre = p
+	return nil
+}
+
+// prestarted is a forked init waiting for its config: the pipes, and the
+// process part of the config it was forked with.
+type prestarted struct {
+	flags       uintptr
+	firstFreeFD int
+	pdeathsig   int
+	joinMount   bool
+	gateFD      int
+	consoleFD   int
+	move        bool // born outside any cgroup of Cmd's: Start moves it
+	cfgW, statR *os.File
+}
+
+func (p *prestarted) close() {
+	p.cfgW.Close()
+	p.statR.Close()
+}
+
+// startPrestarted is Start after Prestart.
+func (c *Cmd) startPrestarted(ctx context.Context) error {
+	p := c.pre
+	c.pre = nil
+	fail := func(err error) error {
+		c.abort(p)
+		return err
+	}
+	if err := c.validate(); err != nil {
+		return fail(err)
+	}
+	if flags := c.Namespaces.CloneFlags(); flags != p.flags {
+		return fail(&InvalidError{Pkg: "namespace", Field: "Namespaces", Value: c.Namespaces.String(), Reason: "changed after Prestart"})
+	}
+	if n := 3 + len(c.ExtraFiles); n != p.firstFreeFD {
+		return fail(&InvalidError{Pkg: "namespace", Field: "ExtraFiles", Value: strconv.Itoa(n - 3), Reason: "changed after Prestart"})
+	}
+	if int(c.Pdeathsig) != p.pdeathsig {
+		return fail(&InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "changed after Prestart"})
+	}
+	if err := c.checkSeccomp(); err != nil {
+		return fail(err)
+	}
+	cfg := c.setupConfig(&initConfig{Flags: p.flags, FirstFreeFD: p.firstFreeFD, Pdeathsig: p.pdeathsig,
+		JoinMount: p.joinMount, GateFD: p.gateFD, ConsoleFD: p.consoleFD})
+	if p.move && (c.CgroupFD != 0 || c.CgroupPath != "") {
+		cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
+		if err != nil {
+			return fail(err)
+		}
+		c.cgroup = cg
+		c.oomBefore = cg.oomKills()
+		if err := cg.addProcess(c.Process.Pid); err != nil {
+			return fail(err)
+		}
+	}
+	return c.send(ctx, p, cfg)
+}
