@@ -107,8 +107,13 @@ type Cmd struct {
 	// Capabilities, when set, are the command's capability sets (see
 	// Capabilities for how exec combines them with the uid).
 	Capabilities *Capabilities
-	// NoNewPrivileges sets no_new_privs. It is also set when Seccomp is
-	// given and the command would lack CAP_SYS_ADMIN, as the kernel requires.
+	// NoNewPrivileges sets no_new_privs. Without it, seccomp(2) needs
+	// CAP_SYS_ADMIN: when Seccomp is given and Capabilities lack it, the
+	// init keeps CAP_SYS_ADMIN (effective and permitted; the bounding set
+	// is dropped as asked) until the filter is loaded, then drops it with
+	// capset(2), which the filter must therefore allow. Where that cannot
+	// be (Capabilities nil with a non-root Credential, or the init never
+	// had CAP_SYS_ADMIN) no_new_privs is set, as the kernel requires.
 	NoNewPrivileges bool
 	// Rlimits are applied with setrlimit in the init.
 	Rlimits []Rlimit
@@ -125,8 +130,9 @@ type Cmd struct {
 	Root *mount.Root
 	// Seccomp is loaded last, right before exec, on the thread that execs
 	// (seccomp(2), no flags). Between loading and execve(2) that thread
-	// may still call prlimit64(2) (the Go runtime restoring RLIMIT_NOFILE)
-	// and futex(2); a filter must allow those and execve.
+	// may still call prlimit64(2) (the Go runtime restoring RLIMIT_NOFILE),
+	// futex(2) and, without NoNewPrivileges, capset(2); a filter must
+	// allow those and execve.
 	Seccomp *seccomp.Program
 
 	// Pdeathsig is sent to the command when the calling process dies

@@ -27,4 +27,6 @@ type initConfig struct {
 	GateFD          int  // the Gate's listening socket, or 0
 	ConsoleFD       int  // the Console socket, or 0
 	Enter           *enterConfig
+
+	holdAdmin bool // set by the init: see holdAdmin
 }
