@@ -36,6 +36,7 @@ type request struct {
 	Writes   []string // paths to try to create after Setup ("write P" facts)
 	Statfs   []string // paths whose filesystem magic to report ("statfs P")
 	Stat     []string // paths whose node, mode and owner to report ("stat P")
+	Sources  []string // mount points whose mount table source to report ("source P", topmost mount)
 }
 
 // report is what the helper prints on stdout (JSON).
@@ -69,6 +70,21 @@ func mountpoints() []string {
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		if f := strings.Fields(line); len(f) > 4 {
 			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// mountSources maps each mount point to the source field of its topmost
+// mount in /proc/self/mountinfo ("... - fstype source options").
+func mountSources() map[string]string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	out := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if ok && len(f) > 4 && len(g) > 1 {
+			out[f[4]] = g[1]
 		}
 	}
 	return out
@@ -193,6 +209,12 @@ func collectFacts(req *request, f map[string]string) {
 			f["stat "+p] = errnoName(err)
 		} else {
 			f["stat "+p] = fmt.Sprintf("%s %#o %d:%d", describe(&st), st.Mode&0o7777, st.Uid, st.Gid)
+		}
+	}
+	if len(req.Sources) > 0 {
+		src := mountSources()
+		for _, p := range req.Sources {
+			f["source "+p] = src[p]
 		}
 	}
 	if req.Canary != "" {

@@ -320,9 +320,9 @@ func (s *setup) apply(i int, m *Mount, po parsedOptions) error {
 		s.fresh = append(s.fresh, path.Clean(m.Target))
 	}
 	if m.Type == "dev" {
-		return mountDev(tfd, po)
+		return mountDev(tfd, m.Source, po)
 	}
-	mfd, err := newFS(m.Type, po.params, po.set&^po.clr)
+	mfd, err := newFS(m.Type, withSource(m.Source, po.params), po.set&^po.clr)
 	if err != nil {
 		return err
 	}

@@ -171,10 +171,13 @@ func TestSetupMountTypes(t *testing.T) {
 			Dev("/dev"), Mqueue("/dev/mqueue"),
 			Bind(src, "/vol", ReadOnly), Bind(src, "/volrw", 0),
 			Tmpfs("/run", 1<<20, 0o755, NoExec),
+			{Type: "tmpfs", Source: "scratch space", Target: "/scratch"},
+			{Type: "proc", Target: "/mnt"}, // no Source: the kernel's "none"
 		}},
 		PreTmpfs: []string{src + "/sub"},
 		Writes:   []string{"/vol/x", "/vol/sub/x", "/volrw/x", "/volrw/sub/x", "/run/x", "/sys/x", "/probe"},
 		Statfs:   []string{"/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/pts", "/dev/shm", "/run", "/vol/sub"},
+		Sources:  []string{"/proc", "/sys", "/sys/fs/cgroup", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/run", "/scratch", "/mnt"},
 	})
 	if rep.Err != "" {
 		t.Fatalf("Setup: %s", rep.Err)
@@ -194,6 +197,11 @@ func TestSetupMountTypes(t *testing.T) {
 		"statfs /dev/shm":       hex(unix.TMPFS_MAGIC),
 		"statfs /run":           hex(unix.TMPFS_MAGIC),
 		"statfs /vol/sub":       hex(unix.TMPFS_MAGIC),
+		// Source is what the mount table shows (spaces escaped by the kernel).
+		"source /proc": "proc", "source /sys": "sysfs", "source /sys/fs/cgroup": "cgroup2",
+		"source /dev": "dev", "source /dev/pts": "devpts", "source /dev/shm": "shm",
+		"source /dev/mqueue": "mqueue", "source /run": "tmpfs", "source /scratch": `scratch\040space`,
+		"source /mnt": "none",
 	}
 	for k, v := range want {
 		if got := rep.Facts[k]; got != v {

@@ -21,6 +21,15 @@ func unsupported(feature, minKernel string, err error) error {
 	return err
 }
 
+// withSource puts the "source" parameter first in params, unless source is
+// "".
+func withSource(source string, params []fsParam) []fsParam {
+	if source == "" {
+		return params
+	}
+	return append([]fsParam{{"source", source}}, params...)
+}
+
 // newFS creates a detached mount of a fresh filesystem instance.
 func newFS(fstype string, params []fsParam, attrs uint64) (int, error) {
 	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
