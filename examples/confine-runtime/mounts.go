@@ -73,7 +73,9 @@ func convertMount(i int, m specs.Mount, bundle string) (mount.Mount, error) {
 		return mount.Mount{}, &ConfigError{Field: field + ".destination", Value: m.Destination, Reason: "must be absolute"}
 	}
 	if filepath.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
-		return mount.Dev("/dev"), nil
+		d := mount.Dev("/dev")
+		d.Source = m.Source // what the mount table shows, as for every mount
+		return d, nil
 	}
 	typ := m.Type
 	if slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
