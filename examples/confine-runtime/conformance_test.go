@@ -197,6 +197,7 @@ func runConformance(t *testing.T, s *ocisuite.Suite, withV1 bool) {
 			res := s.Run(ctx, p, runtime, dir, []string{envAsRuntime + "=1", "GORACE=atexit_sleep_ms=0"})
 			rows = append(rows, row{res, v})
 			judge(t, res, v)
+			leftovers(t, root, v)
 		})
 	}
 	t.Log("\n" + table(rows))
@@ -220,6 +221,22 @@ func workDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// leftovers fails a program that must pass if a container is left in
+// root (a program that fails may exit before deleting what it created),
+// and deletes what is left so the next program starts clean.
+func leftovers(t *testing.T, root string, v verdict) {
+	t.Helper()
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if v.kind == mustPass {
+			t.Errorf("container %s left in --root", e.Name())
+		}
+		if r := rt(t, root, "delete", "--force", e.Name()); r.code != 0 {
+			t.Errorf("delete --force %s: exit %d: %s", e.Name(), r.code, r.stderr)
+		}
+	}
 }
 
 // checkTable fails unless the table names exactly the suite's programs.
@@ -247,7 +264,7 @@ func judge(t *testing.T, res ocisuite.Result, v verdict) {
 	case v.kind != mustPass && problem == "":
 		t.Errorf("passes, but the table says %s (%s): update the table", v.kind, v.reason)
 	case v.kind != mustPass:
-		t.Logf("fails as expected (%s): %s", v.kind, problem)
+		t.Logf("fails as expected (%s): %s\n%s", v.kind, problem, excerpt(res))
 	}
 	if len(res.Strays) > 0 && v.kind == mustPass {
 		t.Errorf("left processes behind: %s", strings.Join(res.Strays, ", "))
