@@ -169,15 +169,23 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestDeleteCreated: delete of a created (never started) container kills
-// its waiting init; delete --force of a running one kills the process.
+// TestDeleteCreatedAndForce: delete of a created (never started)
+// container is an error with no effect (the runtime spec: only a stopped
+// container may be deleted), --force kills its waiting init; delete
+// --force of a running one kills the process.
 func TestDeleteCreatedAndForce(t *testing.T) {
 	dir, cg := bundle(t, []string{"sleep", "1000"}, nil)
 	root := stateRoot(t)
 	mustRT(t, root, "create", "--bundle", dir, "c1")
 	st := stateOf(t, root, "c1")
 	start := startTime(st.Pid)
-	mustRT(t, root, "delete", "c1")
+	if r := rt(t, root, "delete", "c1"); r.code == 0 || !strings.Contains(r.stderr, "created") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("delete of a created container: exit %d %q, want an error naming its state and --force", r.code, r.stderr)
+	}
+	if st2 := stateOf(t, root, "c1"); st2.Status != specs.StateCreated || !sameProcess(st.Pid, start) {
+		t.Errorf("after the refused delete: %+v (init alive: %v), want it still created", st2, sameProcess(st.Pid, start))
+	}
+	mustRT(t, root, "delete", "--force", "c1")
 	expectGone(t, cg, "", st.Pid, start)
 
 	dir2, cg2 := bundle(t, []string{"sleep", "1000"}, nil)

@@ -125,8 +125,11 @@ func killAll(r *record, sig unix.Signal) error {
 	return nil
 }
 
-// deleteContainer removes a stopped or created container; --force also a
-// running or paused one. Poststop hooks run last and only warn.
+// deleteContainer removes a stopped container; --force also a created,
+// running or paused one. The runtime spec requires an error, and no
+// effect, for a container that is not stopped (runc deletes a created one
+// anyway; engines kill a task before deleting it). Poststop hooks run
+// last and only warn.
 func (rt *runtime) deleteContainer(id string, force bool) error {
 	d, err := openDir(rt.root, id)
 	if err != nil {
@@ -148,7 +151,7 @@ func (rt *runtime) deleteContainer(id string, force bool) error {
 		return err
 	}
 	st := r.status(d.path)
-	if (st == specs.StateRunning || st == statePaused) && !force {
+	if st != specs.StateStopped && !force {
 		return &StateError{ID: id, Status: string(st), Op: "delete without --force"}
 	}
 	final := r.state(d.path)
