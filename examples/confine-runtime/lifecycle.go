@@ -43,9 +43,7 @@ func (rt *runtime) release(d *stateDir, r *record) error {
 	if err != nil {
 		return fmt.Errorf("starting container %s: %w", r.ID, err)
 	}
-	if err := runHooks("poststart", r.Hooks.Poststart, r.state(d.path)); err != nil {
-		rt.warnf("%v", err)
-	}
+	rt.warnHooks("poststart", r.Hooks.Poststart, r.state(d.path))
 	return nil
 }
 
@@ -159,9 +157,7 @@ func (rt *runtime) deleteContainer(id string, force bool) error {
 	if err := removeContainer(d.path, r); err != nil {
 		return err
 	}
-	if err := runHooks("poststop", r.Hooks.Poststop, final); err != nil {
-		rt.warnf("%v", err)
-	}
+	rt.warnHooks("poststop", r.Hooks.Poststop, final)
 	return nil
 }
 
@@ -218,9 +214,7 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 			final := c.rec.state(c.dir.path)
 			final.Status, final.Pid = specs.StateStopped, 0
 			c.destroy(rt)
-			if err := runHooks("poststop", c.rec.Hooks.Poststop, final); err != nil {
-				rt.warnf("%v", err)
-			}
+			rt.warnHooks("poststop", c.rec.Hooks.Poststop, final)
 		} else {
 			d.Close()
 		}
