@@ -82,7 +82,10 @@ type Cmd struct {
 	// The handles stay owned by the caller and may be closed after Start.
 	Join []*Handle
 
-	// Hostname and Domainname need a new UTS namespace.
+	// Hostname and Domainname need a UTS namespace in Namespaces or in
+	// Join; a joined one is renamed for every process in it (as an OCI
+	// config joining a pod's UTS namespace asks). The caller's own UTS
+	// namespace is never renamed.
 	Hostname   string
 	Domainname string
 	// Sysctl sets namespaced kernel parameters (sysctl(8) keys such as

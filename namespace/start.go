@@ -103,7 +103,9 @@ func (c *Cmd) validate() error {
 		{len(c.GIDMappings) > 0, "GIDMappings", USER},
 	}
 	for _, n := range needs {
-		if n.set && !c.Namespaces.Has(n.kind) {
+		// A joined UTS namespace may be renamed: it is the caller's, named
+		// explicitly (a pod's, say), never the caller's own by default.
+		if n.set && !c.Namespaces.Has(n.kind) && !(n.kind == UTS && joined.Has(UTS)) {
 			return &InvalidError{Pkg: "namespace", Field: n.field, Value: n.kind.String(), Reason: "requires a new " + n.kind.String() + " namespace in Namespaces"}
 		}
 	}

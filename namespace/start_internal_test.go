@@ -121,6 +121,7 @@ func TestValidate(t *testing.T) {
 		"Namespaces":             {Path: "x", Namespaces: Set{NET, NET}},
 		"Join":                   {Path: "x", Namespaces: Set{NET}, Join: []*Handle{h}},
 		"Hostname":               {Path: "x", Hostname: "h"},
+		"Domainname":             {Path: "x", Domainname: "d", Join: []*Handle{h}}, // a joined NET is no UTS
 		"Root":                   {Path: "x", Root: nil, Domainname: "d"},
 		"UIDMappings":            {Path: "x", Namespaces: Set{USER}, UIDMappings: []IDMap{{0, 0, 0}}},
 		"CgroupPath":             {Path: "x", CgroupFD: 5, CgroupPath: "/sys/fs/cgroup/x"},
