@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -217,13 +218,16 @@ func convertNamespaces(s *specs.Spec, p *plan) error {
 			return &UnsupportedError{Field: j.oci, Value: j.path, Reason: "the root filesystem is built in a new mount namespace"}
 		}
 	}
+	// A hostname renames the container's UTS namespace, new or joined by
+	// path, never the runtime's own.
+	utsJoined := slices.ContainsFunc(p.joins, func(j joinPath) bool { return j.kind == namespace.UTS })
 	for _, f := range []struct {
 		set   bool
 		field string
 		kind  namespace.Kind
 	}{{s.Hostname != "", "hostname", namespace.UTS}, {s.Domainname != "", "domainname", namespace.UTS}} {
-		if f.set && !p.cmd.Namespaces.Has(f.kind) {
-			return &ConfigError{Field: f.field, Value: s.Hostname, Reason: "needs a new uts namespace"}
+		if f.set && !p.cmd.Namespaces.Has(f.kind) && !utsJoined {
+			return &ConfigError{Field: f.field, Value: s.Hostname, Reason: "needs a uts namespace of the container's own (new or joined by path)"}
 		}
 	}
 	return nil
