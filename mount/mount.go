@@ -24,8 +24,12 @@ type Mount struct {
 	Type string
 	// Options are per-mount flags (ro, nosuid, nodev, noexec, noatime,
 	// strictatime, relatime, nodiratime and their negations), "bind" for a
-	// non-recursive bind, and for filesystems key=value parameters passed
-	// to the filesystem (size= and mode= for tmpfs are validated).
+	// non-recursive bind, the mount's propagation once attached (shared,
+	// slave, private, unbindable; with an "r" prefix for the mounts below
+	// it too; a shared mount is a peer group of the sandbox's own, as the
+	// tree was made private or slave first), and for filesystems
+	// key=value parameters passed to the filesystem (size= and mode= for
+	// tmpfs are validated).
 	Options []string
 }
 

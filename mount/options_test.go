@@ -104,7 +104,7 @@ func TestValidate(t *testing.T) {
 		field string
 	}{
 		{Root{Path: "rel"}, "Path"},
-		{Root{Propagation: "shared"}, "Propagation"},
+		{Root{Propagation: "public"}, "Propagation"},
 		{Root{Mounts: []Mount{{Type: "ext4", Target: "/x"}}}, "Mounts[0].Type"},
 		{Root{Mounts: []Mount{Proc("/proc"), Tmpfs("x", 0, 0, 0)}}, "Mounts[1].Target"},
 		{Root{Mounts: []Mount{Bind("", "/x", ReadOnly)}}, "Mounts[0].Source"},

@@ -226,3 +226,75 @@ func TestSetupKernelRejectsOption(t *testing.T) {
 		t.Fatalf("got %+v", rep)
 	}
 }
+
+// TestSetupPropagation: Root.Propagation decides whether a mount made in
+// the sandbox shows through copies of the root made in the sandbox
+// (shared), does not (private, slave), or whether the root can be copied
+// at all (unbindable); a shared root is a peer group of the sandbox's
+// own, never one of the host's. Per-mount options set each mount's own.
+func TestSetupPropagation(t *testing.T) {
+	requireSetup(t)
+	hostGroups := map[string]bool{}
+	_, hostProps := mountTable()
+	for _, p := range hostProps {
+		for _, f := range strings.Fields(p) {
+			hostGroups[f] = true
+		}
+	}
+	for _, tc := range []struct{ prop, probe, rootProp string }{
+		{"", "hidden", ""},
+		{"private", "hidden", ""},
+		{"rslave", "hidden", ""}, // the root is a clone: no master
+		{"shared", "exposed", "shared:"},
+		{"rshared", "exposed", "shared:"},
+		{"unbindable", "bind EINVAL", "unbindable"},
+	} {
+		t.Run("root "+tc.prop, func(t *testing.T) {
+			root := busyboxRoot(t)
+			src := t.TempDir()
+			if err := os.Mkdir(src+"/sub", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			rep := runSetup(t, request{
+				Root: Root{Path: root, Propagation: tc.prop, Mounts: []Mount{
+					Proc("/proc"),
+					{Type: "tmpfs", Target: "/t-shared", Options: []string{"shared"}},
+					{Type: "tmpfs", Target: "/t-unbindable", Options: []string{"unbindable"}},
+					{Type: "bind", Source: src, Target: "/b-rshared", Options: []string{"rbind", "rshared"}},
+					{Type: "tmpfs", Target: "/t-plain"},
+				}},
+				PreTmpfs:  []string{src + "/sub"},
+				Props:     []string{"/", "/t-shared", "/t-unbindable", "/b-rshared", "/b-rshared/sub", "/t-plain"},
+				PropProbe: true,
+			})
+			if rep.Err != "" {
+				t.Fatalf("Setup: %s", rep.Err)
+			}
+			f := rep.Facts
+			if f["probe"] != tc.probe {
+				t.Errorf("a mount made after copying the root: %s, want %s", f["probe"], tc.probe)
+			}
+			if !strings.HasPrefix(f["prop /"], tc.rootProp) || (tc.rootProp == "") != (f["prop /"] == "") {
+				t.Errorf("root propagation %q, want %q...", f["prop /"], tc.rootProp)
+			}
+			for _, p := range []string{"/t-shared", "/b-rshared", "/b-rshared/sub"} {
+				if !strings.HasPrefix(f["prop "+p], "shared:") {
+					t.Errorf("%s: propagation %q, want shared", p, f["prop "+p])
+				}
+			}
+			if f["prop /t-unbindable"] != "unbindable" {
+				t.Errorf("/t-unbindable: propagation %q", f["prop /t-unbindable"])
+			}
+			for p, fields := range f {
+				if !strings.HasPrefix(p, "prop ") {
+					continue
+				}
+				for _, g := range strings.Fields(fields) {
+					if strings.HasPrefix(g, "shared:") && hostGroups[g] {
+						t.Errorf("%s is in the host's peer group %s", p, g)
+					}
+				}
+			}
+		})
+	}
+}

@@ -95,6 +95,23 @@ func setAttr(fd int, set, clr uint64, recursive bool) error {
 	return nil
 }
 
+// setPropagation sets the propagation type of the mount fd refers to, and
+// of every mount below it when recursive; prop 0 leaves it as it is.
+func setPropagation(fd int, prop uint64, recursive bool) error {
+	if prop == 0 {
+		return nil
+	}
+	flags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	attr := unix.MountAttr{Propagation: prop}
+	if err := unix.MountSetattr(fd, "", flags, &attr); err != nil {
+		return os.NewSyscallError("mount_setattr propagation", unsupported("mount_setattr", "5.12", err))
+	}
+	return nil
+}
+
 // attach moves the detached mount mfd onto the object targetfd refers to.
 func attach(mfd, targetfd int) error {
 	err := unix.MoveMount(mfd, "", targetfd, "",
