@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +43,7 @@ type request struct {
 	// /probe-new and report whether the copy shows it ("probe": exposed,
 	// hidden, or the bind's errno).
 	PropProbe bool
+	Order     []string // mount points to report sorted by mount ID ("order")
 }
 
 // report is what the helper prints on stdout (JSON).
@@ -96,6 +98,23 @@ func mountTable() (source, prop map[string]string) {
 		}
 	}
 	return source, prop
+}
+
+// byMountID returns the mount points, each at its topmost mount's ID,
+// sorted by that ID (the order they were made in), space-separated.
+func byMountID(points []string) string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	id := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && slices.Contains(points, f[4]) {
+			n, _ := strconv.Atoi(f[0])
+			id[f[4]] = max(id[f[4]], n)
+		}
+	}
+	sorted := slices.Clone(points)
+	slices.SortFunc(sorted, func(a, b string) int { return id[a] - id[b] })
+	return strings.Join(sorted, " ")
 }
 
 // propProbe does what a sandbox sharing mounts does: copy the root with
@@ -254,6 +273,9 @@ func collectFacts(req *request, f map[string]string) {
 	}
 	if req.PropProbe {
 		f["probe"] = propProbe()
+	}
+	if len(req.Order) > 0 {
+		f["order"] = byMountID(req.Order)
 	}
 	if req.Canary != "" {
 		_, err := os.Stat(req.Canary)

@@ -187,11 +187,17 @@ func (s *setup) close() {
 	s.props = nil
 }
 
-// cloneSources makes a detached copy of every bind's Source first, before
-// any mount of Root (a tmpfs on /tmp, a read-only host root) changes what
-// a host path names or the flags a copy inherits.
+// cloneSources makes a detached copy of every bind's Source first, when
+// the Root is the host's tree (Path ""), before any of its mounts (a tmpfs
+// on /tmp, the read-only host root) changes what a host path names or the
+// flags a copy inherits. With a Path the Root's mounts only change paths
+// inside it, and each source is cloned as its bind is made (apply): mounts
+// are made, and numbered, in order, as OCI configs expect.
 func (s *setup) cloneSources(opts []parsedOptions) error {
 	s.trees = map[int]int{}
+	if s.r.Path != "" {
+		return nil
+	}
 	for i := range s.r.Mounts {
 		m := &s.r.Mounts[i]
 		if m.Type != "bind" {
@@ -369,7 +375,7 @@ func (s *setup) apply(i int, m *Mount, po parsedOptions) error {
 	create := s.mayCreate(m.Target)
 	if m.Type == "bind" {
 		tree, ok := s.trees[i]
-		if !ok { // not cloned up front (tests applying single mounts)
+		if !ok { // not cloned up front: a Root with a Path
 			t, err := cloneTree(unix.AT_FDCWD, m.Source, po.recursive)
 			if err != nil {
 				return err

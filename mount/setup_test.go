@@ -298,3 +298,33 @@ func TestSetupPropagation(t *testing.T) {
 		})
 	}
 }
+
+// TestSetupMountsInOrder: with a Path, mounts are made in the order given,
+// binds included (the mount IDs, by which newer kernels list mountinfo,
+// follow it), and a bind's source inside the root sees the mounts made
+// before it.
+func TestSetupMountsInOrder(t *testing.T) {
+	requireSetup(t)
+	root := busyboxRoot(t)
+	src := t.TempDir()
+	rep := runSetup(t, request{
+		Root: Root{Path: root, Mounts: []Mount{
+			Proc("/proc"),
+			Bind(src, "/b1", 0),
+			Tmpfs("/t1", 1<<20, 0, 0),
+			Bind(root+"/t1", "/b2", 0),
+			Tmpfs("/t2", 1<<20, 0, 0),
+		}},
+		Order:  []string{"/t2", "/b2", "/t1", "/b1", "/proc"},
+		Statfs: []string{"/b2"},
+	})
+	if rep.Err != "" {
+		t.Fatalf("Setup: %s", rep.Err)
+	}
+	if got, want := rep.Facts["order"], "/proc /b1 /t1 /b2 /t2"; got != want {
+		t.Errorf("mounts by ID: %s, want %s", got, want)
+	}
+	if got, want := rep.Facts["statfs /b2"], fmt.Sprintf("ok %#x", unix.TMPFS_MAGIC); got != want {
+		t.Errorf("/b2, a bind of the root's /t1 made after the tmpfs on it: %s, want %s", got, want)
+	}
+}
