@@ -26,6 +26,7 @@ type plan struct {
 	terminal   bool
 	umask      int // -1: the runtime's own
 	hooks      specs.Hooks
+	warnings   []string // what create logs: config the kernel would ignore
 }
 
 type joinPath struct {
