@@ -128,8 +128,11 @@ type Cmd struct {
 	CgroupFD   int
 	CgroupPath string
 
-	// Root, when set, is built in the new mount namespace (MNT required)
-	// and pivoted into before exec.
+	// Root, when set, is built in the command's mount namespace and
+	// pivoted into before exec: a new one (MNT in Namespaces), or one in
+	// Join, which it then changes for every process in it (their root
+	// moves to the new one, the old root is detached), as an OCI config
+	// joining a mount namespace by path asks.
 	Root *mount.Root
 	// Seccomp is loaded last, right before exec, on the thread that execs
 	// (seccomp(2), no flags). Between loading and execve(2) that thread

@@ -103,9 +103,10 @@ func (c *Cmd) validate() error {
 		{len(c.GIDMappings) > 0, "GIDMappings", USER},
 	}
 	for _, n := range needs {
-		// A joined UTS namespace may be renamed: it is the caller's, named
-		// explicitly (a pod's, say), never the caller's own by default.
-		if n.set && !c.Namespaces.Has(n.kind) && !(n.kind == UTS && joined.Has(UTS)) {
+		// A joined UTS namespace may be renamed, and a Root built in a
+		// joined MNT namespace: they are named explicitly (a pod's, say),
+		// never the caller's own by default.
+		if n.set && !c.Namespaces.Has(n.kind) && !((n.kind == UTS || n.kind == MNT) && joined.Has(n.kind)) {
 			return &InvalidError{Pkg: "namespace", Field: n.field, Value: n.kind.String(), Reason: "requires a new " + n.kind.String() + " namespace in Namespaces"}
 		}
 	}
