@@ -211,13 +211,12 @@ func convertNamespaces(s *specs.Spec, p *plan) error {
 		}
 		p.joins = append(p.joins, joinPath{kind: k, path: ns.Path, oci: field + ".path"})
 	}
+	// A mount namespace joined by path gets the root built in it (the
+	// library pivots that namespace); sharing the runtime's own would put
+	// the container's mounts in the host's mount table.
 	if !seen[namespace.MNT] {
-		return &UnsupportedError{Field: "linux.namespaces", Value: "no mount namespace", Reason: "the root filesystem is built in a new mount namespace"}
-	}
-	for _, j := range p.joins {
-		if j.kind == namespace.MNT {
-			return &UnsupportedError{Field: j.oci, Value: j.path, Reason: "the root filesystem is built in a new mount namespace"}
-		}
+		return &UnsupportedError{Field: "linux.namespaces", Value: "no mount namespace",
+			Reason: "the root and its mounts would be built in the runtime's own mount namespace (the host's)"}
 	}
 	// A hostname renames the container's UTS namespace, new or joined by
 	// path, never the runtime's own.

@@ -56,3 +56,34 @@ func TestConvertHostnameUTS(t *testing.T) {
 		})
 	}
 }
+
+// TestConvertJoinedMountNamespace: a mount namespace joined by path gets
+// the root (the library builds it there); none at all is refused, since
+// the root would be built in the runtime's own.
+func TestConvertJoinedMountNamespace(t *testing.T) {
+	s, bundle := testSpec(t)
+	for i, n := range s.Linux.Namespaces {
+		if n.Type == specs.MountNamespace {
+			s.Linux.Namespaces[i].Path = "/proc/1/ns/mnt"
+		}
+	}
+	p, err := convert(s, bundle, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.cmd.Root == nil || p.cmd.Namespaces.Has(namespace.MNT) || len(p.joins) != 1 || p.joins[0].kind != namespace.MNT {
+		t.Errorf("root %v, namespaces %v, joins %+v: want the root built in the joined mount namespace", p.cmd.Root != nil, p.cmd.Namespaces, p.joins)
+	}
+	s, bundle = testSpec(t)
+	var ns []specs.LinuxNamespace
+	for _, n := range s.Linux.Namespaces {
+		if n.Type != specs.MountNamespace {
+			ns = append(ns, n)
+		}
+	}
+	s.Linux.Namespaces = ns
+	var ue *UnsupportedError
+	if _, err := convert(s, bundle, "c1"); !errors.As(err, &ue) || ue.Field != "linux.namespaces" {
+		t.Errorf("no mount namespace: %v, want an UnsupportedError naming linux.namespaces", err)
+	}
+}
