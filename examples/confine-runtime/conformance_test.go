@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
@@ -15,6 +17,7 @@ import (
 	"github.com/confinelab/confine/internal/ocisuite"
 	"github.com/confinelab/confine/internal/testutil"
 	"github.com/confinelab/confine/internal/vmtest"
+	"github.com/confinelab/confine/namespace"
 )
 
 // The OCI conformance suite: runtime-tools v0.9.0's 58 validation
@@ -32,13 +35,25 @@ const (
 	testBug
 	// hostMissing: the test bed lacks what the program needs.
 	hostMissing
-	// cgroupV1: the program reads cgroup v1 files; on a cgroup v2 host
-	// it cannot pass, by design.
+	// cgroupV1: the program reads (or writes) cgroup v1 files; on a
+	// cgroup v2 host it cannot pass, by design.
 	cgroupV1
+	// specChanged: the program checks runtime-spec v1.0.2 where v1.2,
+	// which this runtime implements, says otherwise.
+	specChanged
+	// refused: the runtime refuses the config on purpose, with an error.
+	refused
+	// elsewhere: the feature is built on another branch; flip the entry
+	// to mustPass when it is merged (the test fails on an unexpected pass).
+	elsewhere
+	// racy: a test bug whose outcome depends on which of two processes
+	// runs first; either outcome is reported, neither fails the test.
+	racy
 )
 
 func (k verdictKind) String() string {
-	return [...]string{"must pass", "test bug", "host lacks", "cgroup v1"}[k]
+	return [...]string{"must pass", "test bug", "host lacks", "cgroup v1", "spec v1.2 differs", "refused",
+		"other branch", "test bug, racy"}[k]
 }
 
 type verdict struct {
@@ -46,57 +61,80 @@ type verdict struct {
 	reason string
 }
 
-// rtt cites runtime-tools v0.9.0's source.
-const rtt = "runtime-tools v0.9.0 "
-
-// cgroupV1Reason is why the 16 linux_cgroups_* programs cannot pass.
+// cgroupV1Reason is why the 14 linux_cgroups_* programs cannot pass.
 const cgroupV1Reason = "reads the limits back through cgroups.FindCgroup, which finds only v1 " +
-	"hierarchies and returns \"cgroupv2 is not supported yet\" (" + rtt + "cgroups/cgroups.go:73)"
+	"hierarchies and returns \"cgroupv2 is not supported yet\" (cgroups/cgroups.go:73)"
 
-// conformance is the expected outcome of every program of the suite.
+// conformance is the expected outcome of every program of the suite
+// (file:line citations are of runtime-tools v0.9.0's validation/).
 var conformance = map[string]verdict{
-	"config_updates_without_affect":  {mustPass, ""},
-	"create":                         {mustPass, ""},
-	"default":                        {mustPass, ""},
-	"delete":                         {mustPass, ""},
-	"hooks":                          {mustPass, ""},
-	"hooks_stdin":                    {mustPass, ""},
-	"hostname":                       {mustPass, ""},
-	"kill":                           {mustPass, ""},
-	"kill_no_effect":                 {mustPass, ""},
-	"killsig":                        {mustPass, ""},
-	"linux_devices":                  {mustPass, ""},
-	"linux_masked_paths":             {mustPass, ""},
-	"linux_mount_label":              {mustPass, ""},
-	"linux_ns_itype":                 {mustPass, ""},
-	"linux_ns_nopath":                {mustPass, ""},
-	"linux_ns_path":                  {mustPass, ""},
-	"linux_ns_path_type":             {mustPass, ""},
-	"linux_process_apparmor_profile": {mustPass, ""},
-	"linux_readonly_paths":           {mustPass, ""},
-	"linux_rootfs_propagation":       {mustPass, ""},
-	"linux_seccomp":                  {mustPass, ""},
-	"linux_sysctl":                   {mustPass, ""},
-	"linux_uid_mappings":             {mustPass, ""},
-	"misc_props":                     {mustPass, ""},
-	"mounts":                         {mustPass, ""},
-	"pidfile":                        {mustPass, ""},
-	"poststart":                      {mustPass, ""},
-	"poststart_fail":                 {mustPass, ""},
-	"poststop":                       {mustPass, ""},
-	"poststop_fail":                  {mustPass, ""},
-	"prestart":                       {mustPass, ""},
-	"prestart_fail":                  {mustPass, ""},
-	"process":                        {mustPass, ""},
-	"process_capabilities":           {mustPass, ""},
-	"process_capabilities_fail":      {mustPass, ""},
-	"process_oom_score_adj":          {mustPass, ""},
-	"process_rlimits":                {mustPass, ""},
-	"process_rlimits_fail":           {mustPass, ""},
-	"process_user":                   {mustPass, ""},
-	"root_readonly_true":             {mustPass, ""},
-	"start":                          {mustPass, ""},
-	"state":                          {mustPass, ""},
+	"create":                    {mustPass, ""},
+	"default":                   {mustPass, ""},
+	"delete":                    {mustPass, ""},
+	"hostname":                  {mustPass, ""},
+	"kill":                      {mustPass, ""},
+	"kill_no_effect":            {mustPass, ""},
+	"killsig":                   {mustPass, ""},
+	"linux_masked_paths":        {mustPass, ""},
+	"linux_ns_nopath":           {mustPass, ""},
+	"linux_ns_path":             {mustPass, ""},
+	"linux_ns_path_type":        {mustPass, ""},
+	"linux_readonly_paths":      {mustPass, ""},
+	"linux_rootfs_propagation":  {mustPass, ""},
+	"linux_seccomp":             {mustPass, ""},
+	"linux_uid_mappings":        {mustPass, ""},
+	"mounts":                    {mustPass, ""},
+	"poststart_fail":            {mustPass, ""},
+	"poststop":                  {mustPass, ""},
+	"poststop_fail":             {mustPass, ""},
+	"prestart_fail":             {mustPass, ""},
+	"process":                   {mustPass, ""},
+	"process_capabilities":      {mustPass, ""},
+	"process_capabilities_fail": {mustPass, ""},
+	"process_oom_score_adj":     {mustPass, ""},
+	"process_rlimits_fail":      {mustPass, ""},
+	"process_user":              {mustPass, ""},
+	"root_readonly_true":        {mustPass, ""},
+	"state":                     {mustPass, ""},
+
+	"hooks": {testBug, "wants \"post-start1\\n...\" while its hooks echo \"post-start1 called\" " +
+		"(hooks.go:97), and on a match would call Error() on a nil error (hooks.go:105): it cannot pass"},
+	"poststart": {racy, "wants the process's `echo` in the output before the hook's (poststart.go:69-72); " +
+		"the spec orders the hook after the process is executed (start waits for the execve), not after it " +
+		"wrote: two processes race"},
+	"hooks_stdin": {racy, "compares the hooks' pid with one read by state after start of `true` " +
+		"(hooks_stdin.go:121,131-135), when the container has usually stopped, and a stopped container has " +
+		"no pid (runtime.md: pid is required while created or running; runc prints 0 too); hooks_stdin.go:45 " +
+		"prints state.Version as the pid; it passes only if `true` still runs when state does"},
+	"misc_props": {testBug, "its annotation case runs the default process /runtimetest (misc_props.go:48) " +
+		"in a bundle without it: util.RuntimeLifecycleValidate copies no runtimetest (util/test.go:307; only the Inside/Outside variants do, :202,279), " +
+		"so create or start must fail"},
+	"pidfile": {racy, "runs `true` (pidfile.go:32), then kills the stopped container and returns kill's " +
+		"error (pidfile.go:60-64); runtime.md: a signal to a container neither created nor running MUST " +
+		"generate an error (kill_no_effect checks just that); it passes only if `true` still runs then"},
+	"process_rlimits": {testBug, "runtimetest reads its own RLIMIT_NOFILE (cmd/runtimetest/main.go:360), " +
+		"which the Go runtime it is built with (1.19 on) raised to the hard limit - 1 before main; the " +
+		"process gets the configured 3000 (TestRlimitsReachProcess)"},
+	"start": {testBug, "with process unset, start MUST generate an error, but start.go:113 passes " +
+		"only if start succeeds; confine-runtime also refuses create without process (start.go:106), " +
+		"which v1.0.2 allows until start"},
+
+	"prestart": {specChanged, "v1.0.2 runs prestart hooks after start; v1.2 (and runc, containerd) " +
+		"during create, before the pivot (config.md#prestart), which prestart.go:47 calls too early"},
+
+	"linux_ns_itype": {refused, "no mount namespace in the config means the runtime's own: the root and its " +
+		"mounts would be made in the host's mount table and outlive the container, under a chroot " +
+		"instead of pivot_root; confine-runtime refuses it (UnsupportedError naming linux.namespaces)"},
+
+	"linux_process_apparmor_profile": {hostMissing, "needs AppArmor with a profile named acme_secure_profile " +
+		"loaded; the program loads none, this host has no AppArmor and the VM no profile loader; " +
+		"confine-runtime refuses apparmorProfile with an error, as the spec requires where it cannot apply it"},
+	"linux_mount_label": {hostMissing, "needs SELinux (neither this host nor the VM, whose kernel picks " +
+		"AppArmor, runs it); confine-runtime refuses linux.mountLabel with an error instead of ignoring it"},
+
+	"config_updates_without_affect": {elsewhere, "its config sets linux.sysctl, which the rt-ops branch implements"},
+	"linux_sysctl":                  {elsewhere, "linux.sysctl: the rt-ops branch implements it"},
+	"linux_devices":                 {elsewhere, "linux.devices: the rt-ops branch implements it"},
 
 	"delete_only_create_resources": {cgroupV1, "makes /sys/fs/cgroup/pids/cgrouptest and writes the container's pid " +
 		"to its v1 tasks file (delete_only_create_resources.go:25,65)"},
@@ -135,7 +173,7 @@ func TestVMConformance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v (was it shipped? make sets CONFINE_VM_FILES=$%s)", err, envSuite)
 	}
-	runConformance(t, s, true)
+	runConformance(t, s, conformance, true)
 }
 
 // TestConformance runs the suite on the host (tier 2), building it into
@@ -164,7 +202,41 @@ func TestConformance(t *testing.T) {
 	}
 	// The cgroup v1 programs would read (and delete_only_create_resources
 	// write) the hybrid host's own v1 hierarchies: they run in the VM only.
-	runConformance(t, s, false)
+	runConformance(t, s, hostTable(t), false)
+}
+
+// hostTable is the table adjusted to this host: where a capability is
+// missing from every bounding set (CAP_SYS_RESOURCE on some hosts of this
+// kind), a config asking for all of them cannot be applied.
+func hostTable(t *testing.T) map[string]verdict {
+	table := maps.Clone(conformance)
+	bnd, err := testutil.BoundingCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for c := 0; c <= last; c++ {
+		if bnd&(1<<c) == 0 {
+			missing = append(missing, namespace.Cap(c).String())
+		}
+	}
+	if len(missing) == 0 {
+		return table
+	}
+	why := "SetupPrivileged asks for every capability, and this host's bounding set lacks " +
+		strings.Join(missing, ", ") + " (TestVMConformance runs it where none is missing)"
+	for _, p := range []string{"process_capabilities", "linux_rootfs_propagation"} {
+		table[p] = verdict{hostMissing, why}
+	}
+	return table
 }
 
 // row is one program's line of the table.
@@ -174,8 +246,8 @@ type row struct {
 }
 
 // runConformance runs every program of s (the cgroup v1 ones only when
-// withV1) and judges it against the table.
-func runConformance(t *testing.T, s *ocisuite.Suite, withV1 bool) {
+// withV1) and judges it against table.
+func runConformance(t *testing.T, s *ocisuite.Suite, table map[string]verdict, withV1 bool) {
 	checkTable(t, s.Programs)
 	root := stateRoot(t)
 	runtime := runtimeWrapper(t, root)
@@ -183,7 +255,7 @@ func runConformance(t *testing.T, s *ocisuite.Suite, withV1 bool) {
 	before := runtimeCgroups()
 	var rows []row
 	for _, p := range s.Programs {
-		v := conformance[p]
+		v := table[p]
 		if v.kind == cgroupV1 && !withV1 {
 			continue
 		}
@@ -200,7 +272,7 @@ func runConformance(t *testing.T, s *ocisuite.Suite, withV1 bool) {
 			leftovers(t, root, v)
 		})
 	}
-	t.Log("\n" + table(rows))
+	t.Log("\n" + render(rows))
 	for _, cg := range runtimeCgroups() {
 		if !slices.Contains(before, cg) {
 			t.Errorf("cgroup left by the suite's containers: %s", cg)
@@ -261,6 +333,8 @@ func judge(t *testing.T, res ocisuite.Result, v verdict) {
 	switch {
 	case v.kind == mustPass && problem != "":
 		t.Errorf("%s\n%s", problem, excerpt(res))
+	case v.kind == racy:
+		t.Logf("racy, either way: %q", problem)
 	case v.kind != mustPass && problem == "":
 		t.Errorf("passes, but the table says %s (%s): update the table", v.kind, v.reason)
 	case v.kind != mustPass:
@@ -299,33 +373,33 @@ func bound(s string, n int) string {
 	return s
 }
 
-// table renders the per-program table and the totals, the cgroup v1
-// programs apart (issue 17 compares the other 42 with runc 1.1.5).
-func table(rows []row) string {
+// render prints the per-program table, the totals (the cgroup v1 programs
+// apart: issue 17 compares the other 42 with runc 1.1.5) and the reasons.
+func render(rows []row) string {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	fmt.Fprintln(w, "program\tok\tnot ok\tskip\ttime\tresult\tverdict")
 	type total struct{ programs, passed, ok, points int }
-	var main, v1 total
+	var most, v1 total
 	slices.SortFunc(rows, func(a, b row) int {
 		if av, bv := a.v.kind == cgroupV1, b.v.kind == cgroupV1; av != bv {
 			return map[bool]int{true: 1, false: -1}[av]
 		}
 		return strings.Compare(a.res.Program, b.res.Program)
 	})
+	var reasons []string
 	for _, r := range rows {
 		s := &r.res.TAP
 		result := "pass"
 		if p := r.res.Problem(); p != "" {
-			result = "FAIL: " + bound(p, 70)
-		}
-		verdict := r.v.kind.String()
-		if r.v.reason != "" && r.v.kind != cgroupV1 {
-			verdict += ": " + r.v.reason
+			result = "FAIL: " + bound(p, 60)
 		}
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%.1fs\t%s\t%s\n", r.res.Program, s.OK(), s.Fail, s.Skip,
-			r.res.Elapsed.Seconds(), result, verdict)
-		tot := &main
+			r.res.Elapsed.Seconds(), result, r.v.kind)
+		if r.v.reason != "" && r.v.reason != cgroupV1Reason {
+			reasons = append(reasons, fmt.Sprintf("%s (%s): %s", r.res.Program, r.v.kind, r.v.reason))
+		}
+		tot := &most
 		if r.v.kind == cgroupV1 {
 			tot = &v1
 		}
@@ -338,11 +412,13 @@ func table(rows []row) string {
 	}
 	w.Flush()
 	fmt.Fprintf(&b, "\n%d of %d programs that do not read cgroup v1 files pass, %d of %d TAP points ok "+
-		"(runc 1.1.5 on the same kind of host: 25 of 42, 2,928 of 3,347)\n", main.passed, main.programs, main.ok, main.points)
+		"(runc 1.1.5 on the same kind of host: 25 of 42, 2,928 of 3,347)\n", most.passed, most.programs, most.ok, most.points)
 	if v1.programs > 0 {
 		fmt.Fprintf(&b, "cgroup v1 programs (cannot pass on cgroup v2): %d of %d pass, %d of %d TAP points ok\n",
 			v1.passed, v1.programs, v1.ok, v1.points)
+		reasons = append(reasons, "linux_cgroups_* (cgroup v1): "+cgroupV1Reason)
 	}
+	fmt.Fprintf(&b, "\nWhy the others do not pass:\n  %s\n", strings.Join(reasons, "\n  "))
 	return b.String()
 }
 
