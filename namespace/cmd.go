@@ -110,14 +110,20 @@ type Cmd struct {
 	// Capabilities, when set, are the command's capability sets (see
 	// Capabilities for how exec combines them with the uid).
 	Capabilities *Capabilities
-	// NoNewPrivileges sets no_new_privs. Without it, seccomp(2) needs
-	// CAP_SYS_ADMIN: when Seccomp is given and Capabilities lack it, the
-	// init keeps CAP_SYS_ADMIN (effective and permitted; the bounding set
-	// is dropped as asked) until the filter is loaded, then drops it with
-	// capset(2), which the filter must therefore allow. Where that cannot
-	// be (Capabilities nil with a non-root Credential, or the init never
-	// had CAP_SYS_ADMIN) no_new_privs is set, as the kernel requires.
+	// NoNewPrivileges sets no_new_privs. It is also set when Seccomp is
+	// given and the command would lack CAP_SYS_ADMIN, as seccomp(2)
+	// requires, unless AllowNewPrivileges says otherwise.
 	NoNewPrivileges bool
+	// AllowNewPrivileges leaves no_new_privs unset even with a Seccomp
+	// filter and Capabilities that lack CAP_SYS_ADMIN (an OCI config's
+	// noNewPrivileges false): the init keeps CAP_SYS_ADMIN, effective and
+	// permitted only (the bounding set is dropped as asked), until the
+	// filter is loaded, then drops it with capset(2), which the filter
+	// must therefore allow. It needs Capabilities and an init that holds
+	// CAP_SYS_ADMIN; without them no_new_privs is still set. Exclusive
+	// with NoNewPrivileges, and refused with Sandbox (an entered command's
+	// filter is loaded by a forked child).
+	AllowNewPrivileges bool
 	// Rlimits are applied with setrlimit in the init.
 	Rlimits []Rlimit
 
@@ -137,7 +143,7 @@ type Cmd struct {
 	// Seccomp is loaded last, right before exec, on the thread that execs
 	// (seccomp(2), no flags). Between loading and execve(2) that thread
 	// may still call prlimit64(2) (the Go runtime restoring RLIMIT_NOFILE),
-	// futex(2) and, without NoNewPrivileges, capset(2); a filter must
+	// futex(2) and, with AllowNewPrivileges, capset(2); a filter must
 	// allow those and execve.
 	Seccomp *seccomp.Program
 

@@ -19,6 +19,7 @@ type initConfig struct {
 	Credential      *Credential
 	Capabilities    *Capabilities
 	NoNewPrivileges bool
+	AllowNewPrivs   bool // Cmd.AllowNewPrivileges
 	Rlimits         []Rlimit
 	Seccomp         bpfProgram
 	FirstFreeFD     int // 3 + len(ExtraFiles): fds from here on are closed at exec

@@ -73,27 +73,33 @@ func TestSeccompLoadedLast(t *testing.T) {
 }
 
 // TestSeccompWithoutNoNewPrivs: with explicit capabilities lacking
-// CAP_SYS_ADMIN and NoNewPrivileges false, the filter is loaded without
-// no_new_privs (the init holds CAP_SYS_ADMIN until then), and the command
-// has neither no_new_privs nor CAP_SYS_ADMIN in any set. A filter that
-// denies the capset doing the drop fails the start instead of leaving the
-// command with CAP_SYS_ADMIN.
+// CAP_SYS_ADMIN, a filter sets no_new_privs unless AllowNewPrivileges;
+// with it the filter is loaded without (the init holds CAP_SYS_ADMIN until
+// then), and the command has neither no_new_privs nor CAP_SYS_ADMIN in any
+// set. A filter that denies the capset doing the drop fails the start
+// instead of leaving the command with CAP_SYS_ADMIN.
 func TestSeccompWithoutNoNewPrivs(t *testing.T) {
 	testutil.RequireRoot(t)
 	chown, kill := namespace.Cap(0), namespace.Cap(5) // CAP_CHOWN, CAP_KILL
 	caps := namespace.OnlyCaps(chown, kill)
 	for _, tc := range []struct {
-		name string
-		cred *namespace.Credential
-	}{{"uid 0", nil}, {"uid 1000", &namespace.Credential{UID: 1000, GID: 1000}}} {
+		name    string
+		cred    *namespace.Credential
+		allow   bool
+		wantNNP string
+	}{
+		{"uid 0, default", nil, false, "1"},
+		{"uid 0, allowed", nil, true, "0"},
+		{"uid 1000, allowed", &namespace.Credential{UID: 1000, GID: 1000}, true, "0"},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &namespace.Cmd{Path: "/bin/sh", Credential: tc.cred, Capabilities: caps, Seccomp: denyMkdir(),
-				Namespaces: namespace.Set{namespace.MNT},
+				AllowNewPrivileges: tc.allow, Namespaces: namespace.Set{namespace.MNT},
 				Args: sh("mkdir /proc/x 2>/dev/null; echo mkdir $?; " +
 					"grep -E '^(Seccomp|NoNewPrivs|Cap...):' /proc/self/status | tr -d '\\t' | tr ':' ' '")}
 			out := fields(run(t, c))
-			if out["Seccomp"] != "2" || out["NoNewPrivs"] != "0" {
-				t.Errorf("got %v, want Seccomp 2, NoNewPrivs 0", out)
+			if out["Seccomp"] != "2" || out["NoNewPrivs"] != tc.wantNNP {
+				t.Errorf("got %v, want Seccomp 2, NoNewPrivs %s", out, tc.wantNNP)
 			}
 			want := fmt.Sprintf("%016x", uint64(namespace.NewCapSet(chown, kill)))
 			for _, set := range []string{"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"} {
@@ -104,7 +110,7 @@ func TestSeccompWithoutNoNewPrivs(t *testing.T) {
 		})
 	}
 	c := &namespace.Cmd{Path: "/bin/true", Capabilities: caps, Seccomp: deny(unix.SYS_CAPSET),
-		Namespaces: namespace.Set{namespace.MNT}}
+		AllowNewPrivileges: true, Namespaces: namespace.Set{namespace.MNT}}
 	st, err := c.Run()
 	var se *namespace.StepError
 	if !errors.As(err, &se) || se.Step != namespace.StepSeccomp || !errors.Is(err, unix.EPERM) {

@@ -123,6 +123,9 @@ func (c *Cmd) validate() error {
 	if err := c.validateSysctl(); err != nil {
 		return err
 	}
+	if c.NoNewPrivileges && c.AllowNewPrivileges {
+		return &InvalidError{Pkg: "namespace", Field: "AllowNewPrivileges", Value: "true", Reason: "conflicts with NoNewPrivileges"}
+	}
 	return c.validateLimits()
 }
 
@@ -170,7 +173,7 @@ func (c *Cmd) config() (*initConfig, error) {
 		Flags:    c.Namespaces.CloneFlags(),
 		Hostname: c.Hostname, Domainname: c.Domainname, Sysctl: c.Sysctl,
 		Root: c.Root, Credential: c.Credential, Capabilities: c.Capabilities,
-		NoNewPrivileges: c.NoNewPrivileges, Rlimits: c.Rlimits,
+		NoNewPrivileges: c.NoNewPrivileges, AllowNewPrivs: c.AllowNewPrivileges, Rlimits: c.Rlimits,
 		FirstFreeFD: 3 + len(c.ExtraFiles),
 		Pdeathsig:   int(c.Pdeathsig),
 	}
