@@ -119,7 +119,10 @@ func convertProcess(s *specs.Spec, p *plan) error {
 		}
 		p.umask = int(*pr.User.Umask)
 	}
-	c.NoNewPrivileges = pr.NoNewPrivileges
+	// noNewPrivileges false is the config speaking: a seccomp filter is
+	// then loaded without no_new_privs, as runc does (see
+	// namespace.Cmd.AllowNewPrivileges).
+	c.NoNewPrivileges, c.AllowNewPrivileges = pr.NoNewPrivileges, !pr.NoNewPrivileges
 	c.OOMScoreAdj = pr.OOMScoreAdj
 	p.terminal = pr.Terminal
 	caps, err := convertCaps(pr.Capabilities)
