@@ -19,7 +19,7 @@ import (
 // Suite is a built suite: a directory holding the programs' binary, the
 // list of program names and the rootfs tarball.
 type Suite struct {
-	Dir      string
+	Dir      string   // where Build put it (see DefaultDir)
 	Programs []string // the validation programs, sorted (runtimetest excluded)
 }
 
@@ -40,11 +40,11 @@ func Open(dir string) (*Suite, error) {
 
 // Result is one program's run.
 type Result struct {
-	Program string
+	Program string // the validation program's name, e.g. "default"
 	// Exit is the program's exit status, -1 when it was killed (see Err).
 	Exit    int
-	TAP     Summary
-	Stdout  []byte // the TAP stream
+	TAP     Summary // what its standard output says
+	Stdout  []byte  // the TAP stream
 	Stderr  []byte
 	Elapsed time.Duration
 	// Strays are processes the program left in its process group (the
