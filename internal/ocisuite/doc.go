@@ -22,8 +22,10 @@
 // Suite.Run runs one program the way its README says (from a directory
 // holding the rootfs tarball and runtimetest, RUNTIME naming the runtime)
 // and returns its exit status and a Summary of its TAP. A program passes
-// when Summary.Problem finds nothing: exit status 0, no failing point, the
-// plan's number of points, and no error diagnostic in place of points.
+// when Summary.Problem finds nothing: exit status 0, some TAP, no failing
+// point, the plan's number of points, and no error diagnostic in place of
+// points. The programs that report through their exit status alone are
+// judged by Summary.SilentProblem, which accepts no output.
 //
 // # Errors
 //

@@ -56,10 +56,13 @@ type Result struct {
 }
 
 // Problem returns why the program did not pass, or "" (see
-// Summary.Problem).
-func (r *Result) Problem() string {
-	if r.Err != nil {
+// Summary.Problem; with silent, Summary.SilentProblem).
+func (r *Result) Problem(silent bool) string {
+	switch {
+	case r.Err != nil:
 		return r.Err.Error()
+	case silent:
+		return r.TAP.SilentProblem(r.Exit)
 	}
 	return r.TAP.Problem(r.Exit)
 }

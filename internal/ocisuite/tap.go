@@ -139,11 +139,26 @@ func (s *Summary) diagnostic(body []byte) {
 
 // Problem says why a program whose TAP is s and whose exit status is code
 // did not pass, or returns "" when it passed: exit status 0, no bail out,
-// no failing point, as many points as the plan announced, and, for a
-// program without points, no error diagnostic. Programs such as
-// process_rlimits_fail print no TAP at all and report only through their
-// exit status; their "1..0"-free silence is a pass.
+// no failing point, as many points as the plan announced, no error
+// diagnostic in place of points, and some TAP at all. A program that
+// printed nothing did not pass: util.RuntimeInsideValidate ignores the
+// container's exit status and stderr, so a runtimetest that crashed
+// leaves no output and exit status 0. Programs that report through their
+// exit status only (process_rlimits_fail, ...) are judged by
+// SilentProblem.
 func (s *Summary) Problem(code int) string {
+	if p := s.SilentProblem(code); p != "" {
+		return p
+	}
+	if s.Plan < 0 && s.Points == 0 && s.Diagnostics == 0 {
+		return "no TAP output"
+	}
+	return ""
+}
+
+// SilentProblem is Problem for a program that may print no TAP at all:
+// only what it printed, if anything, and its exit status count.
+func (s *Summary) SilentProblem(code int) string {
 	switch {
 	case code != 0:
 		return fmt.Sprintf("exit status %d", code)

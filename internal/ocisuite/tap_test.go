@@ -51,14 +51,14 @@ func TestParseTAP(t *testing.T) {
 			Errors: []string{"Pre-start hooks MUST be called after the `start` operation is called\nRefer to: https://example"}},
 			"no points; error: Pre-start hooks MUST be called after the `start` operation is called"},
 		{"lifecycle pass", tapLifecyclePass, 0, Summary{Plan: 0}, ""},
-		{"silent pass", "", 0, Summary{Plan: -1}, ""},
+		{"silent", "", 0, Summary{Plan: -1}, "no TAP output"},
 		{"silent failure", "", 1, Summary{Plan: -1}, "exit status 1"},
 		{"short plan", "ok 1\nok 2 - x\n1..3\n", 0, Summary{Plan: 3, Points: 2, Pass: 2}, "plan 1..3 but 2 points"},
 		{"plan first", "1..2\nok 1 - a\nok 2 - b\n", 0, Summary{Plan: 2, Points: 2, Pass: 2}, ""},
 		{"bail out", "1..2\nok 1\nBail out! no runtime\n", 0, Summary{Plan: 2, Points: 1, Pass: 1, BailOut: "no runtime"}, "bail out: no runtime"},
 		{"unterminated block", "ok 1\n  ---\n  {\n", 0, Summary{Plan: -1, Points: 1, Pass: 1, Diagnostics: 1}, ""},
 		{"todo passing", "ok 1 # todo later\n1..1\n", 0, Summary{Plan: 1, Points: 1, Todo: 1}, ""},
-		{"not a point", "okay\nnot okay\n# ok 1\n1..x\n", 0, Summary{Plan: -1}, ""},
+		{"not a point", "okay\nnot okay\n# ok 1\n1..x\n", 0, Summary{Plan: -1}, "no TAP output"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, err := ParseTAP(strings.NewReader(c.in))
@@ -70,6 +70,14 @@ func TestParseTAP(t *testing.T) {
 			}
 			if p := got.Problem(c.code); p != c.problem {
 				t.Errorf("Problem(%d) = %q, want %q", c.code, p, c.problem)
+			}
+			// Silence is the only difference SilentProblem makes.
+			want := c.problem
+			if want == "no TAP output" {
+				want = ""
+			}
+			if p := got.SilentProblem(c.code); p != want {
+				t.Errorf("SilentProblem(%d) = %q, want %q", c.code, p, want)
 			}
 		})
 	}
@@ -95,7 +103,7 @@ func FuzzParseTAP(f *testing.F) {
 		if s.Pass+s.Skip+s.Fail+s.Todo != s.Points || len(s.Failed) != s.Fail || s.OK() != s.Points-s.Fail {
 			t.Fatalf("counts do not add up: %+v", s)
 		}
-		if s.Fail > 0 && s.Problem(0) == "" {
+		if s.Fail > 0 && (s.Problem(0) == "" || s.SilentProblem(0) == "") {
 			t.Fatalf("%d failing points but no problem", s.Fail)
 		}
 	})
