@@ -43,9 +43,6 @@ const (
 	specChanged
 	// refused: the runtime refuses the config on purpose, with an error.
 	refused
-	// elsewhere: the feature is built on another branch; flip the entry
-	// to mustPass when it is merged (the test fails on an unexpected pass).
-	elsewhere
 	// racy: a test bug whose outcome depends on which of two processes
 	// runs first; either outcome is reported, neither fails the test.
 	racy
@@ -53,7 +50,7 @@ const (
 
 func (k verdictKind) String() string {
 	return [...]string{"must pass", "test bug", "host lacks", "cgroup v1", "spec v1.2 differs", "refused",
-		"other branch", "test bug, racy"}[k]
+		"test bug, racy"}[k]
 }
 
 type verdict struct {
@@ -71,34 +68,37 @@ const cgroupV1Reason = "reads the limits back through cgroups.FindCgroup, which 
 // conformance is the expected outcome of every program of the suite
 // (file:line citations are of runtime-tools v0.9.0's validation/).
 var conformance = map[string]verdict{
-	"create":                    {kind: mustPass},
-	"default":                   {kind: mustPass},
-	"delete":                    {kind: mustPass},
-	"hostname":                  {kind: mustPass},
-	"kill":                      {kind: mustPass},
-	"kill_no_effect":            {kind: mustPass},
-	"killsig":                   {kind: mustPass},
-	"linux_masked_paths":        {kind: mustPass},
-	"linux_ns_nopath":           {kind: mustPass},
-	"linux_ns_path":             {kind: mustPass},
-	"linux_ns_path_type":        {kind: mustPass},
-	"linux_readonly_paths":      {kind: mustPass},
-	"linux_rootfs_propagation":  {kind: mustPass},
-	"linux_seccomp":             {kind: mustPass},
-	"linux_uid_mappings":        {kind: mustPass},
-	"mounts":                    {kind: mustPass},
-	"poststart_fail":            {kind: mustPass},
-	"poststop":                  {kind: mustPass},
-	"poststop_fail":             {kind: mustPass},
-	"prestart_fail":             {kind: mustPass},
-	"process":                   {kind: mustPass},
-	"process_capabilities":      {kind: mustPass},
-	"process_capabilities_fail": {kind: mustPass, silent: true},
-	"process_oom_score_adj":     {kind: mustPass},
-	"process_rlimits_fail":      {kind: mustPass, silent: true},
-	"process_user":              {kind: mustPass},
-	"root_readonly_true":        {kind: mustPass},
-	"state":                     {kind: mustPass},
+	"config_updates_without_affect": {kind: mustPass},
+	"create":                        {kind: mustPass},
+	"default":                       {kind: mustPass},
+	"delete":                        {kind: mustPass},
+	"hostname":                      {kind: mustPass},
+	"kill":                          {kind: mustPass},
+	"kill_no_effect":                {kind: mustPass},
+	"killsig":                       {kind: mustPass},
+	"linux_devices":                 {kind: mustPass},
+	"linux_masked_paths":            {kind: mustPass},
+	"linux_ns_nopath":               {kind: mustPass},
+	"linux_ns_path":                 {kind: mustPass},
+	"linux_ns_path_type":            {kind: mustPass},
+	"linux_readonly_paths":          {kind: mustPass},
+	"linux_rootfs_propagation":      {kind: mustPass},
+	"linux_seccomp":                 {kind: mustPass},
+	"linux_sysctl":                  {kind: mustPass},
+	"linux_uid_mappings":            {kind: mustPass},
+	"mounts":                        {kind: mustPass},
+	"poststart_fail":                {kind: mustPass},
+	"poststop":                      {kind: mustPass},
+	"poststop_fail":                 {kind: mustPass},
+	"prestart_fail":                 {kind: mustPass},
+	"process":                       {kind: mustPass},
+	"process_capabilities":          {kind: mustPass},
+	"process_capabilities_fail":     {kind: mustPass, silent: true},
+	"process_oom_score_adj":         {kind: mustPass},
+	"process_rlimits_fail":          {kind: mustPass, silent: true},
+	"process_user":                  {kind: mustPass},
+	"root_readonly_true":            {kind: mustPass},
+	"state":                         {kind: mustPass},
 
 	"hooks": {kind: testBug, reason: "wants \"post-start1\\n...\" while its hooks echo \"post-start1 called\" " +
 		"(hooks.go:97), and on a match would call Error() on a nil error (hooks.go:105): it cannot pass"},
@@ -137,10 +137,6 @@ var conformance = map[string]verdict{
 		"confine-runtime refuses apparmorProfile with an error, as the spec requires where it cannot apply it"},
 	"linux_mount_label": {kind: hostMissing, reason: "needs SELinux (neither this host nor the VM, whose kernel picks " +
 		"AppArmor, runs it); confine-runtime refuses linux.mountLabel with an error instead of ignoring it"},
-
-	"config_updates_without_affect": {kind: elsewhere, reason: "its config sets linux.sysctl, which the rt-ops branch implements"},
-	"linux_sysctl":                  {kind: elsewhere, reason: "linux.sysctl: the rt-ops branch implements it"},
-	"linux_devices":                 {kind: elsewhere, reason: "linux.devices: the rt-ops branch implements it"},
 
 	"delete_only_create_resources": {kind: cgroupV1, reason: "makes /sys/fs/cgroup/pids/cgrouptest and writes the container's pid " +
 		"to its v1 tasks file (delete_only_create_resources.go:25,65)"},
