@@ -5,6 +5,7 @@
 #   make test-vm [PKG=./cgroup] [RUN=TestVMMemory]   tier 3 inside the qemu VM
 #   make bench                    Go benchmarks, then the end-to-end suite (bench-suite)
 #   make lint                     gofmt, go vet, staticcheck
+#   make conformance              the OCI conformance suite against confine-runtime, in the VM
 #   make bench-cgroups            confine vs containerd/cgroups vs runc fs2, in the VM
 #   make test-containerd          containerd + ctr with confine-runtime as runc, in the VM
 SHELL := /bin/bash
@@ -22,10 +23,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # host (they need the module proxy) and shipped into the VM, where
 # TestVMContainerd runs them with confine-runtime.
 export CONFINE_CONTAINERD ?= $(CONFINE_CACHE)/containerd
+# The OCI conformance suite (runtime-tools v0.9.0, internal/ocisuite): built
+# on the host (it needs the module proxy) and shipped into the VM, where
+# TestVMConformance runs it against confine-runtime.
+export CONFINE_OCI_SUITE ?= $(CONFINE_CACHE)/ocisuite/runtime-tools-v0.9.0
 # Only the VM runs of confine-runtime's package get them: 76 MB more in
 # the initramfs cost about 8 s of every boot under emulation.
 RT_VM_PKGS := $(filter %confine-runtime,$(PKG))
-VM_FILES := $(if $(RT_VM_PKGS),$(CONFINE_CONTAINERD))
+VM_FILES := $(if $(RT_VM_PKGS),$(CONFINE_CONTAINERD):$(CONFINE_OCI_SUITE))
 VM_TEST = CGO_ENABLED=0 $(GO) test -p 1 -count=1 -timeout $(VM_TIMEOUT) -exec $(VMEXEC) -run '$(RUN)'
 
 .PHONY: all build test test-host test-vm provision vmexec bench lint
@@ -48,13 +53,13 @@ vmexec:
 	@mkdir -p $(dir $(VMEXEC))
 	$(GO) build -o $(VMEXEC) ./internal/vmtest/cmd/vmexec
 
-test-vm: provision vmexec $(if $(VM_FILES),containerd)
+test-vm: provision vmexec $(if $(VM_FILES),containerd oci-suite)
 	rc=0; \
 	$(if $(filter-out $(RT_VM_PKGS),$(PKG)),$(VM_TEST) $(filter-out $(RT_VM_PKGS),$(PKG)) || rc=1;) \
 	$(if $(RT_VM_PKGS),CONFINE_VM_FILES=$(VM_FILES) $(VM_TEST) $(RT_VM_PKGS) || rc=1;) \
 	exit $$rc
 
-.PHONY: containerd test-containerd
+.PHONY: containerd test-containerd oci-suite conformance
 containerd:
 	$(GO) run ./internal/containerdbuild/cmd/containerdbuild -dir $(CONFINE_CONTAINERD)
 
@@ -63,6 +68,17 @@ containerd:
 test-containerd: provision vmexec containerd
 	CGO_ENABLED=0 CONFINE_VM_FILES=$(CONFINE_CONTAINERD) $(GO) test -v -count=1 -timeout $(VM_TIMEOUT) \
 		-exec $(VMEXEC) -run '^TestVMContainerd$$' ./examples/confine-runtime
+
+oci-suite:
+	$(GO) run ./internal/ocisuite/cmd/ocisuite -dir $(CONFINE_OCI_SUITE)
+
+# Every program of the suite against confine-runtime in the VM (pure
+# cgroup v2), judged against the table in
+# examples/confine-runtime/conformance_test.go; prints the per-program table.
+conformance: provision vmexec oci-suite
+	set -o pipefail; CGO_ENABLED=0 CONFINE_VM_FILES=$(CONFINE_OCI_SUITE) $(GO) test -v -count=1 \
+		-timeout $(VM_TIMEOUT) -exec $(VMEXEC) -run '^TestVMConformance$$' ./examples/confine-runtime | \
+		grep -v -e '^=== RUN' -e '^    --- PASS'
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -skip '^TestVM' ./...

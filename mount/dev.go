@@ -128,9 +128,10 @@ func checkDeviceSource(tree int, src, want string) error {
 	return nil
 }
 
-// mountDev builds the minimal /dev on targetfd.
-func mountDev(targetfd int, po parsedOptions) error {
-	dev, err := newFS("tmpfs", []fsParam{{"mode", "0755"}, {"size", "65536k"}},
+// mountDev builds the minimal /dev on targetfd; source names its tmpfs in
+// the mount table, and propagate applies po's propagation to it.
+func mountDev(targetfd int, source string, po parsedOptions, propagate func(int, parsedOptions) error) error {
+	dev, err := newFS("tmpfs", withSource(source, []fsParam{{"mode", "0755"}, {"size", "65536k"}}),
 		(unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC|po.set)&^po.clr)
 	if err != nil {
 		return err
@@ -155,11 +156,14 @@ func mountDev(targetfd int, po parsedOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := subFS(dev, "pts", "devpts", pts.params, pts.set); err != nil {
+	if err := subFS(dev, "pts", "devpts", withSource("devpts", pts.params), pts.set); err != nil {
 		return err
 	}
-	return subFS(dev, "shm", "tmpfs", []fsParam{{"mode", "01777"}, {"size", "65536k"}},
-		unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err := subFS(dev, "shm", "tmpfs", withSource("shm", []fsParam{{"mode", "01777"}, {"size", "65536k"}}),
+		unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC); err != nil {
+		return err
+	}
+	return propagate(dev, po)
 }
 
 // subFS mounts a new fstype instance on directory name below dir.

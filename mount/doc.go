@@ -40,8 +40,10 @@
 // (no symlink on the way) and every new filesystem is checked with statfs.
 // A mount whose target resolves into procfs or sysfs is refused with a
 // *TargetError unless it is a fresh kernel filesystem, a bind from the
-// same kind of filesystem or an allow-listed /proc file. Bind sources are
-// cloned before any mount of the Root is made. The minimal /dev gets fresh
+// same kind of filesystem or an allow-listed /proc file. With the host's
+// tree as the root (Path ""), bind sources are cloned before any mount of
+// the Root is made; with a Path, mounts are made strictly in order. The
+// minimal /dev gets fresh
 // nodes made with mknod; where mknod is refused (a user namespace), and
 // for masking files, read-only nosuid noexec binds of the host's nodes,
 // each checked to be the expected character device (null is 1:3), so a

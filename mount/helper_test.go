@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,13 @@ type request struct {
 	Writes   []string // paths to try to create after Setup ("write P" facts)
 	Statfs   []string // paths whose filesystem magic to report ("statfs P")
 	Stat     []string // paths whose node, mode and owner to report ("stat P")
+	Sources  []string // mount points whose mount table source to report ("source P", topmost mount)
+	Props    []string // mount points whose propagation fields to report ("prop P", topmost mount)
+	// PropProbe: rbind / at /probe-copy, then mount a tmpfs at
+	// /probe-new and report whether the copy shows it ("probe": exposed,
+	// hidden, or the bind's errno).
+	PropProbe bool
+	Order     []string // mount points to report sorted by mount ID ("order")
 }
 
 // report is what the helper prints on stdout (JSON).
@@ -72,6 +80,65 @@ func mountpoints() []string {
 		}
 	}
 	return out
+}
+
+// mountTable maps each mount point to the source field of its topmost
+// mount in /proc/self/mountinfo ("ID PARENT M:m ROOT POINT OPTS
+// [OPTIONAL...] - fstype source options") and to its optional fields
+// ("shared:N master:M", "unbindable", "" when private).
+func mountTable() (source, prop map[string]string) {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	source, prop = map[string]string{}, map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if ok && len(f) > 5 && len(g) > 1 {
+			source[f[4]] = g[1]
+			prop[f[4]] = strings.Join(f[6:], " ")
+		}
+	}
+	return source, prop
+}
+
+// byMountID returns the mount points, each at its topmost mount's ID,
+// sorted by that ID (the order they were made in), space-separated.
+func byMountID(points []string) string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	id := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && slices.Contains(points, f[4]) {
+			n, _ := strconv.Atoi(f[0])
+			id[f[4]] = max(id[f[4]], n)
+		}
+	}
+	sorted := slices.Clone(points)
+	slices.SortFunc(sorted, func(a, b string) int { return id[a] - id[b] })
+	return strings.Join(sorted, " ")
+}
+
+// propProbe does what a sandbox sharing mounts does: copy the root with
+// an rbind, mount something new, and look for it through the copy.
+func propProbe() string {
+	for _, d := range []string{"/probe-copy", "/probe-new"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			return errnoName(err)
+		}
+	}
+	if err := unix.Mount("/", "/probe-copy", "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return "bind " + errnoName(err)
+	}
+	if err := unix.Mount("probe", "/probe-new", "tmpfs", 0, ""); err != nil {
+		return "tmpfs " + errnoName(err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs("/probe-copy/probe-new", &st); err != nil {
+		return errnoName(err)
+	}
+	if st.Type == unix.TMPFS_MAGIC {
+		return "exposed"
+	}
+	return "hidden"
 }
 
 // helperSetup runs Root.Setup in the throwaway mount (and PID) namespace
@@ -194,6 +261,21 @@ func collectFacts(req *request, f map[string]string) {
 		} else {
 			f["stat "+p] = fmt.Sprintf("%s %#o %d:%d", describe(&st), st.Mode&0o7777, st.Uid, st.Gid)
 		}
+	}
+	if len(req.Sources)+len(req.Props) > 0 {
+		src, prop := mountTable()
+		for _, p := range req.Sources {
+			f["source "+p] = src[p]
+		}
+		for _, p := range req.Props {
+			f["prop "+p] = prop[p]
+		}
+	}
+	if req.PropProbe {
+		f["probe"] = propProbe()
+	}
+	if len(req.Order) > 0 {
+		f["order"] = byMountID(req.Order)
 	}
 	if req.Canary != "" {
 		_, err := os.Stat(req.Canary)

@@ -11,7 +11,10 @@ import (
 // (JSON round-trippable) so it can cross into a re-executed init.
 type Mount struct {
 	// Source is the host path for "bind" (resolved on the host, before the
-	// pivot); ignored for the other types.
+	// pivot). For the other types it is the name the mount table shows as
+	// the mount's source (the "source" parameter of fsconfig(2), the
+	// device field of /proc/self/mountinfo; "" leaves the kernel's
+	// "none"), as mount(8) and OCI runtimes set it.
 	Source string
 	// Target is the path inside the root; it is resolved inside the root
 	// (symlinks cannot leave it) and created when missing.
@@ -21,8 +24,12 @@ type Mount struct {
 	Type string
 	// Options are per-mount flags (ro, nosuid, nodev, noexec, noatime,
 	// strictatime, relatime, nodiratime and their negations), "bind" for a
-	// non-recursive bind, and for filesystems key=value parameters passed
-	// to the filesystem (size= and mode= for tmpfs are validated).
+	// non-recursive bind, the mount's propagation once attached (shared,
+	// slave, private, unbindable; with an "r" prefix for the mounts below
+	// it too; a shared mount is a peer group of the sandbox's own, as the
+	// tree was made private or slave first), and for filesystems
+	// key=value parameters passed to the filesystem (size= and mode= for
+	// tmpfs are validated).
 	Options []string
 }
 
@@ -142,6 +149,9 @@ func (m *Mount) validate(i int) (parsedOptions, error) {
 		if err := checkPath(field+".Source", m.Source); err != nil {
 			return parsedOptions{}, err
 		}
+	} else if strings.ContainsRune(m.Source, 0) || len(m.Source) > 4095 {
+		return parsedOptions{}, &InvalidError{Pkg: "mount", Field: field + ".Source", Value: bounded(m.Source),
+			Reason: "must be at most 4095 bytes without NUL"}
 	}
 	return parseOptions(field+".Options", m.Type, m.Options)
 }
@@ -157,6 +167,14 @@ func checkTarget(field, p string) error {
 	return nil
 }
 
+// bounded shortens a long value for an error message.
+func bounded(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
 // checkPath requires an absolute path without NUL bytes.
 func checkPath(field, p string) error {
 	switch {
@@ -165,7 +183,7 @@ func checkPath(field, p string) error {
 	case strings.ContainsRune(p, 0):
 		return &InvalidError{Pkg: "mount", Field: field, Value: p, Reason: "contains a NUL byte"}
 	case len(p) > 4095:
-		return &InvalidError{Pkg: "mount", Field: field, Value: p[:64] + "...", Reason: "path too long"}
+		return &InvalidError{Pkg: "mount", Field: field, Value: bounded(p), Reason: "path too long"}
 	}
 	return nil
 }

@@ -14,10 +14,12 @@ type fsParam struct{ Key, Value string }
 
 // parsedOptions is the validated form of Mount.Options.
 type parsedOptions struct {
-	set, clr  uint64 // MOUNT_ATTR_* to set and clear
-	recursive bool   // bind only: rbind (default) or bind
-	device    string // bind only: "char M:m" or "block M:m" the source must be
-	params    []fsParam
+	set, clr    uint64 // MOUNT_ATTR_* to set and clear
+	recursive   bool   // bind only: rbind (default) or bind
+	propagation uint64 // MS_SHARED, MS_SLAVE, MS_PRIVATE, MS_UNBINDABLE or 0
+	propRec     bool   // propagation for the mounts below too (rshared, ...)
+	device      string // bind only: "char M:m" or "block M:m" the source must be
+	params      []fsParam
 }
 
 // attrFlags maps generic per-mount options to MOUNT_ATTR_* bits; a true
@@ -38,6 +40,13 @@ var attrFlags = map[string]struct {
 	"strictatime": {unix.MOUNT_ATTR_STRICTATIME, true},
 	"nodiratime":  {unix.MOUNT_ATTR_NODIRATIME, true},
 	"relatime":    {unix.MOUNT_ATTR_RELATIME, true},
+}
+
+// propagationFlags maps the propagation options (each also with an "r"
+// prefix: the mounts below too) to mount(2) flags.
+var propagationFlags = map[string]uint64{
+	"shared": unix.MS_SHARED, "slave": unix.MS_SLAVE,
+	"private": unix.MS_PRIVATE, "unbindable": unix.MS_UNBINDABLE,
 }
 
 // validTypes lists the Mount.Type values Setup understands.
@@ -80,8 +89,10 @@ func (po *parsedOptions) add(typ, o string) error {
 		}
 		po.recursive = o == "rbind"
 		return nil
-	case "private", "rprivate":
-		return nil // every mount Setup makes is private already
+	}
+	if p, ok := propagationFlags[strings.TrimPrefix(o, "r")]; ok {
+		po.propagation, po.propRec = p, strings.HasPrefix(o, "r")
+		return nil
 	}
 	key, value, hasValue := strings.Cut(o, "=")
 	if key == "device" && typ == "bind" {

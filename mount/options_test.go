@@ -104,11 +104,13 @@ func TestValidate(t *testing.T) {
 		field string
 	}{
 		{Root{Path: "rel"}, "Path"},
-		{Root{Propagation: "shared"}, "Propagation"},
+		{Root{Propagation: "public"}, "Propagation"},
 		{Root{Mounts: []Mount{{Type: "ext4", Target: "/x"}}}, "Mounts[0].Type"},
 		{Root{Mounts: []Mount{Proc("/proc"), Tmpfs("x", 0, 0, 0)}}, "Mounts[1].Target"},
 		{Root{Mounts: []Mount{Bind("", "/x", ReadOnly)}}, "Mounts[0].Source"},
 		{Root{Mounts: []Mount{Tmpfs("/a/..", 0, 0, 0)}}, "Mounts[0].Target"},
+		{Root{Mounts: []Mount{Proc("/proc"), {Type: "tmpfs", Source: "a\x00b", Target: "/t"}}}, "Mounts[1].Source"},
+		{Root{Mounts: []Mount{{Type: "proc", Source: strings.Repeat("p", 4096), Target: "/proc"}}}, "Mounts[0].Source"},
 		{Root{Mounts: []Mount{{Type: "tmpfs", Target: "/t", Options: []string{"mode=8"}}}}, "Mounts[0].Options"},
 		{Root{MaskedPaths: []string{"/ok", "proc/kcore"}}, "MaskedPaths[1]"},
 		{Root{ReadonlyPaths: []string{"/a\x00"}}, "ReadonlyPaths[0]"},

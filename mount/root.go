@@ -30,9 +30,17 @@ type Root struct {
 	// ReadonlyPaths are made read-only (see DefaultReadonlyPaths); missing
 	// ones are skipped.
 	ReadonlyPaths []string
-	// Propagation is the propagation applied to the whole mount tree
-	// first: "rprivate" (the default when "") or "rslave" (host mounts
-	// still propagate in, nothing propagates out).
+	// Propagation is the propagation of the root: "rprivate" (the default
+	// when "") or "rslave" (host mounts still propagate in, nothing
+	// propagates out) are applied to the whole mount tree first.
+	// "rshared" and "shared" make the tree rslave first, then, once the
+	// root is built, the root mount (with rshared, every mount in it)
+	// shared: a peer group of the sandbox's own, so mounts propagate
+	// between the root and its copies inside the sandbox (binds, mount
+	// namespaces it makes), never to the host. "runbindable" and
+	// "unbindable" make the tree rprivate, then the root (and, with
+	// runbindable, every mount in it) unbindable. "private" and "slave"
+	// are rprivate and rslave.
 	Propagation string
 	// Devices are device nodes made in the root's /dev after Mounts (so
 	// in the minimal /dev when Mounts has one), before MaskedPaths. With
@@ -57,10 +65,9 @@ func (r *Root) validate() ([]parsedOptions, error) {
 			return nil, &InvalidError{Pkg: "mount", Field: "Path", Value: r.Path, Reason: "not an existing directory"}
 		}
 	}
-	switch r.Propagation {
-	case "", "rprivate", "rslave":
-	default:
-		return nil, &InvalidError{Pkg: "mount", Field: "Propagation", Value: r.Propagation, Reason: "must be rprivate or rslave"}
+	if _, ok := rootPropagations[r.Propagation]; !ok {
+		return nil, &InvalidError{Pkg: "mount", Field: "Propagation", Value: r.Propagation,
+			Reason: "must be rprivate, rslave, rshared, runbindable or one of them without the r"}
 	}
 	opts := make([]parsedOptions, len(r.Mounts))
 	for i := range r.Mounts {
@@ -121,6 +128,32 @@ type setup struct {
 	root  int         // O_PATH fd of the new root
 	trees map[int]int // index in r.Mounts -> detached clone of a bind's Source
 	fresh []string    // targets of the tmpfs and /dev mounts made so far
+	props []propFix   // mounts with a propagation option, in order
+}
+
+// propFix is a mount's own propagation, kept to apply again after a
+// recursive root propagation (rshared, runbindable) went over it.
+type propFix struct {
+	fd   int // refers to the mount
+	prop uint64
+	rec  bool
+}
+
+// propagate gives the mount fd refers to its propagation option, if any,
+// and remembers it.
+func (s *setup) propagate(fd int, po parsedOptions) error {
+	if po.propagation == 0 {
+		return nil
+	}
+	if err := setPropagation(fd, po.propagation, po.propRec); err != nil {
+		return err
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	s.props = append(s.props, propFix{dup, po.propagation, po.propRec})
+	return nil
 }
 
 // mayCreate reports whether a missing target may be created: always in a
@@ -148,13 +181,23 @@ func (s *setup) close() {
 		unix.Close(fd)
 		delete(s.trees, i)
 	}
+	for _, p := range s.props {
+		unix.Close(p.fd)
+	}
+	s.props = nil
 }
 
-// cloneSources makes a detached copy of every bind's Source first, before
-// any mount of Root (a tmpfs on /tmp, a read-only host root) changes what
-// a host path names or the flags a copy inherits.
+// cloneSources makes a detached copy of every bind's Source first, when
+// the Root is the host's tree (Path ""), before any of its mounts (a tmpfs
+// on /tmp, the read-only host root) changes what a host path names or the
+// flags a copy inherits. With a Path the Root's mounts only change paths
+// inside it, and each source is cloned as its bind is made (apply): mounts
+// are made, and numbered, in order, as OCI configs expect.
 func (s *setup) cloneSources(opts []parsedOptions) error {
 	s.trees = map[int]int{}
+	if s.r.Path != "" {
+		return nil
+	}
 	for i := range s.r.Mounts {
 		m := &s.r.Mounts[i]
 		if m.Type != "bind" {
@@ -179,12 +222,47 @@ func step(name, p string, err error) error {
 	return &StepError{Pkg: "mount", Step: name, Path: p, Err: err}
 }
 
-func (s *setup) run(opts []parsedOptions) error {
-	prop := uintptr(unix.MS_PRIVATE)
-	if s.r.Propagation == "rslave" {
-		prop = unix.MS_SLAVE
+// rootPropagations maps Root.Propagation to the propagation of the whole
+// tree before anything is mounted and that of the finished root (0: as
+// the tree's), and whether the latter is recursive.
+var rootPropagations = map[string]struct {
+	tree, root uintptr
+	rec        bool
+}{
+	"": {unix.MS_PRIVATE, 0, false}, "rprivate": {unix.MS_PRIVATE, 0, false}, "private": {unix.MS_PRIVATE, 0, false},
+	"rslave": {unix.MS_SLAVE, 0, false}, "slave": {unix.MS_SLAVE, 0, false},
+	"rshared": {unix.MS_SLAVE, unix.MS_SHARED, true}, "shared": {unix.MS_SLAVE, unix.MS_SHARED, false},
+	"runbindable": {unix.MS_PRIVATE, unix.MS_UNBINDABLE, true}, "unbindable": {unix.MS_PRIVATE, unix.MS_UNBINDABLE, false},
+}
+
+// finishPropagation gives the finished root the propagation Propagation
+// asks of it, once no host mount is below it any more.
+func (s *setup) finishPropagation() error {
+	p := rootPropagations[s.r.Propagation]
+	if p.root == 0 {
+		return nil
 	}
-	if err := unix.Mount("", "/", "", prop|unix.MS_REC, ""); err != nil {
+	flags := p.root
+	if p.rec {
+		flags |= unix.MS_REC
+	}
+	if err := unix.Mount("", "/", "", flags, ""); err != nil {
+		return step("propagation", "/", os.NewSyscallError("mount", err))
+	}
+	if !p.rec {
+		return nil
+	}
+	// The recursive change went over the mounts' own options: they win.
+	for _, f := range s.props {
+		if err := setPropagation(f.fd, f.prop, f.rec); err != nil {
+			return step("propagation", "/", err)
+		}
+	}
+	return nil
+}
+
+func (s *setup) run(opts []parsedOptions) error {
+	if err := unix.Mount("", "/", "", rootPropagations[s.r.Propagation].tree|unix.MS_REC, ""); err != nil {
 		return step("propagation", "/", os.NewSyscallError("mount", err))
 	}
 	if err := s.cloneSources(opts); err != nil {
@@ -218,9 +296,13 @@ func (s *setup) run(opts []parsedOptions) error {
 		}
 	}
 	if s.r.Path == "" {
-		return step("chdir", "/", unix.Chdir("/"))
+		if err := step("chdir", "/", unix.Chdir("/")); err != nil {
+			return err
+		}
+	} else if err := s.pivot(); err != nil {
+		return err
 	}
-	return s.pivot()
+	return s.finishPropagation()
 }
 
 // openRoot makes the new root a mount point of its own (a recursive bind
@@ -293,7 +375,7 @@ func (s *setup) apply(i int, m *Mount, po parsedOptions) error {
 	create := s.mayCreate(m.Target)
 	if m.Type == "bind" {
 		tree, ok := s.trees[i]
-		if !ok { // not cloned up front (tests applying single mounts)
+		if !ok { // not cloned up front: a Root with a Path
 			t, err := cloneTree(unix.AT_FDCWD, m.Source, po.recursive)
 			if err != nil {
 				return err
@@ -320,9 +402,9 @@ func (s *setup) apply(i int, m *Mount, po parsedOptions) error {
 		s.fresh = append(s.fresh, path.Clean(m.Target))
 	}
 	if m.Type == "dev" {
-		return mountDev(tfd, po)
+		return mountDev(tfd, m.Source, po, s.propagate)
 	}
-	mfd, err := newFS(m.Type, po.params, po.set&^po.clr)
+	mfd, err := newFS(m.Type, withSource(m.Source, po.params), po.set&^po.clr)
 	if err != nil {
 		return err
 	}
@@ -330,7 +412,10 @@ func (s *setup) apply(i int, m *Mount, po parsedOptions) error {
 	if err := attach(mfd, tfd); err != nil {
 		return err
 	}
-	return checkFS(mfd, m.Type)
+	if err := checkFS(mfd, m.Type); err != nil {
+		return err
+	}
+	return s.propagate(mfd, po)
 }
 
 func (s *setup) bind(tree int, m *Mount, po parsedOptions, create bool) error {
@@ -350,5 +435,8 @@ func (s *setup) bind(tree int, m *Mount, po parsedOptions, create bool) error {
 	if err := setAttr(tree, po.set, po.clr, true); err != nil {
 		return err
 	}
-	return attach(tree, tfd)
+	if err := attach(tree, tfd); err != nil {
+		return err
+	}
+	return s.propagate(tree, po)
 }

@@ -171,10 +171,13 @@ func TestSetupMountTypes(t *testing.T) {
 			Dev("/dev"), Mqueue("/dev/mqueue"),
 			Bind(src, "/vol", ReadOnly), Bind(src, "/volrw", 0),
 			Tmpfs("/run", 1<<20, 0o755, NoExec),
+			{Type: "tmpfs", Source: "scratch space", Target: "/scratch"},
+			{Type: "proc", Target: "/mnt"}, // no Source: the kernel's "none"
 		}},
 		PreTmpfs: []string{src + "/sub"},
 		Writes:   []string{"/vol/x", "/vol/sub/x", "/volrw/x", "/volrw/sub/x", "/run/x", "/sys/x", "/probe"},
 		Statfs:   []string{"/sys", "/sys/fs/cgroup", "/dev/mqueue", "/dev/pts", "/dev/shm", "/run", "/vol/sub"},
+		Sources:  []string{"/proc", "/sys", "/sys/fs/cgroup", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/run", "/scratch", "/mnt"},
 	})
 	if rep.Err != "" {
 		t.Fatalf("Setup: %s", rep.Err)
@@ -194,6 +197,11 @@ func TestSetupMountTypes(t *testing.T) {
 		"statfs /dev/shm":       hex(unix.TMPFS_MAGIC),
 		"statfs /run":           hex(unix.TMPFS_MAGIC),
 		"statfs /vol/sub":       hex(unix.TMPFS_MAGIC),
+		// Source is what the mount table shows (spaces escaped by the kernel).
+		"source /proc": "proc", "source /sys": "sysfs", "source /sys/fs/cgroup": "cgroup2",
+		"source /dev": "dev", "source /dev/pts": "devpts", "source /dev/shm": "shm",
+		"source /dev/mqueue": "mqueue", "source /run": "tmpfs", "source /scratch": `scratch\040space`,
+		"source /mnt": "none",
 	}
 	for k, v := range want {
 		if got := rep.Facts[k]; got != v {
@@ -216,5 +224,107 @@ func TestSetupKernelRejectsOption(t *testing.T) {
 	}}})
 	if rep.ErrStep != "mount tmpfs" || rep.ErrPath != "/t" || rep.Errno != "EINVAL" {
 		t.Fatalf("got %+v", rep)
+	}
+}
+
+// TestSetupPropagation: Root.Propagation decides whether a mount made in
+// the sandbox shows through copies of the root made in the sandbox
+// (shared), does not (private, slave), or whether the root can be copied
+// at all (unbindable); a shared root is a peer group of the sandbox's
+// own, never one of the host's. Per-mount options set each mount's own.
+func TestSetupPropagation(t *testing.T) {
+	requireSetup(t)
+	hostGroups := map[string]bool{}
+	_, hostProps := mountTable()
+	for _, p := range hostProps {
+		for _, f := range strings.Fields(p) {
+			hostGroups[f] = true
+		}
+	}
+	for _, tc := range []struct{ prop, probe, rootProp string }{
+		{"", "hidden", ""},
+		{"private", "hidden", ""},
+		{"rslave", "hidden", ""}, // the root is a clone: no master
+		{"shared", "exposed", "shared:"},
+		{"rshared", "exposed", "shared:"},
+		{"unbindable", "bind EINVAL", "unbindable"},
+	} {
+		t.Run("root "+tc.prop, func(t *testing.T) {
+			root := busyboxRoot(t)
+			src := t.TempDir()
+			if err := os.Mkdir(src+"/sub", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			rep := runSetup(t, request{
+				Root: Root{Path: root, Propagation: tc.prop, Mounts: []Mount{
+					Proc("/proc"),
+					{Type: "tmpfs", Target: "/t-shared", Options: []string{"shared"}},
+					{Type: "tmpfs", Target: "/t-unbindable", Options: []string{"unbindable"}},
+					{Type: "bind", Source: src, Target: "/b-rshared", Options: []string{"rbind", "rshared"}},
+					{Type: "tmpfs", Target: "/t-plain"},
+				}},
+				PreTmpfs:  []string{src + "/sub"},
+				Props:     []string{"/", "/t-shared", "/t-unbindable", "/b-rshared", "/b-rshared/sub", "/t-plain"},
+				PropProbe: true,
+			})
+			if rep.Err != "" {
+				t.Fatalf("Setup: %s", rep.Err)
+			}
+			f := rep.Facts
+			if f["probe"] != tc.probe {
+				t.Errorf("a mount made after copying the root: %s, want %s", f["probe"], tc.probe)
+			}
+			if !strings.HasPrefix(f["prop /"], tc.rootProp) || (tc.rootProp == "") != (f["prop /"] == "") {
+				t.Errorf("root propagation %q, want %q...", f["prop /"], tc.rootProp)
+			}
+			for _, p := range []string{"/t-shared", "/b-rshared", "/b-rshared/sub"} {
+				if !strings.HasPrefix(f["prop "+p], "shared:") {
+					t.Errorf("%s: propagation %q, want shared", p, f["prop "+p])
+				}
+			}
+			if f["prop /t-unbindable"] != "unbindable" {
+				t.Errorf("/t-unbindable: propagation %q", f["prop /t-unbindable"])
+			}
+			for p, fields := range f {
+				if !strings.HasPrefix(p, "prop ") {
+					continue
+				}
+				for _, g := range strings.Fields(fields) {
+					if strings.HasPrefix(g, "shared:") && hostGroups[g] {
+						t.Errorf("%s is in the host's peer group %s", p, g)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSetupMountsInOrder: with a Path, mounts are made in the order given,
+// binds included (the mount IDs, by which newer kernels list mountinfo,
+// follow it), and a bind's source inside the root sees the mounts made
+// before it.
+func TestSetupMountsInOrder(t *testing.T) {
+	requireSetup(t)
+	root := busyboxRoot(t)
+	src := t.TempDir()
+	rep := runSetup(t, request{
+		Root: Root{Path: root, Mounts: []Mount{
+			Proc("/proc"),
+			Bind(src, "/b1", 0),
+			Tmpfs("/t1", 1<<20, 0, 0),
+			Bind(root+"/t1", "/b2", 0),
+			Tmpfs("/t2", 1<<20, 0, 0),
+		}},
+		Order:  []string{"/t2", "/b2", "/t1", "/b1", "/proc"},
+		Statfs: []string{"/b2"},
+	})
+	if rep.Err != "" {
+		t.Fatalf("Setup: %s", rep.Err)
+	}
+	if got, want := rep.Facts["order"], "/proc /b1 /t1 /b2 /t2"; got != want {
+		t.Errorf("mounts by ID: %s, want %s", got, want)
+	}
+	if got, want := rep.Facts["statfs /b2"], fmt.Sprintf("ok %#x", unix.TMPFS_MAGIC); got != want {
+		t.Errorf("/b2, a bind of the root's /t1 made after the tmpfs on it: %s, want %s", got, want)
 	}
 }

@@ -21,6 +21,15 @@ func unsupported(feature, minKernel string, err error) error {
 	return err
 }
 
+// withSource puts the "source" parameter first in params, unless source is
+// "".
+func withSource(source string, params []fsParam) []fsParam {
+	if source == "" {
+		return params
+	}
+	return append([]fsParam{{"source", source}}, params...)
+}
+
 // newFS creates a detached mount of a fresh filesystem instance.
 func newFS(fstype string, params []fsParam, attrs uint64) (int, error) {
 	fsfd, err := unix.Fsopen(fstype, unix.FSOPEN_CLOEXEC)
@@ -82,6 +91,23 @@ func setAttr(fd int, set, clr uint64, recursive bool) error {
 	attr := unix.MountAttr{Attr_set: set, Attr_clr: clr}
 	if err := unix.MountSetattr(fd, "", flags, &attr); err != nil {
 		return os.NewSyscallError("mount_setattr", unsupported("mount_setattr", "5.12", err))
+	}
+	return nil
+}
+
+// setPropagation sets the propagation type of the mount fd refers to, and
+// of every mount below it when recursive; prop 0 leaves it as it is.
+func setPropagation(fd int, prop uint64, recursive bool) error {
+	if prop == 0 {
+		return nil
+	}
+	flags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	attr := unix.MountAttr{Propagation: prop}
+	if err := unix.MountSetattr(fd, "", flags, &attr); err != nil {
+		return os.NewSyscallError("mount_setattr propagation", unsupported("mount_setattr", "5.12", err))
 	}
 	return nil
 }

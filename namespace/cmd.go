@@ -82,7 +82,10 @@ type Cmd struct {
 	// The handles stay owned by the caller and may be closed after Start.
 	Join []*Handle
 
-	// Hostname and Domainname need a new UTS namespace.
+	// Hostname and Domainname need a UTS namespace in Namespaces or in
+	// Join; a joined one is renamed for every process in it (as an OCI
+	// config joining a pod's UTS namespace asks). The caller's own UTS
+	// namespace is never renamed.
 	Hostname   string
 	Domainname string
 	// Sysctl sets namespaced kernel parameters (sysctl(8) keys such as
@@ -108,8 +111,19 @@ type Cmd struct {
 	// Capabilities for how exec combines them with the uid).
 	Capabilities *Capabilities
 	// NoNewPrivileges sets no_new_privs. It is also set when Seccomp is
-	// given and the command would lack CAP_SYS_ADMIN, as the kernel requires.
+	// given and the command would lack CAP_SYS_ADMIN, as seccomp(2)
+	// requires, unless AllowNewPrivileges says otherwise.
 	NoNewPrivileges bool
+	// AllowNewPrivileges leaves no_new_privs unset even with a Seccomp
+	// filter and Capabilities that lack CAP_SYS_ADMIN (an OCI config's
+	// noNewPrivileges false): the init keeps CAP_SYS_ADMIN, effective and
+	// permitted only (the bounding set is dropped as asked), until the
+	// filter is loaded, then drops it with capset(2), which the filter
+	// must therefore allow. It needs Capabilities and an init that holds
+	// CAP_SYS_ADMIN; without them no_new_privs is still set. Exclusive
+	// with NoNewPrivileges, and refused with Sandbox (an entered command's
+	// filter is loaded by a forked child).
+	AllowNewPrivileges bool
 	// Rlimits are applied with setrlimit in the init.
 	Rlimits []Rlimit
 
@@ -120,13 +134,17 @@ type Cmd struct {
 	CgroupFD   int
 	CgroupPath string
 
-	// Root, when set, is built in the new mount namespace (MNT required)
-	// and pivoted into before exec.
+	// Root, when set, is built in the command's mount namespace and
+	// pivoted into before exec: a new one (MNT in Namespaces), or one in
+	// Join, which it then changes for every process in it (their root
+	// moves to the new one, the old root is detached), as an OCI config
+	// joining a mount namespace by path asks.
 	Root *mount.Root
 	// Seccomp is loaded last, right before exec, on the thread that execs
 	// (seccomp(2), no flags). Between loading and execve(2) that thread
-	// may still call prlimit64(2) (the Go runtime restoring RLIMIT_NOFILE)
-	// and futex(2); a filter must allow those and execve.
+	// may still call prlimit64(2) (the Go runtime restoring RLIMIT_NOFILE),
+	// futex(2) and, with AllowNewPrivileges, capset(2); a filter must
+	// allow those and execve.
 	Seccomp *seccomp.Program
 
 	// Pdeathsig is sent to the command when the calling process dies

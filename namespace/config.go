@@ -21,6 +21,7 @@ type initConfig struct {
 	Credential      *Credential
 	Capabilities    *Capabilities
 	NoNewPrivileges bool
+	AllowNewPrivs   bool // Cmd.AllowNewPrivileges
 	Rlimits         []Rlimit
 	Seccomp         []unix.SockFilter
 	FirstFreeFD     int // 3 + len(ExtraFiles): fds from here on are closed at exec
@@ -29,4 +30,6 @@ type initConfig struct {
 	GateFD          int  // the Gate's listening socket, or 0
 	ConsoleFD       int  // the Console socket, or 0
 	Enter           *enterConfig
+
+	holdAdmin bool // set by the init: see holdAdmin
 }

@@ -179,6 +179,7 @@ func encodeConfig(cfg *initConfig) []byte {
 		}
 	}
 	w.bool(cfg.NoNewPrivileges)
+	w.bool(cfg.AllowNewPrivs)
 	encodeRlimits(w, cfg.Rlimits)
 	w.bool(cfg.Seccomp != nil)
 	w.uint(uint64(len(cfg.Seccomp)))
@@ -295,6 +296,7 @@ func decodeConfig(b []byte) (*initConfig, error) {
 		cfg.Capabilities = c
 	}
 	cfg.NoNewPrivileges = r.bool()
+	cfg.AllowNewPrivs = r.bool()
 	cfg.Rlimits = decodeRlimits(r)
 	if present, n := r.bool(), r.count(8); present && r.err == nil {
 		cfg.Seccomp = make([]unix.SockFilter, n)

@@ -47,6 +47,9 @@ func fill(t *testing.T, v reflect.Value, n *uint64) {
 		}
 	case reflect.Struct:
 		for i := range v.NumField() {
+			if !v.Type().Field(i).IsExported() {
+				continue // the init's own state, never sent
+			}
 			fill(t, v.Field(i), n)
 		}
 	default:

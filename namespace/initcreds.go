@@ -13,6 +13,7 @@ import (
 // at exec.
 func dropPrivileges(cfg *initConfig) (string, error) {
 	caps := cfg.Capabilities
+	cfg.holdAdmin = holdAdmin(cfg)
 	if caps != nil {
 		if err := dropBounding(caps.Bounding); err != nil {
 			return StepCapabilities, err
@@ -24,7 +25,12 @@ func dropPrivileges(cfg *initConfig) (string, error) {
 		}
 	}
 	if caps != nil {
-		if err := setCaps(caps); err != nil {
+		held := *caps
+		if cfg.holdAdmin {
+			admin := NewCapSet(CapSysAdmin)
+			held.Effective, held.Permitted = held.Effective|admin, held.Permitted|admin
+		}
+		if err := setCaps(&held); err != nil {
 			return StepCapabilities, err
 		}
 	}
@@ -37,7 +43,7 @@ func dropPrivileges(cfg *initConfig) (string, error) {
 		}
 	}
 	nnp := cfg.NoNewPrivileges
-	if len(cfg.Seccomp) > 0 && !nnp {
+	if len(cfg.Seccomp) > 0 && !nnp && !cfg.holdAdmin {
 		// seccomp(2) without CAP_SYS_ADMIN requires no_new_privs.
 		eff, err := effectiveCaps()
 		nnp = err != nil || !eff.Has(CapSysAdmin)
@@ -48,6 +54,34 @@ func dropPrivileges(cfg *initConfig) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// holdAdmin reports whether the init keeps CAP_SYS_ADMIN in its effective
+// set past dropPrivileges, to load the filter without no_new_privs (which
+// seccomp(2) requires of a thread without it) and drop it right after
+// (dropAdmin): only with a filter, AllowNewPrivileges, explicit
+// capabilities that lack CAP_SYS_ADMIN, and the init holding it now. The
+// bounding set is dropped as asked, so the command can never regain it.
+func holdAdmin(cfg *initConfig) bool {
+	c := cfg.Capabilities
+	// A command entering a sandbox loads its filter in a forked child that
+	// has no dropAdmin (Cmd.validate refuses AllowNewPrivileges there).
+	if len(cfg.Seccomp) == 0 || !cfg.AllowNewPrivs || c == nil || c.Effective.Has(CapSysAdmin) || cfg.Enter != nil {
+		return false
+	}
+	eff, err := effectiveCaps()
+	return err == nil && eff.Has(CapSysAdmin)
+}
+
+// dropAdmin sets the command's effective, permitted and inheritable sets
+// once the filter is loaded, taking back the CAP_SYS_ADMIN holdAdmin kept;
+// the filter must allow capset(2). Ambient needs no change: it is a subset
+// of the final permitted set already.
+func dropAdmin(c *Capabilities) error {
+	if err := capset(c); err != nil {
+		return fmt.Errorf("dropping CAP_SYS_ADMIN after loading the filter (no_new_privs is off, so the filter must allow capset): %w", err)
+	}
+	return nil
 }
 
 // lastCap asks the kernel which capabilities exist: PR_CAPBSET_READ fails
@@ -130,6 +164,23 @@ func resolveUser(cred *Credential) (*Credential, error) {
 }
 
 func setCaps(c *Capabilities) error {
+	if err := capset(c); err != nil {
+		return err
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
+	}
+	for _, a := range c.Ambient.List() {
+		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(a), 0, 0); err != nil {
+			return fmt.Errorf("prctl(PR_CAP_AMBIENT_RAISE, %s): %w", a, err)
+		}
+	}
+	return nil
+}
+
+// capset sets the calling thread's effective, permitted and inheritable
+// sets.
+func capset(c *Capabilities) error {
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	for i := range data {
@@ -139,14 +190,6 @@ func setCaps(c *Capabilities) error {
 	}
 	if _, _, e := unix.RawSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
 		return fmt.Errorf("capset(eff=%s prm=%s inh=%s): %w", c.Effective, c.Permitted, c.Inheritable, e)
-	}
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_CAP_AMBIENT_CLEAR_ALL): %w", err)
-	}
-	for _, a := range c.Ambient.List() {
-		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(a), 0, 0); err != nil {
-			return fmt.Errorf("prctl(PR_CAP_AMBIENT_RAISE, %s): %w", a, err)
-		}
 	}
 	return nil
 }

@@ -228,6 +228,11 @@ func execCommand(cfg *initConfig) error {
 		if e != 0 {
 			return &StepError{Pkg: "namespace", Step: StepSeccomp, Err: e}
 		}
+		if cfg.holdAdmin {
+			if err := dropAdmin(cfg.Capabilities); err != nil {
+				return &StepError{Pkg: "namespace", Step: StepSeccomp, Err: err}
+			}
+		}
 	}
 	err := syscall.Exec(cfg.Path, cfg.Args, cfg.Env)
 	return &os.PathError{Op: "execve", Path: cfg.Path, Err: err}

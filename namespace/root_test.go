@@ -91,3 +91,37 @@ func TestSpawnRootFailuresLeaveNothing(t *testing.T) {
 		t.Errorf("mount left on the host: %s", i.Mountpoint)
 	}
 }
+
+// TestRootInJoinedMountNamespace: a Root with a joined MNT namespace is
+// built in that namespace (the command is in it, and so is its new root
+// afterwards), and nothing of it shows in the caller's mount table.
+func TestRootInJoinedMountNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	root := busyboxRoot(t)
+	h, err := namespace.New(namespace.MNT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	c := &namespace.Cmd{Path: "/bin/sh", Join: []*namespace.Handle{h},
+		Root: &mount.Root{Path: root, Mounts: []mount.Mount{mount.Proc("/proc")}},
+		Args: sh("echo mnt $(readlink /proc/self/ns/mnt); touch /made-inside && echo touch ok")}
+	out := fields(run(t, c))
+	if out["mnt"] != h.String() || out["touch"] != "ok" {
+		t.Errorf("command: %v, want it in %s, in its root", out, h)
+	}
+	if _, err := os.Stat(filepath.Join(root, "made-inside")); err != nil {
+		t.Errorf("the command's / is not the rootfs: %v", err)
+	}
+	var inside error
+	if err := namespace.Do(func() error { _, inside = os.Stat("/made-inside"); return nil }, h); err != nil {
+		t.Fatal(err)
+	}
+	if inside != nil {
+		t.Errorf("the joined namespace's root after the command is not the rootfs: %v", inside)
+	}
+	// Other tests on the host may mount elsewhere: look at the root only.
+	if mine, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(mine), root) {
+		t.Errorf("a mount at or below %s in the caller's mount table:\n%s", root, mine)
+	}
+}

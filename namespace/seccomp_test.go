@@ -1,6 +1,8 @@
 package namespace_test
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,22 +17,28 @@ import (
 
 // denyMkdir is a hand-assembled filter: kill on a foreign architecture,
 // EPERM for mkdir and mkdirat, allow the rest.
-func denyMkdir() *seccomp.Program {
+func denyMkdir() *seccomp.Program { return deny(unix.SYS_MKDIR, unix.SYS_MKDIRAT) }
+
+// deny is a hand-assembled filter: kill on a foreign architecture, EPERM
+// for the syscalls nrs, allow the rest.
+func deny(nrs ...uint32) *seccomp.Program {
 	const (
 		ldAbs = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq   = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		ret   = unix.BPF_RET | unix.BPF_K
 	)
-	return seccomp.NewProgram([]unix.SockFilter{
+	f := []unix.SockFilter{
 		{Code: ldAbs, K: 4}, // seccomp_data.arch
 		{Code: jeq, Jt: 1, Jf: 0, K: unix.AUDIT_ARCH_X86_64},
 		{Code: ret, K: unix.SECCOMP_RET_KILL_PROCESS},
 		{Code: ldAbs, K: 0}, // seccomp_data.nr
-		{Code: jeq, Jt: 2, Jf: 0, K: unix.SYS_MKDIR},
-		{Code: jeq, Jt: 1, Jf: 0, K: unix.SYS_MKDIRAT},
-		{Code: ret, K: unix.SECCOMP_RET_ALLOW},
-		{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
-	})
+	}
+	for i, nr := range nrs {
+		f = append(f, unix.SockFilter{Code: jeq, Jt: uint8(len(nrs) - i), K: nr})
+	}
+	return seccomp.NewProgram(append(f,
+		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ALLOW},
+		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)}))
 }
 
 func TestSeccompLoadedLast(t *testing.T) {
@@ -61,6 +69,52 @@ func TestSeccompLoadedLast(t *testing.T) {
 				t.Errorf("mkdir as root: %s, want denied by the filter", out["mkdir"])
 			}
 		})
+	}
+}
+
+// TestSeccompWithoutNoNewPrivs: with explicit capabilities lacking
+// CAP_SYS_ADMIN, a filter sets no_new_privs unless AllowNewPrivileges;
+// with it the filter is loaded without (the init holds CAP_SYS_ADMIN until
+// then), and the command has neither no_new_privs nor CAP_SYS_ADMIN in any
+// set. A filter that denies the capset doing the drop fails the start
+// instead of leaving the command with CAP_SYS_ADMIN.
+func TestSeccompWithoutNoNewPrivs(t *testing.T) {
+	testutil.RequireRoot(t)
+	chown, kill := namespace.Cap(0), namespace.Cap(5) // CAP_CHOWN, CAP_KILL
+	caps := namespace.OnlyCaps(chown, kill)
+	for _, tc := range []struct {
+		name    string
+		cred    *namespace.Credential
+		allow   bool
+		wantNNP string
+	}{
+		{"uid 0, default", nil, false, "1"},
+		{"uid 0, allowed", nil, true, "0"},
+		{"uid 1000, allowed", &namespace.Credential{UID: 1000, GID: 1000}, true, "0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &namespace.Cmd{Path: "/bin/sh", Credential: tc.cred, Capabilities: caps, Seccomp: denyMkdir(),
+				AllowNewPrivileges: tc.allow, Namespaces: namespace.Set{namespace.MNT},
+				Args: sh("mkdir /proc/x 2>/dev/null; echo mkdir $?; " +
+					"grep -E '^(Seccomp|NoNewPrivs|Cap...):' /proc/self/status | tr -d '\\t' | tr ':' ' '")}
+			out := fields(run(t, c))
+			if out["Seccomp"] != "2" || out["NoNewPrivs"] != tc.wantNNP {
+				t.Errorf("got %v, want Seccomp 2, NoNewPrivs %s", out, tc.wantNNP)
+			}
+			want := fmt.Sprintf("%016x", uint64(namespace.NewCapSet(chown, kill)))
+			for _, set := range []string{"CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"} {
+				if out[set] != want {
+					t.Errorf("%s %s, want %s (chown and kill only)", set, out[set], want)
+				}
+			}
+		})
+	}
+	c := &namespace.Cmd{Path: "/bin/true", Capabilities: caps, Seccomp: deny(unix.SYS_CAPSET),
+		AllowNewPrivileges: true, Namespaces: namespace.Set{namespace.MNT}}
+	st, err := c.Run()
+	var se *namespace.StepError
+	if !errors.As(err, &se) || se.Step != namespace.StepSeccomp || !errors.Is(err, unix.EPERM) {
+		t.Fatalf("filter denying capset: status %+v, err %v; want a seccomp StepError with EPERM", st, err)
 	}
 }
 

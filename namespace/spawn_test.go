@@ -227,3 +227,32 @@ func TestSpawnJoinMount(t *testing.T) {
 		t.Errorf("holder's tmpfs visible on the host: %v", err)
 	}
 }
+
+// TestHostnameInJoinedUTS: Hostname with a joined UTS namespace renames
+// that namespace, for the command and for whoever else is in it; the
+// caller's own stays as it was.
+func TestHostnameInJoinedUTS(t *testing.T) {
+	testutil.RequireRoot(t)
+	h, err := namespace.New(namespace.UTS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	mine, _ := os.Hostname()
+	c := &namespace.Cmd{Path: "/bin/sh", Join: []*namespace.Handle{h}, Hostname: "joined-uts", Domainname: "joined-dom",
+		Args: sh("echo host $(hostname); echo dom $(cat /proc/sys/kernel/domainname); echo uts $(readlink /proc/self/ns/uts)")}
+	out := fields(run(t, c))
+	if out["host"] != "joined-uts" || out["dom"] != "joined-dom" || out["uts"] != h.String() {
+		t.Errorf("in the command: %v, want joined-uts, joined-dom in %s", out, h)
+	}
+	var uts unix.Utsname
+	if err := namespace.Do(func() error { return unix.Uname(&uts) }, h); err != nil {
+		t.Fatal(err)
+	}
+	if got := unix.ByteSliceToString(uts.Nodename[:]); got != "joined-uts" {
+		t.Errorf("the joined namespace's hostname is %q after the command, want joined-uts", got)
+	}
+	if now, _ := os.Hostname(); now != mine {
+		t.Errorf("the caller's hostname changed from %q to %q", mine, now)
+	}
+}

@@ -93,8 +93,15 @@ func (c *Cmd) validate() error {
 		{c.Domainname != "", "Domainname", UTS},
 		{c.Root != nil, "Root", MNT},
 	}
+	var joined Set
+	for _, h := range c.Join {
+		joined = append(joined, h.kind) // validated by validateProcess
+	}
 	for _, n := range needs {
-		if n.set && !c.Namespaces.Has(n.kind) {
+		// A joined UTS namespace may be renamed, and a Root built in a
+		// joined MNT namespace: they are named explicitly (a pod's, say),
+		// never the caller's own by default.
+		if n.set && !c.Namespaces.Has(n.kind) && !((n.kind == UTS || n.kind == MNT) && joined.Has(n.kind)) {
 			return &InvalidError{Pkg: "namespace", Field: n.field, Value: n.kind.String(), Reason: "requires a new " + n.kind.String() + " namespace in Namespaces"}
 		}
 	}
@@ -137,6 +144,9 @@ func (c *Cmd) validateProcess() error {
 	}
 	if err := c.validateSysctl(); err != nil {
 		return err
+	}
+	if c.NoNewPrivileges && c.AllowNewPrivileges {
+		return &InvalidError{Pkg: "namespace", Field: "AllowNewPrivileges", Value: "true", Reason: "conflicts with NoNewPrivileges"}
 	}
 	return c.validateLimits()
 }
@@ -226,6 +236,7 @@ func (c *Cmd) setupConfig(proc *initConfig) *initConfig {
 	cfg.Hostname, cfg.Domainname = c.Hostname, c.Domainname
 	cfg.Root, cfg.Credential, cfg.Capabilities = c.Root, c.Credential, c.Capabilities
 	cfg.NoNewPrivileges, cfg.Rlimits, cfg.Sysctl = c.NoNewPrivileges, c.Rlimits, c.Sysctl
+	cfg.AllowNewPrivs = c.AllowNewPrivileges
 	c.configEnter(&cfg)
 	if len(cfg.Args) == 0 {
 		cfg.Args = []string{c.Path}

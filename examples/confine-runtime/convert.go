@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,7 @@ type plan struct {
 	terminal   bool
 	umask      int // -1: the runtime's own
 	hooks      specs.Hooks
+	warnings   []string // what create logs: config the kernel would ignore
 }
 
 type joinPath struct {
@@ -117,7 +119,10 @@ func convertProcess(s *specs.Spec, p *plan) error {
 		}
 		p.umask = int(*pr.User.Umask)
 	}
-	c.NoNewPrivileges = pr.NoNewPrivileges
+	// noNewPrivileges false is the config speaking: a seccomp filter is
+	// then loaded without no_new_privs, as runc does (see
+	// namespace.Cmd.AllowNewPrivileges).
+	c.NoNewPrivileges, c.AllowNewPrivileges = pr.NoNewPrivileges, !pr.NoNewPrivileges
 	c.OOMScoreAdj = pr.OOMScoreAdj
 	p.terminal = pr.Terminal
 	caps, err := convertCaps(pr.Capabilities)
@@ -209,21 +214,23 @@ func convertNamespaces(s *specs.Spec, p *plan) error {
 		}
 		p.joins = append(p.joins, joinPath{kind: k, path: ns.Path, oci: field + ".path"})
 	}
+	// A mount namespace joined by path gets the root built in it (the
+	// library pivots that namespace); sharing the runtime's own would put
+	// the container's mounts in the host's mount table.
 	if !seen[namespace.MNT] {
-		return &UnsupportedError{Field: "linux.namespaces", Value: "no mount namespace", Reason: "the root filesystem is built in a new mount namespace"}
+		return &UnsupportedError{Field: "linux.namespaces", Value: "no mount namespace",
+			Reason: "the root and its mounts would be built in the runtime's own mount namespace (the host's)"}
 	}
-	for _, j := range p.joins {
-		if j.kind == namespace.MNT {
-			return &UnsupportedError{Field: j.oci, Value: j.path, Reason: "the root filesystem is built in a new mount namespace"}
-		}
-	}
+	// A hostname renames the container's UTS namespace, new or joined by
+	// path, never the runtime's own.
+	utsJoined := slices.ContainsFunc(p.joins, func(j joinPath) bool { return j.kind == namespace.UTS })
 	for _, f := range []struct {
 		set   bool
 		field string
 		kind  namespace.Kind
 	}{{s.Hostname != "", "hostname", namespace.UTS}, {s.Domainname != "", "domainname", namespace.UTS}} {
-		if f.set && !p.cmd.Namespaces.Has(f.kind) {
-			return &ConfigError{Field: f.field, Value: s.Hostname, Reason: "needs a new uts namespace"}
+		if f.set && !p.cmd.Namespaces.Has(f.kind) && !utsJoined {
+			return &ConfigError{Field: f.field, Value: s.Hostname, Reason: "needs a uts namespace of the container's own (new or joined by path)"}
 		}
 	}
 	return nil

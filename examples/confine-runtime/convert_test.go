@@ -87,13 +87,10 @@ func TestConvertRefuses(t *testing.T) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: "/proc/1/ns/user"})
 		}, "linux.namespaces[6].path", true},
 		{"no mount ns", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:4] }, "linux.namespaces", true},
-		{"shared propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "shared" }, "linux.rootfsPropagation", true},
+		{"unknown propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "public" }, "linux.rootfsPropagation", false},
 		{"overlay mount", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "overlay", Source: "overlay"})
 		}, "mounts[7].type", true},
-		{"rslave mount", func(s *specs.Spec) {
-			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", Type: "bind", Source: "/tmp", Options: []string{"rbind", "rslave"}})
-		}, "mounts[7].options", true},
 		{"seccomp listener", func(s *specs.Spec) {
 			s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/x.sock"}
 		}, "linux.seccomp.listenerPath", true},

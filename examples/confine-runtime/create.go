@@ -85,6 +85,9 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range p.warnings {
+		rt.warnf("%s", w)
+	}
 	if p.terminal && o.consoleSocket == "" {
 		return nil, &UsageError{Msg: "process.terminal is set: --console-socket is required"}
 	}

@@ -143,6 +143,10 @@ func execPlan(spec *specs.Spec, proc *specs.Process) (*plan, error) {
 	if err := convertProcess(&s, p); err != nil {
 		return nil, err
 	}
+	// A command entering a sandbox loads its filter in a forked child,
+	// which sets no_new_privs when the process lacks CAP_SYS_ADMIN:
+	// noNewPrivileges false is not honoured for exec under a filter yet.
+	p.cmd.AllowNewPrivileges = false
 	if err := convertSeccomp(&s, p); err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@ import (
 
 // runHooks runs each hook in the runtime's namespaces with the container's
 // state on stdin, as runtime-spec says, bounded by its timeout. It stops
-// at the first failure and returns it (the caller decides whether that
-// is fatal: prestart/createRuntime are, poststart/poststop only warn).
+// at the first failure and returns it: for prestart and createRuntime that
+// fails the create (see warnHooks for the kinds that only warn).
 func runHooks(kind string, hooks []specs.Hook, st containerState) error {
 	if len(hooks) == 0 {
 		return nil
@@ -29,6 +29,26 @@ func runHooks(kind string, hooks []specs.Hook, st containerState) error {
 		}
 	}
 	return nil
+}
+
+// warnHooks runs every hook of a kind whose failures only warn (poststart,
+// poststop): the spec says the remaining hooks and the lifecycle continue
+// as if a failed hook had succeeded, so each failure is logged and the
+// next hook runs.
+func (rt *runtime) warnHooks(kind string, hooks []specs.Hook, st containerState) {
+	if len(hooks) == 0 {
+		return
+	}
+	in, err := json.Marshal(st.State)
+	if err != nil {
+		rt.warnf("%s hooks: %v", kind, err)
+		return
+	}
+	for i, h := range hooks {
+		if err := runHook(h, in); err != nil {
+			rt.warnf("%s hook %d (%s): %v", kind, i, h.Path, err)
+		}
+	}
 }
 
 func runHook(h specs.Hook, stdin []byte) error {

@@ -169,15 +169,23 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// TestDeleteCreated: delete of a created (never started) container kills
-// its waiting init; delete --force of a running one kills the process.
+// TestDeleteCreatedAndForce: delete of a created (never started)
+// container is an error with no effect (the runtime spec: only a stopped
+// container may be deleted), --force kills its waiting init; delete
+// --force of a running one kills the process.
 func TestDeleteCreatedAndForce(t *testing.T) {
 	dir, cg := bundle(t, []string{"sleep", "1000"}, nil)
 	root := stateRoot(t)
 	mustRT(t, root, "create", "--bundle", dir, "c1")
 	st := stateOf(t, root, "c1")
 	start := startTime(st.Pid)
-	mustRT(t, root, "delete", "c1")
+	if r := rt(t, root, "delete", "c1"); r.code == 0 || !strings.Contains(r.stderr, "created") || !strings.Contains(r.stderr, "--force") {
+		t.Errorf("delete of a created container: exit %d %q, want an error naming its state and --force", r.code, r.stderr)
+	}
+	if st2 := stateOf(t, root, "c1"); st2.Status != specs.StateCreated || !sameProcess(st.Pid, start) {
+		t.Errorf("after the refused delete: %+v (init alive: %v), want it still created", st2, sameProcess(st.Pid, start))
+	}
+	mustRT(t, root, "delete", "--force", "c1")
 	expectGone(t, cg, "", st.Pid, start)
 
 	dir2, cg2 := bundle(t, []string{"sleep", "1000"}, nil)
@@ -213,20 +221,27 @@ func TestHooks(t *testing.T) {
 	hook := func(name string) specs.Hook {
 		return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + filepath.Join(hooksOut, name)}}
 	}
-	dir, _ := bundle(t, []string{"true"}, func(s *specs.Spec) {
+	// The process waits (up to a minute) for the poststart hook's file, so
+	// that hook is given the state of a running container.
+	wait := "i=0; while [ ! -e /out/poststart ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done"
+	dir, _ := bundle(t, []string{"sh", "-c", wait}, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/out", Type: "bind", Source: hooksOut, Options: []string{"rbind", "ro"}})
 		s.Hooks = &specs.Hooks{
 			//lint:ignore SA1019 engines still send prestart hooks
 			Prestart:      []specs.Hook{hook("prestart")},
 			CreateRuntime: []specs.Hook{hook("createRuntime")},
-			Poststart:     []specs.Hook{{Path: "/bin/false"}},
-			Poststop:      []specs.Hook{hook("poststop")},
+			// A failing poststart or poststop hook warns, and the
+			// remaining hooks still run.
+			Poststart: []specs.Hook{{Path: "/bin/false"}, hook("poststart")},
+			Poststop:  []specs.Hook{{Path: "/bin/false"}, hook("poststop")},
 		}
 	})
 	r := rt(t, stateRoot(t), "run", "--bundle", dir, "c1")
-	if r.code != 0 || !strings.Contains(r.stderr, "warning: poststart hook 0") {
-		t.Fatalf("run: exit %d, stderr %q: want 0 with a warning for the failing poststart hook", r.code, r.stderr)
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: poststart hook 0") || !strings.Contains(r.stderr, "warning: poststop hook 0") {
+		t.Fatalf("run: exit %d, stderr %q: want 0 with a warning for each failing hook", r.code, r.stderr)
 	}
-	for name, want := range map[string]specs.ContainerState{"prestart": specs.StateCreated, "createRuntime": specs.StateCreated, "poststop": specs.StateStopped} {
+	for name, want := range map[string]specs.ContainerState{"prestart": specs.StateCreated, "createRuntime": specs.StateCreated,
+		"poststart": specs.StateRunning, "poststop": specs.StateStopped} {
 		var st specs.State
 		if err := json.Unmarshal([]byte(readOut(t, hooksOut, name)), &st); err != nil || st.ID != "c1" || st.Status != want || st.Bundle != dir {
 			t.Errorf("%s hook got %+v (%v), want status %s", name, st, err, want)

@@ -43,9 +43,7 @@ func (rt *runtime) release(d *stateDir, r *record) error {
 	if err != nil {
 		return fmt.Errorf("starting container %s: %w", r.ID, err)
 	}
-	if err := runHooks("poststart", r.Hooks.Poststart, r.state(d.path)); err != nil {
-		rt.warnf("%v", err)
-	}
+	rt.warnHooks("poststart", r.Hooks.Poststart, r.state(d.path))
 	return nil
 }
 
@@ -125,8 +123,11 @@ func killAll(r *record, sig unix.Signal) error {
 	return nil
 }
 
-// deleteContainer removes a stopped or created container; --force also a
-// running or paused one. Poststop hooks run last and only warn.
+// deleteContainer removes a stopped container; --force also a created,
+// running or paused one. The runtime spec requires an error, and no
+// effect, for a container that is not stopped (runc deletes a created one
+// anyway; engines kill a task before deleting it). Poststop hooks run
+// last and only warn.
 func (rt *runtime) deleteContainer(id string, force bool) error {
 	d, err := openDir(rt.root, id)
 	if err != nil {
@@ -148,7 +149,7 @@ func (rt *runtime) deleteContainer(id string, force bool) error {
 		return err
 	}
 	st := r.status(d.path)
-	if (st == specs.StateRunning || st == statePaused) && !force {
+	if st != specs.StateStopped && !force {
 		return &StateError{ID: id, Status: string(st), Op: "delete without --force"}
 	}
 	final := r.state(d.path)
@@ -156,9 +157,7 @@ func (rt *runtime) deleteContainer(id string, force bool) error {
 	if err := removeContainer(d.path, r); err != nil {
 		return err
 	}
-	if err := runHooks("poststop", r.Hooks.Poststop, final); err != nil {
-		rt.warnf("%v", err)
-	}
+	rt.warnHooks("poststop", r.Hooks.Poststop, final)
 	return nil
 }
 
@@ -215,9 +214,7 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 			final := c.rec.state(c.dir.path)
 			final.Status, final.Pid = specs.StateStopped, 0
 			c.destroy(rt)
-			if err := runHooks("poststop", c.rec.Hooks.Poststop, final); err != nil {
-				rt.warnf("%v", err)
-			}
+			rt.warnHooks("poststop", c.rec.Hooks.Poststop, final)
 		} else {
 			d.Close()
 		}

@@ -23,18 +23,19 @@ func convertRoot(s *specs.Spec, bundle string, p *plan) error {
 		Path: rootPath, Readonly: s.Root.Readonly,
 		MaskedPaths: s.Linux.MaskedPaths, ReadonlyPaths: s.Linux.ReadonlyPaths,
 	}
-	switch s.Linux.RootfsPropagation {
-	case "", "private", "rprivate":
+	// The spec's values are the library's (see mount.Root.Propagation:
+	// a shared root is shared within the container, never with the host).
+	r.Propagation = s.Linux.RootfsPropagation
+	if r.Propagation == "" {
 		r.Propagation = "rprivate"
-	case "slave", "rslave":
-		r.Propagation = "rslave"
-	default:
-		return &UnsupportedError{Field: "linux.rootfsPropagation", Value: s.Linux.RootfsPropagation, Reason: "private, rprivate, slave or rslave only"}
 	}
 	for i, m := range s.Mounts {
-		mm, err := convertMount(i, m, bundle)
+		mm, ignored, err := convertMount(i, m, bundle)
 		if err != nil {
 			return err
+		}
+		for _, o := range ignored {
+			p.warnings = append(p.warnings, fmt.Sprintf("mounts[%d].options: %q ignored: filesystem data means nothing to a bind mount", i, o))
 		}
 		r.Mounts = append(r.Mounts, mm)
 	}
@@ -45,6 +46,9 @@ func convertRoot(s *specs.Spec, bundle string, p *plan) error {
 		var ce *mount.InvalidError
 		if errors.As(err, &ce) && strings.HasPrefix(ce.Field, "Devices[") {
 			return &ConfigError{Field: ociDeviceField(ce.Field), Value: fmt.Sprint(ce.Value), Reason: ce.Reason, Err: err}
+		}
+		if errors.As(err, &ce) && ce.Field == "Propagation" {
+			return &ConfigError{Field: "linux.rootfsPropagation", Value: s.Linux.RootfsPropagation, Reason: "unknown propagation", Err: err}
 		}
 		if errors.As(err, &ce) {
 			return &ConfigError{Field: "mounts", Value: fmt.Sprint(ce.Value), Reason: "refused by the mount package (" + ce.Field + ")", Err: err}
@@ -63,17 +67,21 @@ var ociFSTypes = map[string]string{
 
 // convertMount maps one OCI mount. The tmpfs on /dev becomes the library's
 // minimal /dev (fresh null, zero, full, random, urandom and tty nodes,
-// devpts, shm), which is what runc makes from the same entry.
-func convertMount(i int, m specs.Mount, bundle string) (mount.Mount, error) {
+// devpts, shm), which is what runc makes from the same entry. A bind's
+// key=value options are returned as ignored: mount(2) ignores filesystem
+// data with MS_BIND (so do mount(8) and runc), the mount package refuses it.
+func convertMount(i int, m specs.Mount, bundle string) (mount.Mount, []string, error) {
 	field := fmt.Sprintf("mounts[%d]", i)
 	if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
-		return mount.Mount{}, &UnsupportedError{Field: field + ".uidMappings", Value: m.Destination, Reason: "no id-mapped mounts"}
+		return mount.Mount{}, nil, &UnsupportedError{Field: field + ".uidMappings", Value: m.Destination, Reason: "no id-mapped mounts"}
 	}
 	if !filepath.IsAbs(m.Destination) {
-		return mount.Mount{}, &ConfigError{Field: field + ".destination", Value: m.Destination, Reason: "must be absolute"}
+		return mount.Mount{}, nil, &ConfigError{Field: field + ".destination", Value: m.Destination, Reason: "must be absolute"}
 	}
 	if filepath.Clean(m.Destination) == "/dev" && m.Type == "tmpfs" {
-		return mount.Dev("/dev"), nil
+		d := mount.Dev("/dev")
+		d.Source = m.Source // what the mount table shows, as for every mount
+		return d, nil, nil
 	}
 	typ := m.Type
 	if slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
@@ -81,7 +89,7 @@ func convertMount(i int, m specs.Mount, bundle string) (mount.Mount, error) {
 	}
 	mt, ok := ociFSTypes[typ]
 	if !ok {
-		return mount.Mount{}, &UnsupportedError{Field: field + ".type", Value: m.Type, Reason: "bind, tmpfs, proc, sysfs, devpts, mqueue and cgroup only"}
+		return mount.Mount{}, nil, &UnsupportedError{Field: field + ".type", Value: m.Type, Reason: "bind, tmpfs, proc, sysfs, devpts, mqueue and cgroup only"}
 	}
 	out := mount.Mount{Type: mt, Target: m.Destination, Source: m.Source}
 	if mt == "bind" {
@@ -92,14 +100,16 @@ func convertMount(i int, m specs.Mount, bundle string) (mount.Mount, error) {
 			out.Options = append(out.Options, "rbind")
 		}
 	}
+	var ignored []string
 	for _, o := range m.Options {
-		switch o {
-		case "defaults":
+		switch {
+		case o == "defaults":
 			continue
-		case "shared", "rshared", "slave", "rslave", "unbindable", "runbindable":
-			return mount.Mount{}, &UnsupportedError{Field: field + ".options", Value: o, Reason: "per-mount propagation other than private"}
+		case mt == "bind" && strings.Contains(o, "="):
+			ignored = append(ignored, o)
+			continue
 		}
 		out.Options = append(out.Options, o)
 	}
-	return out, nil
+	return out, ignored, nil
 }

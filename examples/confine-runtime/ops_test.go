@@ -116,7 +116,8 @@ func TestPauseCreated(t *testing.T) {
 	if st := stateOf(t, root, "c1"); st.Status != specs.StateCreated {
 		t.Errorf("resumed created container: %+v", st)
 	}
-	mustRT(t, root, "delete", "c1")
+	// Still created: only --force deletes it (the runtime spec).
+	mustRT(t, root, "delete", "--force", "c1")
 	expectGone(t, cg, "", 0, 0)
 }
 

@@ -301,6 +301,11 @@ func TestRunSmallerDefaults(t *testing.T) {
 	if r := confine(t, "run", "--oom-score-adj", "300", "cat", "/proc/self/oom_score_adj"); strings.TrimSpace(r.stdout) != "300" {
 		t.Errorf("--oom-score-adj 300: %q", r.stdout)
 	}
+	// By default the built-in filter comes with no_new_privs (the library
+	// sets it for a filter and no CAP_SYS_ADMIN unless told otherwise).
+	if r := confine(t, "run", "grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status"); !strings.Contains(r.stdout, "NoNewPrivs:\t1") || !strings.Contains(r.stdout, "Seccomp:\t2") {
+		t.Errorf("default run: %q, want no_new_privs and a filter", r.stdout)
+	}
 	r = confine(t, "run", "--security-opt", "no-new-privileges=false", "true")
 	if r.code != exitConfine || !strings.Contains(r.stderr, "no-new-privileges=false") {
 		t.Errorf("no-new-privileges=false with the default seccomp: %d %q", r.code, r.stderr)
