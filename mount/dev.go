@@ -96,20 +96,7 @@ func bindDevice(dir int, d device) error {
 		return err
 	}
 	defer unix.Close(hfd)
-	tfd, err := ensureInRoot(dir, d.name, false, true, true)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(tfd)
-	tree, err := cloneTree(hfd, "", false)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(tree)
-	if err := setAttr(tree, devAttrs, 0, false); err != nil {
-		return err
-	}
-	return attach(tree, tfd)
+	return bindNode(hfd, dir, d.name)
 }
 
 // checkDeviceSource verifies a bind's detached clone is the device want
@@ -179,4 +166,23 @@ func subFS(dir int, name, fstype string, params []fsParam, attrs uint64) error {
 	}
 	defer unix.Close(mfd)
 	return attach(mfd, tfd)
+}
+
+// bindNode binds the checked host device node hfd read-only (devAttrs)
+// onto name below dir, which it makes as an empty file when missing.
+func bindNode(hfd, dir int, name string) error {
+	tfd, err := ensureInRoot(dir, name, false, true, true)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	tree, err := cloneTree(hfd, "", false)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tree)
+	if err := setAttr(tree, devAttrs, 0, false); err != nil {
+		return err
+	}
+	return attach(tree, tfd)
 }

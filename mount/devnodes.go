@@ -179,18 +179,5 @@ func bindHostNode(parent int, base, rel string, d *DeviceNode) error {
 		nodeTypes[d.Type], unix.Mkdev(d.Major, d.Minor)); err != nil {
 		return err
 	}
-	tfd, err := ensureInRoot(parent, base, false, true, true)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(tfd)
-	tree, err := cloneTree(hfd, "", false)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(tree)
-	if err := setAttr(tree, devAttrs, 0, false); err != nil {
-		return err
-	}
-	return attach(tree, tfd)
+	return bindNode(hfd, parent, base)
 }

@@ -271,19 +271,8 @@ func setupEntered(cfg *initConfig, report func(step string) error) (string, erro
 			return StepConsole, err
 		}
 	}
-	if err := report(StepChdir); err != nil {
-		return StepChdir, err
-	}
-	if err := chdirInRoot(cfg); err != nil {
-		return StepChdir, err
-	}
-	path, err := lookPath(cfg.Path, cfg.Env)
-	if err != nil {
-		return StepExec, err
-	}
-	cfg.Path = path
-	if err := report(StepCredentials); err != nil {
-		return StepCredentials, err
+	if step, err := chdirAndResolve(cfg, report); err != nil {
+		return step, err
 	}
 	if cfg.Credential != nil {
 		if cfg.Credential, err = resolveUser(cfg.Credential); err != nil {

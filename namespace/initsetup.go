@@ -77,19 +77,8 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 	if err := setRlimits(cfg.Rlimits); err != nil {
 		return StepRlimit, err
 	}
-	if err := report(StepChdir); err != nil {
-		return StepChdir, err
-	}
-	if err := chdirInRoot(cfg); err != nil {
-		return StepChdir, err
-	}
-	path, err := lookPath(cfg.Path, cfg.Env)
-	if err != nil {
-		return StepExec, err
-	}
-	cfg.Path = path
-	if err := report(StepCredentials); err != nil {
-		return StepCredentials, err
+	if step, err := chdirAndResolve(cfg, report); err != nil {
+		return step, err
 	}
 	if step, err := dropPrivileges(cfg); err != nil {
 		return step, err
@@ -236,4 +225,26 @@ func execCommand(cfg *initConfig) error {
 	}
 	err := syscall.Exec(cfg.Path, cfg.Args, cfg.Env)
 	return &os.PathError{Op: "execve", Path: cfg.Path, Err: err}
+}
+
+// chdirAndResolve moves into the command's directory inside the root and
+// resolves the command there (its PATH, the sandbox's files), reporting
+// each step: the part a new sandbox's init and an entering one share
+// before they drop privileges.
+func chdirAndResolve(cfg *initConfig, report func(step string) error) (string, error) {
+	if err := report(StepChdir); err != nil {
+		return StepChdir, err
+	}
+	if err := chdirInRoot(cfg); err != nil {
+		return StepChdir, err
+	}
+	path, err := lookPath(cfg.Path, cfg.Env)
+	if err != nil {
+		return StepExec, err
+	}
+	cfg.Path = path
+	if err := report(StepCredentials); err != nil {
+		return StepCredentials, err
+	}
+	return "", nil
 }

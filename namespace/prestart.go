@@ -46,19 +46,11 @@ func (c *Cmd) Prestart() error {
 	if err != nil {
 		return err
 	}
-	defer c.Gate.Close() // only the init may listen on it (see Gate)
-	cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
+	p, err := c.forkInCgroup(cfg)
 	if err != nil {
 		return err
 	}
-	c.cgroup = cg
-	c.oomBefore = cg.oomKills()
-	p, err := c.fork(cfg)
-	if err != nil {
-		c.cgroup.close()
-		return err
-	}
-	p.move = cg.fd <= 0
+	p.move = c.cgroup.fd <= 0
 	c.pre = p
 	return nil
 }

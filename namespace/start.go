@@ -54,22 +54,33 @@ func (c *Cmd) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	p, err := c.forkInCgroup(cfg)
+	if err != nil {
+		return err
+	}
+	return c.send(ctx, p, cfg)
+}
+
+// forkInCgroup opens the cgroup the Cmd names (the sandbox's, when it
+// enters one) and forks the init for cfg, to be born there; the Gate's
+// listening socket, the init's from then on, is closed here.
+func (c *Cmd) forkInCgroup(cfg *initConfig) (*prestarted, error) {
 	defer c.Gate.Close() // only the init may listen on it (see Gate)
 	cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
 	if err == nil {
 		cg, err = c.enterCgroup(cg)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c.cgroup = cg
 	c.oomBefore = cg.oomKills()
 	p, err := c.fork(cfg)
 	if err != nil {
 		c.cgroup.close()
-		return err
+		return nil, err
 	}
-	return c.send(ctx, p, cfg)
+	return p, nil
 }
 
 func (c *Cmd) validate() error {

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/confinelab/confine/internal/cachedir"
 )
 
 // Version is the containerd release the commands are built from.
@@ -120,16 +122,7 @@ func Build(ctx context.Context, dir string, log io.Writer) (*Bins, error) {
 	if err := build(ctx, tmp, log); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, stampName), []byte(stamp()), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp made it 0700
-		return nil, err
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := cachedir.Publish(tmp, dir, stampName, stamp()); err != nil {
 		return nil, err
 	}
 	return Open(dir)

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/confinelab/confine/internal/cachedir"
 )
 
 // Version is the runtime-tools release the suite is built from.
@@ -72,16 +74,7 @@ func Build(ctx context.Context, dir string, log io.Writer) (*Suite, error) {
 			return nil, fmt.Errorf("ocisuite: building runtime-tools %s: %w", Version, err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(tmp, stampName), []byte(genVersion), 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil { // MkdirTemp made it 0700
-		return nil, err
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
+	if err := cachedir.Publish(tmp, dir, stampName, genVersion); err != nil {
 		return nil, err
 	}
 	return Open(dir)
