@@ -94,6 +94,20 @@ func TestVMUpdate(t *testing.T) {
 	}
 
 	events, wait := streamEvents(t, root, "u1", "1s")
+	// The stream counts OOM kills from its start: let it report once (it
+	// is attached then) before the container allocates, or a fast OOM is
+	// part of its baseline under a slow VM.
+	select {
+	case ev, ok := <-events:
+		if !ok {
+			t.Fatal("the events stream ended before the container did")
+		}
+		if ev.Type == "oom" {
+			t.Fatal("oom event before the container allocated")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no event from the stream within a minute")
+	}
 	if err := os.WriteFile(filepath.Join(out, "go"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
