@@ -45,8 +45,11 @@ type bed struct {
 	srvLink      string
 	ln           net.Listener
 	conns        sync.WaitGroup
-	// received counts bulk bytes per connection tag (first byte 'A'..'Z').
+	// received counts bulk bytes per connection tag (first byte 'A'..'Z')
+	// as the sink read them; sinks holds the same connections for
+	// delivered.
 	received [26]atomic.Uint64
+	sinks    [26]sinkSet
 	// cc is the congestion control the clients' bulk sockets use
 	// (TCP_CONGESTION, set before connecting, so that DCTCP negotiates
 	// ECN); "" keeps the namespace's default, which on this host is BBR.
@@ -196,6 +199,9 @@ func (b *bed) serve() {
 				return
 			}
 			ctr := &b.received[tag[0]-'A']
+			set := &b.sinks[tag[0]-'A']
+			set.add(c)
+			defer set.remove(c)
 			buf := make([]byte, 256<<10)
 			for {
 				n, err := c.Read(buf)
@@ -206,6 +212,55 @@ func (b *bed) serve() {
 			}
 		}()
 	}
+}
+
+// sinkSet is the bulk sink connections of one tag, open and closed, for
+// reading what their receiving TCP stack took in.
+type sinkSet struct {
+	mu     sync.Mutex
+	open   map[net.Conn]struct{}
+	closed uint64 // tcpi_bytes_received of connections removed
+}
+
+func (s *sinkSet) add(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil {
+		s.open = make(map[net.Conn]struct{})
+	}
+	s.open[c] = struct{}{}
+}
+
+func (s *sinkSet) remove(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, _ := tcpInfo(c)
+	s.closed += i.Bytes_received
+	delete(s.open, c)
+}
+
+// delivered returns the payload bytes the server's TCP stack received in
+// order on tag's sink connections (tcpi_bytes_received, the first tag
+// byte included): what the limited path delivered, whether or not the
+// sink goroutine has read it yet. On this shared 2-core host the sink can
+// fall seconds behind while the path runs at the rate (issue 16's
+// cubic-10mbit failure: the limiter passed 100% of line time in the
+// window, the sink read 75% of it); a goodput read from the sink's reads
+// then measures the test process's scheduling, not the limiter.
+// Datagrams (udpTag) have no such stack: their count is the sink's.
+func (b *bed) delivered(tag byte) uint64 {
+	if tag == udpTag {
+		return b.received[tag-'A'].Load()
+	}
+	s := &b.sinks[tag-'A']
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.closed
+	for c := range s.open {
+		i, _ := tcpInfo(c)
+		n += i.Bytes_received
+	}
+	return n
 }
 
 // client is a bulk sender (and optional echo pinger) running in a child

@@ -155,7 +155,8 @@ func ccSlack(c bwprog.Config, window time.Duration) (low, high float64) {
 // limitedWindow is a goodput reading of a limited cgroup together with
 // the change of its egress virtual backlog over the same window.
 type limitedWindow struct {
-	goodput float64       // bytes/s the sink received
+	goodput float64       // bytes/s the sink's TCP stack received (bed.delivered)
+	read    float64       // bytes/s the sink goroutine read: lags goodput on a loaded host
 	window  time.Duration // measured length
 	backlog time.Duration // backlog at the end minus at the start
 }
@@ -198,14 +199,16 @@ func (b *bed) measureLimited(t testing.TB, c *Cgroup, tag byte, from, to time.Du
 	ctr := &b.received[tag-'A']
 	start := time.Now()
 	time.Sleep(from)
-	n0, b0, t0 := ctr.Load(), backlog(), time.Now()
+	r0, n0, b0, t0 := ctr.Load(), b.delivered(tag), backlog(), time.Now()
 	time.Sleep(to - time.Since(start))
-	n1, b1, t1 := ctr.Load(), backlog(), time.Now()
+	r1, n1, b1, t1 := ctr.Load(), b.delivered(tag), backlog(), time.Now()
 	// A backlog below -BurstNs is an idle limiter: its tail restarts at
 	// now-burst on the next packet, so that is the backlog it stands for.
 	burst := time.Duration(dirConfigOf(t, l).BurstNs)
 	b0, b1 = max(b0, -burst), max(b1, -burst)
-	return limitedWindow{goodput: float64(n1-n0) / t1.Sub(t0).Seconds(), window: t1.Sub(t0), backlog: b1 - b0}
+	secs := t1.Sub(t0).Seconds()
+	return limitedWindow{goodput: float64(n1-n0) / secs, read: float64(r1-r0) / secs,
+		window: t1.Sub(t0), backlog: b1 - b0}
 }
 
 func dirConfigOf(t testing.TB, l *bwprog.Limiter) bwprog.Config {
@@ -274,8 +277,8 @@ func goodputCC(t *testing.T, cases []ccCase) {
 			}
 			ratio, corr := w.ratio(tc.rate), w.corrected(tc.rate)
 			low, high := ccSlack(dirConfig(tc.rate, 0, false), window)
-			t.Logf("%s: %.2f%% of ideal (want %.1f-%.1f%%), %.2f%% without the backlog change of %v (want %.0f-%.0f%%); ecn %v segs %d retrans %d; egress %+v",
-				tc.cc, 100*ratio, 100*low, 100*high, 100*corr, w.backlog, 100*corrLow, 100*corrHigh,
+			t.Logf("%s: %.2f%% of ideal (want %.1f-%.1f%%; the sink read %.2f%%), %.2f%% without the backlog change of %v (want %.0f-%.0f%%); ecn %v segs %d retrans %d; egress %+v",
+				tc.cc, 100*ratio, 100*low, 100*high, 100*w.read/idealGoodput(tc.rate), 100*corr, w.backlog, 100*corrLow, 100*corrHigh,
 				res.ECN, res.Segs, res.Retrans, st.Egress)
 			if ratio < low || ratio > high {
 				t.Errorf("%s at %s: goodput %.1f%% of ideal, want %.1f-%.1f%%",

@@ -22,15 +22,15 @@ func idealGoodput(rate uint64) float64 {
 	return float64(rate) / 8 * bedMSS / bedWire
 }
 
-// measure returns the goodput in bytes/s received with tag between from
-// and to (offsets from now).
+// measure returns the goodput in bytes/s delivered with tag between from
+// and to (offsets from now), as the sink's TCP stack received it (see
+// bed.delivered).
 func (b *bed) measure(tag byte, from, to time.Duration) float64 {
-	ctr := &b.received[tag-'A']
 	start := time.Now()
 	time.Sleep(from)
-	n0, t0 := ctr.Load(), time.Now()
+	n0, t0 := b.delivered(tag), time.Now()
 	time.Sleep(to - time.Since(start))
-	n1, t1 := ctr.Load(), time.Now()
+	n1, t1 := b.delivered(tag), time.Now()
 	return float64(n1-n0) / t1.Sub(t0).Seconds()
 }
 
