@@ -7,6 +7,7 @@
 #   make lint                     gofmt, go vet, staticcheck
 #   make conformance              the OCI conformance suite against confine-runtime, in the VM
 #   make bench-cgroups            confine vs containerd/cgroups vs runc fs2, in the VM
+#   make bench-runtimes           confine-runtime vs runc vs crun (run; create+start+delete), in the VM
 #   make test-containerd          containerd + ctr with confine-runtime as runc, in the VM
 SHELL := /bin/bash
 GO ?= go
@@ -58,6 +59,19 @@ test-vm: provision vmexec $(if $(VM_FILES),containerd oci-suite)
 	$(if $(filter-out $(RT_VM_PKGS),$(PKG)),$(VM_TEST) $(filter-out $(RT_VM_PKGS),$(PKG)) || rc=1;) \
 	$(if $(RT_VM_PKGS),CONFINE_VM_FILES=$(VM_FILES) $(VM_TEST) $(RT_VM_PKGS) || rc=1;) \
 	exit $$rc
+
+# confine-runtime against runc and crun (BenchmarkRuntimes: run, and
+# create+start+delete, of a busybox bundle running /bin/true) in the VM: crun
+# refuses hybrid hosts. Both come from Debian's packages and are carried in
+# with their shared libraries (CONFINE_VM_PROGRAMS).
+RUNTIME_RUNS ?= 40
+.PHONY: bench-runtimes
+bench-runtimes: provision vmexec
+	command -v crun >/dev/null && command -v runc >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq runc crun; }
+	CGO_ENABLED=0 CONFINE_VM_PROGRAMS=$$(command -v runc):$$(command -v crun) $(GO) test -count=1 -run '^$$' \
+		-bench '^BenchmarkRuntimes$$' -benchtime $(RUNTIME_RUNS)x -timeout $(VM_TIMEOUT) -exec $(VMEXEC) \
+		./examples/confine-runtime
 
 .PHONY: containerd test-containerd oci-suite conformance
 containerd:

@@ -20,7 +20,9 @@
 // lo up, and runs the test binary as root in /test/pkg, a copy of the
 // package's testdata/ directory (plus Config.Files or $CONFINE_VM_FILES,
 // host files or directories copied to the same absolute paths, for what
-// the VM cannot make itself), with CONFINE_VM=1 and CONFINE_STRICT=1 set
+// the VM cannot make itself, and Config.Programs or $CONFINE_VM_PROGRAMS,
+// dynamically linked host programs carried with their interpreter and
+// shared libraries: DynamicFiles), with CONFINE_VM=1 and CONFINE_STRICT=1 set
 // (and GOTRACEBACK, GODEBUG, CONFINE_* and the names in CONFINE_VM_ENV
 // passed from the host). The VM has 2 vCPUs and 2 GiB by default
 // (CONFINE_VM_SMP, CONFINE_VM_MEM), no network but lo, a TSC clocksource

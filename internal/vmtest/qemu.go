@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +31,12 @@ type Config struct {
 	// network, no Go toolchain): default $CONFINE_VM_FILES, a list
 	// separated by colons.
 	Files []string
+	// Programs are dynamically linked host programs carried into the VM
+	// with their interpreter and shared libraries (DynamicFiles), at the
+	// same paths: default $CONFINE_VM_PROGRAMS, separated by colons. The
+	// VM has busybox alone; this brings, say, runc and crun for a
+	// comparison that the host's hybrid cgroups do not allow.
+	Programs []string
 
 	Cache   string        // default CacheDir()
 	Mem     string        // qemu -m; default $CONFINE_VM_MEM or "2048"
@@ -128,6 +135,16 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.Files == nil {
 		cfg.Files = filepath.SplitList(os.Getenv("CONFINE_VM_FILES"))
+	}
+	if cfg.Programs == nil {
+		cfg.Programs = filepath.SplitList(os.Getenv("CONFINE_VM_PROGRAMS"))
+	}
+	if len(cfg.Programs) > 0 {
+		files, err := DynamicFiles(cfg.Programs...)
+		if err != nil {
+			return fmt.Errorf("vmtest: Config.Programs (CONFINE_VM_PROGRAMS): %w", err)
+		}
+		cfg.Files = slices.Concat(cfg.Files, files)
 	}
 	for _, f := range cfg.Files {
 		if !filepath.IsAbs(f) || filepath.Clean(f) == "/" || strings.HasPrefix(filepath.Clean(f)+"/", "/test/") {

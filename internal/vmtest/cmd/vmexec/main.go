@@ -14,7 +14,8 @@
 // (default 2), CONFINE_VM_TIMEOUT (watchdog override), CONFINE_VM_ENV
 // (extra variable names to pass into the VM), CONFINE_VM_FILES (host files
 // or directories, separated by colons, copied into the VM at the same
-// paths), CONFINE_VM_CONSOLE=1 (print
+// paths), CONFINE_VM_PROGRAMS (dynamically linked host programs, separated
+// by colons, carried with their shared libraries), CONFINE_VM_CONSOLE=1 (print
 // the kernel console on stderr afterwards), CONFINE_VM_APPEND (extra kernel
 // command line), CONFINE_VM_QEMU_ARGS (extra qemu arguments, split on spaces).
 package main
