@@ -28,6 +28,9 @@ type createOptions struct {
 	noPivot       bool
 	noNewKeyring  bool
 	preserveFDs   int
+	// ungated (run only) lets the init exec as soon as its setup is done
+	// when nothing must happen between create and start (see gated).
+	ungated bool
 }
 
 // container is a created container still held by this process: run
@@ -63,7 +66,8 @@ func loadSpec(bundle string) (*specs.Spec, error) {
 
 // create sets the container up to its gate: state directory, cgroup,
 // namespaces, root, credentials; hooks prestart and createRuntime; the
-// pid file. On any failure nothing of it remains.
+// pid file. On any failure nothing of it remains. Without a gate (see
+// gated) the process is running when create returns.
 func (rt *runtime) create(id string, o createOptions) (c *container, err error) {
 	if err := checkID(id); err != nil {
 		return nil, err
@@ -109,6 +113,7 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err := dir.saveSpec(spec); err != nil { // for exec
 		return c, err
 	}
+	o.ungated = o.ungated && !gated(p, o)
 	if err := c.start(rt, p, o); err != nil {
 		return c, err
 	}
@@ -155,8 +160,10 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 		}
 		cmd.Join = append(cmd.Join, h)
 	}
-	if cmd.Gate, err = namespace.NewGate(c.dir.gatePath()); err != nil {
-		return err
+	if !o.ungated {
+		if cmd.Gate, err = namespace.NewGate(c.dir.gatePath()); err != nil {
+			return err
+		}
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	for i := 0; i < o.preserveFDs; i++ {
@@ -186,6 +193,16 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 		return err
 	}
 	return nil
+}
+
+// gated reports whether run must stop the init at the gate, as create
+// does: when prestart or createRuntime hooks run between create and start,
+// or a pid file is written, all before the process execs. Otherwise the
+// gate would only add a round trip between the runtime and the init (a
+// socket, an accept and a release) to every run.
+func gated(p *plan, o createOptions) bool {
+	//lint:ignore SA1019 deprecated, but engines (Docker) still send prestart hooks and runc runs them
+	return len(p.hooks.Prestart) > 0 || len(p.hooks.CreateRuntime) > 0 || o.pidFile != ""
 }
 
 // dialConsole connects to the --console-socket listener (containerd's
