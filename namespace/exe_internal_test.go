@@ -295,3 +295,64 @@ func checkInitNotWritable(t *testing.T, exe *sealedExe, errs ...error) {
 	}
 	t.Errorf("%s: writing /proc/PID/exe of the init: %v, want one of %v", exe.kind, writeErr, errs)
 }
+
+func TestLayersOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"/tmp", "/tmp", true},
+		{"/tmp", "/tmp/go-build1/b001", true},
+		{"/tmp/go-build1/b001", "/tmp", true},
+		{"/", "/usr/bin", true},
+		{"/tmp", "/usr/local/bin", false},
+		{"/tmp", "/tmpx", false},
+		{"/dev/shm", "/tmp", false},
+	} {
+		if got := layersOverlap(tc.a, tc.b); got != tc.want {
+			t.Errorf("layersOverlap(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
+
+// A binary lying right in the temporary directory (/tmp/prog) still gets
+// the overlay: the empty layer must then be made elsewhere, or overlayfs
+// refuses the overlapping layers with ELOOP and every start pays for a
+// memfd copy of the whole binary.
+func TestOverlaySelfBinaryInTempDir(t *testing.T) {
+	testutil.RequireRoot(t)
+	if os.Getenv("CONFINE_TEST_OVERLAY_KIND") == "1" {
+		fd, err := overlaySelf()
+		if err != nil {
+			t.Fatalf("overlaySelf from %s: %v", os.Args[0], err)
+		}
+		unix.Close(fd)
+		return
+	}
+	if _, err := overlaySelf(); err != nil {
+		t.Skipf("no overlay method here at all: %v", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp("", "confine-overlay-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(src); err != nil {
+		t.Fatal(err)
+	}
+	f.Chmod(0o700)
+	f.Close()
+	cmd := exec.Command(f.Name(), "-test.run=^TestOverlaySelfBinaryInTempDir$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CONFINE_TEST_OVERLAY_KIND=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("binary in %s: %v\n%s", os.TempDir(), err, out)
+	}
+}

@@ -42,14 +42,15 @@ func overlaySelf() (int, error) {
 	}
 	// Overlay needs two lower layers when it has no upper one; the second is
 	// an empty directory, removed again once the superblock holds it.
-	dummy, err := os.MkdirTemp("", dummyLayerPrefix)
+	parent, err := dummyParent(dir)
+	if err != nil {
+		return -1, err
+	}
+	dummy, err := os.MkdirTemp(parent, dummyLayerPrefix)
 	if err != nil {
 		return -1, fmt.Errorf("creating the empty overlay layer: %w", err)
 	}
 	defer os.Remove(dummy)
-	if strings.ContainsAny(dummy, `:\`) {
-		return -1, fmt.Errorf("temporary directory %q cannot be an overlay layer", dummy)
-	}
 	mnt, err := mountOverlay(dir + ":" + dummy)
 	if err != nil {
 		return -1, err
@@ -66,6 +67,33 @@ func overlaySelf() (int, error) {
 		return -1, err
 	}
 	return fd, nil
+}
+
+// dummyParent picks the directory the empty layer is made in. Overlayfs
+// refuses layers that overlap (one inside the other: ELOOP), so the
+// temporary directory does not do for a binary that lies in it (say
+// /tmp/prog, whose layer /tmp would contain /tmp/.confine-exe-*); the
+// next candidate that neither contains nor lies inside the binary's
+// directory does.
+func dummyParent(exeDir string) (string, error) {
+	exeDir = filepath.Clean(exeDir)
+	for _, c := range []string{os.TempDir(), "/dev/shm", "/run", "/dev"} {
+		p, err := filepath.EvalSymlinks(c)
+		if err != nil || strings.ContainsAny(p, `:\`) || layersOverlap(p, exeDir) {
+			continue
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("no directory for the empty overlay layer outside %s", exeDir)
+}
+
+// layersOverlap reports whether clean absolute paths a and b are the same
+// directory or one lies inside the other.
+func layersOverlap(a, b string) bool {
+	in := func(x, dir string) bool {
+		return x == dir || dir == "/" || strings.HasPrefix(x, dir+"/")
+	}
+	return in(a, b) || in(b, a)
 }
 
 // mountOverlay creates the detached read-only overlay of the given lower

@@ -28,6 +28,9 @@ type createOptions struct {
 	noPivot       bool
 	noNewKeyring  bool
 	preserveFDs   int
+	// ungated (run only) lets the init exec as soon as its setup is done
+	// when nothing must happen between create and start (see gated).
+	ungated bool
 }
 
 // container is a created container still held by this process: run
@@ -63,7 +66,8 @@ func loadSpec(bundle string) (*specs.Spec, error) {
 
 // create sets the container up to its gate: state directory, cgroup,
 // namespaces, root, credentials; hooks prestart and createRuntime; the
-// pid file. On any failure nothing of it remains.
+// pid file. On any failure nothing of it remains. Without a gate (see
+// gated) the process is running when create returns.
 func (rt *runtime) create(id string, o createOptions) (c *container, err error) {
 	if err := checkID(id); err != nil {
 		return nil, err
@@ -109,6 +113,7 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err := dir.saveSpec(spec); err != nil { // for exec
 		return c, err
 	}
+	o.ungated = o.ungated && !gated(p, o)
 	if err := c.start(rt, p, o); err != nil {
 		return c, err
 	}
@@ -130,9 +135,15 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 
 // start makes the cgroup, records it (so that delete --force finds it even
 // if this process is SIGKILLed from here on), and starts the init to its
-// gate.
+// gate. The device program, a BPF load and the slowest part of the
+// cgroup, is attached while the init's Go runtime starts up: after
+// Prestart forked it and before Start sends it its config, so still
+// before any of the container's setup runs.
 func (c *container) start(rt *runtime, p *plan, o createOptions) error {
-	cg, err := cgroup.New(p.cgroupPath, p.resources)
+	res := p.resources
+	devices := res.Devices
+	res.Devices = nil
+	cg, err := cgroup.New(p.cgroupPath, res)
 	if err != nil {
 		return fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
 	}
@@ -142,21 +153,55 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 		_ = cg.Delete()
 		return err
 	}
+	cmd, closers, err := c.command(p, o, cg)
+	defer func() {
+		for _, f := range closers {
+			f.Close()
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Prestart(); err != nil {
+		return err
+	}
+	c.cmd = cmd // from here on destroy kills and reaps the init
+	if devices != nil {
+		if err := cg.Apply(cgroup.Resources{Devices: devices}); err != nil {
+			return fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.rec.Pid = cmd.Pid()
+	c.rec.StartTime = startTime(c.rec.Pid)
+	return c.dir.write(c.rec)
+}
+
+// command completes p's Cmd with the cgroup, the namespaces to join, the
+// gate, stdio, preserved fds and the console. The caller closes the
+// returned files once the init is started, also on an error.
+func (c *container) command(p *plan, o createOptions, cg *cgroup.Cgroup) (*namespace.Cmd, []io.Closer, error) {
+	var closers []io.Closer
 	cmd := p.cmd
 	cmd.CgroupFD = cg.FD()
 	for _, j := range p.joins {
 		h, err := namespace.OpenPath(j.path)
 		if err != nil {
-			return &ConfigError{Field: j.oci, Value: j.path, Reason: "cannot be joined", Err: err}
+			return nil, closers, &ConfigError{Field: j.oci, Value: j.path, Reason: "cannot be joined", Err: err}
 		}
-		defer h.Close()
+		closers = append(closers, h)
 		if h.Kind() != j.kind {
-			return &ConfigError{Field: j.oci, Value: j.path, Reason: "is a " + h.Kind().String() + " namespace, not " + j.kind.String()}
+			return nil, closers, &ConfigError{Field: j.oci, Value: j.path, Reason: "is a " + h.Kind().String() + " namespace, not " + j.kind.String()}
 		}
 		cmd.Join = append(cmd.Join, h)
 	}
-	if cmd.Gate, err = namespace.NewGate(c.dir.gatePath()); err != nil {
-		return err
+	if !o.ungated {
+		var err error
+		if cmd.Gate, err = namespace.NewGate(c.dir.gatePath()); err != nil {
+			return nil, closers, err
+		}
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	for i := 0; i < o.preserveFDs; i++ {
@@ -168,24 +213,27 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 		// runc's init does.
 		console, err := dialConsole(o.consoleSocket)
 		if err != nil {
-			return err
+			return nil, closers, err
 		}
-		defer console.Close()
+		closers = append(closers, console)
 		cmd.Console, cmd.Stdin, cmd.Stdout, cmd.Stderr = console, nil, nil, nil
 	}
 	if p.umask >= 0 {
-		syscall.Umask(p.umask) // inherited by the init; this process is done creating files
+		// Inherited by the init. What this process still creates (the
+		// device program's pins, state.json) it can only make narrower.
+		syscall.Umask(p.umask)
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	c.cmd = cmd
-	c.rec.Pid = cmd.Pid()
-	c.rec.StartTime = startTime(c.rec.Pid)
-	if err := c.dir.write(c.rec); err != nil {
-		return err
-	}
-	return nil
+	return cmd, closers, nil
+}
+
+// gated reports whether run must stop the init at the gate, as create
+// does: when prestart or createRuntime hooks run between create and start,
+// or a pid file is written, all before the process execs. Otherwise the
+// gate would only add a round trip between the runtime and the init (a
+// socket, an accept and a release) to every run.
+func gated(p *plan, o createOptions) bool {
+	//lint:ignore SA1019 deprecated, but engines (Docker) still send prestart hooks and runc runs them
+	return len(p.hooks.Prestart) > 0 || len(p.hooks.CreateRuntime) > 0 || o.pidFile != ""
 }
 
 // dialConsole connects to the --console-socket listener (containerd's

@@ -24,7 +24,7 @@ func BenchmarkExec(b *testing.B) {
 		b.Fatal(err)
 	}
 	cg := filepath.Join(testutil.TempCgroup(b), "ctr")
-	dir := benchBundle(b, cg[len(testutil.UnifiedMount()):])
+	dir := benchBundle(b, cg[len(testutil.UnifiedMount()):], "sleep", "1000")
 	root := b.TempDir()
 	rtCmd := func(args ...string) *exec.Cmd {
 		c := exec.Command(exe, append([]string{"--root", root}, args...)...)
@@ -37,7 +37,7 @@ func BenchmarkExec(b *testing.B) {
 	defer rtCmd("delete", "--force", "b1").Run()
 	runs := []testutil.Run{{Name: "confine-runtime", Once: func() error { return rtCmd("exec", "b1", "/bin/true").Run() }}}
 	if runc, err := exec.LookPath("runc"); err == nil {
-		rdir, rroot := benchBundle(b, ""), b.TempDir()
+		rdir, rroot := benchBundle(b, "", "sleep", "1000"), b.TempDir()
 		runcCmd := func(args ...string) *exec.Cmd {
 			return exec.Command(runc, append([]string{"--root", rroot}, args...)...)
 		}
@@ -67,13 +67,13 @@ func detached(b *testing.B, c *exec.Cmd) error {
 	return nil
 }
 
-// benchBundle is a busybox bundle running `sleep 1000` with the default
-// spec; cgroupsPath "" leaves the choice to the runtime.
-func benchBundle(b *testing.B, cgroupsPath string) string {
+// benchBundle is a busybox bundle running args with the default spec;
+// cgroupsPath "" leaves the choice to the runtime.
+func benchBundle(b *testing.B, cgroupsPath string, args ...string) string {
 	rootfs := testutil.BusyboxRoot(b, []string{"proc", "sys", "dev", "tmp"}, "sh", "true", "sleep")
 	dir := filepath.Dir(rootfs)
 	s := defaultSpec()
-	s.Process.Terminal, s.Process.Args = false, []string{"sleep", "1000"}
+	s.Process.Terminal, s.Process.Args = false, args
 	s.Root.Path, s.Linux.CgroupsPath = "root", cgroupsPath
 	j, err := json.Marshal(s)
 	if err != nil {

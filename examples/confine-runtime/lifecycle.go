@@ -176,11 +176,14 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 		defer signal.Stop(sigs)
 	}
+	o.ungated = true
 	c, err := rt.create(id, o)
 	if err != nil {
 		return 0, err
 	}
-	if err := rt.release(c.dir, c.rec); err != nil {
+	if c.cmd.Gate == nil {
+		rt.warnHooks("poststart", c.rec.Hooks.Poststart, c.rec.state(c.dir.path))
+	} else if err := rt.release(c.dir, c.rec); err != nil {
 		c.destroy(rt)
 		return 0, err
 	}
