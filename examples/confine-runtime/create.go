@@ -98,6 +98,7 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err != nil {
 		return nil, err
 	}
+	phase("dir-created")
 	c = &container{dir: dir, rec: &record{ID: id, Bundle: bundle, Rootfs: p.cmd.Root.Path,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, Hooks: p.hooks}}
 	defer func() {
@@ -109,6 +110,7 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err := dir.saveSpec(spec); err != nil { // for exec
 		return c, err
 	}
+	phase("spec-saved")
 	if err := c.start(rt, p, o); err != nil {
 		return c, err
 	}
@@ -120,30 +122,32 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err := runHooks("createRuntime", p.hooks.CreateRuntime, st); err != nil {
 		return c, err
 	}
+	phase("hooks-run")
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile, c.rec.Pid); err != nil {
 			return c, err
 		}
+		phase("pid-file-written")
 	}
 	return c, nil
 }
 
-// start makes the cgroup, records it (so that delete --force finds it even
-// if this process is SIGKILLed from here on), and starts the init to its
-// gate.
+// start records the cgroup and makes it (so that delete --force finds it
+// even if this process is SIGKILLed from here on), and starts the init to
+// its gate.
 func (c *container) start(rt *runtime, p *plan, o createOptions) error {
-	cg, err := cgroup.New(p.cgroupPath, p.resources)
+	cg, err := c.newCgroup(p)
 	if err != nil {
-		return fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
-	}
-	defer cg.Close()
-	c.rec.CgroupPath = cg.Path()
-	if err := c.dir.write(c.rec); err != nil {
-		_ = cg.Delete()
 		return err
 	}
+	defer cg.Close()
+	phase("cgroup-created")
 	cmd := p.cmd
 	cmd.CgroupFD = cg.FD()
+	// Until create hands the waiting init over (Detach, once its pid is
+	// recorded), it dies with this process: a create killed half-way
+	// leaves no init behind that no state file names.
+	cmd.Pdeathsig = syscall.SIGKILL
 	for _, j := range p.joins {
 		h, err := namespace.OpenPath(j.path)
 		if err != nil {
@@ -180,12 +184,41 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 		return err
 	}
 	c.cmd = cmd
+	phase("init-at-gate")
 	c.rec.Pid = cmd.Pid()
 	c.rec.StartTime = startTime(c.rec.Pid)
 	if err := c.dir.write(c.rec); err != nil {
 		return err
 	}
+	phase("pid-recorded")
 	return nil
+}
+
+// newCgroup records the container's cgroup in state.json, then makes it:
+// a create SIGKILLed in between leaves a record naming a cgroup that may
+// not exist (delete --force skips it), never a cgroup no record names. It
+// is recorded only if it does not exist yet, so that delete never removes
+// a cgroup create did not make (cgroup.New refuses an existing one).
+func (c *container) newCgroup(p *plan) (*cgroup.Cgroup, error) {
+	path, err := cgroup.Resolve(p.cgroupPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		c.rec.CgroupPath = path
+		if err := c.dir.write(c.rec); err != nil {
+			c.rec.CgroupPath = ""
+			return nil, err
+		}
+		phase("cgroup-recorded")
+	}
+	cg, err := cgroup.New(path, p.resources)
+	if err != nil {
+		// Not made (New removes what it made on failure), or not ours.
+		c.rec.CgroupPath = ""
+		return nil, fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
+	}
+	return cg, nil
 }
 
 // dialConsole connects to the --console-socket listener (containerd's

@@ -180,13 +180,22 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := rt.release(c.dir, c.rec); err != nil {
-		c.destroy(rt)
+	if detach {
+		// Handed over while it waits at the gate (see create), then
+		// released.
+		if err := c.cmd.Detach(); err != nil {
+			c.destroy(rt)
+			return 0, err
+		}
+		err := rt.release(c.dir, c.rec)
+		if err != nil {
+			c.destroy(rt)
+		}
+		c.dir.Close()
 		return 0, err
 	}
-	if detach {
-		err := c.cmd.Detach()
-		c.dir.Close()
+	if err := rt.release(c.dir, c.rec); err != nil {
+		c.destroy(rt)
 		return 0, err
 	}
 	// While it runs, other commands (kill, pause, update, delete) lock the

@@ -175,6 +175,7 @@ func (rt *runtime) cmdCreate(args []string) (int, error) {
 		c.destroy(rt)
 		return 0, err
 	}
+	phase("detached")
 	return 0, nil
 }
 
