@@ -66,31 +66,104 @@ func TestCreateKilled(t *testing.T) {
 }
 
 func createKilledAt(t *testing.T, ph string) {
-	dir, cg := bundle(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+	dir, cg := killBundle(t)
+	root := stateRoot(t)
+	cmd, log := killableCreate(t, root, dir)
+	cmd.Env = append(cmd.Env, envKillAt+"="+ph)
+	if err := cmd.Run(); !killed(err) {
+		t.Fatalf("create: %v, want it SIGKILLed at %s", err, ph)
+	}
+	reached := phasesIn(log)
+	if len(reached) == 0 || reached[len(reached)-1] != ph {
+		t.Fatalf("phases reached %q, want to stop at %s", reached, ph)
+	}
+	cleanAfterKill(t, root, dir, cg, reached)
+}
+
+// TestCreateKilledRacing kills create from outside after delays spread
+// over the time a whole create takes, so that kills also land inside
+// steps (above all while the init sets the container up, inside
+// namespace.Cmd.Start), and checks each as TestCreateKilled does. It logs
+// after which step each kill landed.
+func TestCreateKilledRacing(t *testing.T) {
+	dir, cg := killBundle(t)
+	root := stateRoot(t)
+	begin := time.Now()
+	mustRT(t, root, "create", "--bundle", dir, "k1")
+	full := time.Since(begin)
+	mustRT(t, root, "delete", "--force", "k1")
+	const tries = 30
+	landed := map[string]int{}
+	for i := range tries {
+		cmd, log := killableCreate(t, root, dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		timer := time.AfterFunc(full*time.Duration(i)/tries, func() { _ = cmd.Process.Kill() })
+		err := cmd.Wait()
+		timer.Stop()
+		reached := phasesIn(log)
+		if !killed(err) {
+			landed["(finished)"]++
+			mustRT(t, root, "delete", "--force", "k1")
+			continue
+		}
+		after := "(start)"
+		if len(reached) > 0 {
+			after = reached[len(reached)-1]
+		}
+		landed[after]++
+		cleanAfterKill(t, root, dir, cg, reached)
+		if t.Failed() {
+			t.Fatalf("after a kill past %q", after)
+		}
+	}
+	t.Logf("create takes %v; %d kills landed after: %v", full, tries, landed)
+	if landed["cgroup-created"] == 0 {
+		t.Logf("no kill landed while the init was being set up (after cgroup-created): the host was too noisy to hit it this time")
+	}
+}
+
+// killBundle is a bundle whose container gets every host object create
+// can make: cgroup, device program and, where the host can, bandwidth
+// programs with their pins.
+func killBundle(t *testing.T) (string, string) {
+	return bundle(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
 		if cgroup.HaveNetworkLimits() == nil && cgroup.HaveBPFFS() == nil {
 			s.Annotations = map[string]string{annotationEgress: "8M", annotationIngress: "8M"}
 		}
 	})
-	root := stateRoot(t)
+}
+
+// killableCreate is `create --bundle dir k1` logging its phases to log.
+func killableCreate(t *testing.T, root, dir string) (*exec.Cmd, string) {
 	log := filepath.Join(t.TempDir(), "phases")
 	cmd := runtimeCmd(t, root, "create", "--bundle", dir, "--pid-file", filepath.Join(t.TempDir(), "pid"), "k1")
-	cmd.Env = append(cmd.Env, envPhaseLog+"="+log, envKillAt+"="+ph)
-	err := cmd.Run()
+	cmd.Env = append(cmd.Env, envPhaseLog+"="+log)
+	return cmd, log
+}
+
+func killed(err error) bool {
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("create: %v, want it SIGKILLed at %s", err, ph)
-	}
+	return errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signal() == syscall.SIGKILL
+}
+
+func phasesIn(log string) []string {
 	b, _ := os.ReadFile(log)
-	if reached := strings.Fields(string(b)); len(reached) == 0 || reached[len(reached)-1] != ph {
-		t.Fatalf("phases reached %q, want to stop at %s", reached, ph)
-	}
+	return strings.Fields(string(b))
+}
+
+// cleanAfterKill checks what a create killed after reaching the phases
+// reached left, and that delete --force removes it.
+func cleanAfterKill(t *testing.T, root, dir, cg string, reached []string) {
+	t.Helper()
 	pins := ""
 	if p, err := bpfpin.Dir(cg); err == nil {
 		pins = p
 	}
 	procs := livingIn(cg)
-	t.Logf("killed at %s: cgroup %v, processes %v, pins %q", ph, dirExists(cg), procs, pins)
-	if slices.Index(createPhases, ph) < slices.Index(createPhases, handedOver) {
+	t.Logf("killed after %v: cgroup %v, processes %v, pins %q", reached, dirExists(cg), procs, pins)
+	if !slices.Contains(reached, handedOver) {
 		// Not handed over: nothing of the container may outlive create.
 		waitGone(t, cg)
 	}
