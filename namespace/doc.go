@@ -109,7 +109,9 @@
 // single-threaded, as joining a USER or TIME namespace requires (with
 // those, it drops its privileges itself once it has joined them); its
 // seccomp filter is loaded right before execve, so the filter only has
-// to allow execve. A sandbox whose process has
+// to allow execve (and capset(2) with AllowNewPrivileges: the command then
+// keeps CAP_SYS_ADMIN until the filter is loaded, instead of setting
+// no_new_privs, and drops it right after). A sandbox whose process has
 // exited is a *StepError matching os.ErrProcessDone, a frozen cgroup one
 // matching ErrSandboxFrozen: Start never waits on either.
 //
