@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -232,6 +233,21 @@ func TestResolvePath(t *testing.T) {
 		if _, err := h.resolve(in); !errors.As(err, &ie) {
 			t.Errorf("resolve(%q): %v, want *InvalidError", in, err)
 		}
+	}
+}
+
+// Resolve is resolve on the detected hierarchy: the path New makes.
+func TestResolveDetected(t *testing.T) {
+	h, err := Detect()
+	if err != nil {
+		t.Skipf("no cgroup v2: %v", err)
+	}
+	if got, err := Resolve("a/b"); err != nil || got != filepath.Join(h.Root, "a/b") {
+		t.Errorf("Resolve(a/b) = %q, %v; want it below %s", got, err, h.Root)
+	}
+	var ie *InvalidError
+	if _, err := Resolve("/tmp"); !errors.As(err, &ie) {
+		t.Errorf("Resolve(/tmp): %v, want *InvalidError", err)
 	}
 }
 

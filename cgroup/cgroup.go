@@ -71,6 +71,17 @@ func Open(path string) (*Cgroup, error) {
 	return openIn(h, path)
 }
 
+// Resolve returns the absolute directory New and Open take path to mean
+// (relative to the unified root, or absolute inside it), without touching
+// it: for callers that record a cgroup before making it.
+func Resolve(path string) (string, error) {
+	h, err := Detect()
+	if err != nil {
+		return "", err
+	}
+	return h.resolve(path)
+}
+
 func openIn(h *Hierarchy, path string) (*Cgroup, error) {
 	p, err := h.resolve(path)
 	if err != nil {

@@ -46,6 +46,11 @@ type childData struct {
 	capData [2]unix.CapUserData
 	ambient uint64
 
+	// holdAdmin: CAP_SYS_ADMIN is kept (heldData, or the init's sets)
+	// until the filter is loaded, then capData is set (see holdAdmin).
+	holdAdmin bool
+	heldData  [2]unix.CapUserData
+
 	pdeathsig      uintptr
 	nnp            bool
 	nnpUnlessAdmin bool
@@ -124,9 +129,32 @@ func prepareChild(cfg *initConfig, userFD, timeFD int, privileges bool) error {
 		d.prog = unix.SockFprog{Len: uint16(len(d.filter)), Filter: &d.filter[0]}
 	}
 	if privileges {
+		// The init still holds everything: the child drops it, and may
+		// keep CAP_SYS_ADMIN until its filter is loaded.
+		cfg.holdAdmin = holdAdmin(cfg)
 		prepareChildPrivileges(cfg)
 	}
+	if cfg.holdAdmin {
+		// Without privileges the init dropped all but CAP_SYS_ADMIN
+		// already (dropPrivileges); either way the child takes it back
+		// after loading the filter.
+		d.holdAdmin = true
+		d.capHdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		d.capData = capUserData(cfg.Capabilities, 0)
+	}
 	return prepareChildExec(cfg)
+}
+
+// capUserData is caps as capset(2) takes them, with extra added to the
+// effective and permitted sets.
+func capUserData(caps *Capabilities, extra CapSet) [2]unix.CapUserData {
+	var data [2]unix.CapUserData
+	for i := range data {
+		data[i].Effective = uint32(uint64(caps.Effective|extra) >> (32 * i))
+		data[i].Permitted = uint32(uint64(caps.Permitted|extra) >> (32 * i))
+		data[i].Inheritable = uint32(uint64(caps.Inheritable) >> (32 * i))
+	}
+	return data
 }
 
 // prepareChildPrivileges fills what childPrivileges and the limits need.
@@ -140,10 +168,10 @@ func prepareChildPrivileges(cfg *initConfig) {
 		d.dropBounding, d.keepBounding, d.lastCap = true, uint64(caps.Bounding), uintptr(lastCap())
 		d.setCaps, d.ambient = true, uint64(caps.Ambient)
 		d.capHdr = unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		for i := range d.capData {
-			d.capData[i].Effective = uint32(uint64(caps.Effective) >> (32 * i))
-			d.capData[i].Permitted = uint32(uint64(caps.Permitted) >> (32 * i))
-			d.capData[i].Inheritable = uint32(uint64(caps.Inheritable) >> (32 * i))
+		d.capData = capUserData(caps, 0)
+		d.heldData = d.capData
+		if cfg.holdAdmin {
+			d.heldData = capUserData(caps, NewCapSet(CapSysAdmin))
 		}
 	}
 	if cred := cfg.Credential; cred != nil {
@@ -304,7 +332,7 @@ func childPrivileges() (uintptr, syscall.Errno) {
 		}
 	}
 	if child.setCaps {
-		if _, _, e := syscall.RawSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&child.capHdr)), uintptr(unsafe.Pointer(&child.capData[0])), 0); e != 0 {
+		if _, _, e := syscall.RawSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&child.capHdr)), uintptr(unsafe.Pointer(&child.heldData[0])), 0); e != 0 {
 			return childStepCaps, e
 		}
 		if _, _, e := syscall.RawSyscall6(syscall.SYS_PRCTL, unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0, 0); e != 0 {
@@ -381,6 +409,12 @@ func childFinal() (uintptr, syscall.Errno) {
 	if child.prog.Len > 0 {
 		if _, _, e := syscall.RawSyscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&child.prog))); e != 0 {
 			return childStepSeccomp, e
+		}
+		if child.holdAdmin {
+			// The filter must allow this capset (Cmd.AllowNewPrivileges).
+			if _, _, e := syscall.RawSyscall(syscall.SYS_CAPSET, uintptr(unsafe.Pointer(&child.capHdr)), uintptr(unsafe.Pointer(&child.capData[0])), 0); e != 0 {
+				return childStepSeccomp, e
+			}
 		}
 	}
 	_, _, e := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(child.path)),

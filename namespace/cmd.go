@@ -121,8 +121,9 @@ type Cmd struct {
 	// filter is loaded, then drops it with capset(2), which the filter
 	// must therefore allow. It needs Capabilities and an init that holds
 	// CAP_SYS_ADMIN; without them no_new_privs is still set. Exclusive
-	// with NoNewPrivileges, and refused with Sandbox (an entered command's
-	// filter is loaded by a forked child).
+	// with NoNewPrivileges. With Sandbox the same holds for the forked
+	// command: it keeps CAP_SYS_ADMIN (non-dumpable, running raw system
+	// calls only) until its filter is loaded, then drops it with capset.
 	AllowNewPrivileges bool
 	// Rlimits are applied with setrlimit in the init.
 	Rlimits []Rlimit

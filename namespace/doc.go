@@ -69,8 +69,11 @@
 // create and start: the init does all of the above except seccomp and
 // exec, Start returns, and the init waits on its own copy of a listening
 // unix socket until ReleaseGate connects to its path, from any process.
-// Detach lets the caller exit meanwhile (no Pdeathsig; stdio as files):
-// the waiting init is reparented and keeps waiting.
+// Detach lets the caller exit meanwhile (stdio as files): the waiting init
+// is reparented and keeps waiting. With Pdeathsig the init dies with the
+// caller until Detach hands it over (the init disarms the signal at the
+// caller's request, over the gate): a caller killed between Start and
+// Detach leaves nothing waiting.
 //
 // Prestart splits it the other way: it forks the init from the fields
 // that shape its process (namespaces, stdio, Pdeathsig...) and returns
@@ -106,7 +109,9 @@
 // single-threaded, as joining a USER or TIME namespace requires (with
 // those, it drops its privileges itself once it has joined them); its
 // seccomp filter is loaded right before execve, so the filter only has
-// to allow execve. A sandbox whose process has
+// to allow execve (and capset(2) with AllowNewPrivileges: the command then
+// keeps CAP_SYS_ADMIN until the filter is loaded, instead of setting
+// no_new_privs, and drops it right after). A sandbox whose process has
 // exited is a *StepError matching os.ErrProcessDone, a frozen cgroup one
 // matching ErrSandboxFrozen: Start never waits on either.
 //

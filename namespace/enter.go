@@ -82,10 +82,6 @@ func (c *Cmd) validateEnter() error {
 				Reason: "a command entering a Sandbox takes the sandbox's namespaces and root: leave it empty"}
 		}
 	}
-	if c.AllowNewPrivileges {
-		return &InvalidError{Pkg: "namespace", Field: "AllowNewPrivileges", Value: "true",
-			Reason: "a command entering a Sandbox loads its filter with no_new_privs when it lacks CAP_SYS_ADMIN"}
-	}
 	return nil
 }
 

@@ -256,6 +256,36 @@ func TestEnterSeccomp(t *testing.T) {
 	if out := fields(s.enter(t, "mkdir /tmp/y && echo mkdir ok", nil)); out["mkdir"] != "ok" {
 		t.Errorf("mkdir without the filter: %v", out)
 	}
+	enterAllowNewPrivs(t, s)
+}
+
+// enterAllowNewPrivs: with AllowNewPrivileges the entered command's
+// filter is loaded without no_new_privs (CAP_SYS_ADMIN held until then),
+// and the command ends up with its own capabilities only; a filter that
+// denies the capset doing the drop fails the start instead.
+func enterAllowNewPrivs(t *testing.T, s *sandbox) {
+	t.Helper()
+	keep := namespace.NewCapSet(0 /* CAP_CHOWN */, namespace.CapNetAdmin)
+	hex := fmt.Sprintf("%016x", uint64(keep))
+	st := statusFields(s.enter(t, "cat /proc/self/status; mkdir /tmp/x-$$ 2>/dev/null && echo Mkdir: ok || echo Mkdir: denied", func(c *namespace.Cmd) {
+		c.Credential = &namespace.Credential{UID: 1000, GID: 1001}
+		c.Capabilities = &namespace.Capabilities{Bounding: keep, Effective: keep, Permitted: keep, Inheritable: keep, Ambient: keep}
+		c.Seccomp, c.AllowNewPrivileges = denyMkdir(), true
+	}))
+	for k, v := range map[string]string{"Uid": "1000\t1000\t1000\t1000", "CapEff": hex, "CapPrm": hex, "CapInh": hex,
+		"CapAmb": hex, "CapBnd": hex, "NoNewPrivs": "0", "Seccomp": "2", "Mkdir": "denied"} {
+		if st[k] != v {
+			t.Errorf("AllowNewPrivileges: %s = %q, want %q", k, st[k], v)
+		}
+	}
+	c := &namespace.Cmd{Path: "/bin/true", Sandbox: s.sb, Env: []string{},
+		Capabilities: &namespace.Capabilities{Bounding: keep, Effective: keep, Permitted: keep},
+		Seccomp:      deny(unix.SYS_CAPSET), AllowNewPrivileges: true}
+	st2, err := c.Run()
+	var se *namespace.StepError
+	if !errors.As(err, &se) || se.Step != namespace.StepSeccomp || !errors.Is(err, unix.EPERM) {
+		t.Errorf("filter denying capset: status %+v, err %v; want a seccomp StepError with EPERM", st2, err)
+	}
 }
 
 // A sandbox with USER and TIME namespaces of its own: the command joins
@@ -304,6 +334,8 @@ func TestEnterUserAndTimeNamespaces(t *testing.T) {
 	}); out != "ok\n" {
 		t.Errorf("the same mkdir without the filter: %q", out)
 	}
+	// The child drops its privileges itself here: AllowNewPrivileges too.
+	enterAllowNewPrivs(t, s)
 	// Seen from the host, its root is the mapped uid 100000.
 	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "1000"}, Sandbox: s.sb, Env: []string{},
 		Credential: &namespace.Credential{UID: 0, GID: 0}}

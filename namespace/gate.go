@@ -26,6 +26,10 @@ import (
 // process exits (see Cmd.Detach), and does not depend on the path being
 // visible inside the sandbox (no /proc is needed, unlike a FIFO reopened
 // through /proc/self/fd).
+//
+// Whoever connects sends one byte: gateRelease (ReleaseGate) or
+// gateHandover (Detach of a Cmd with Pdeathsig). A connection that sends
+// anything else, or nothing, releases nothing and is closed.
 type Gate struct {
 	f    *os.File
 	path string
@@ -87,6 +91,9 @@ func ReleaseGate(ctx context.Context, path string) error {
 		return fmt.Errorf("namespace: releasing gate: %w", err)
 	}
 	defer conn.Close()
+	if _, err := conn.Write([]byte{gateRelease}); err != nil {
+		return fmt.Errorf("namespace: releasing gate %s: %w", path, err)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 	// The init writes the ready byte and "X" right before exec, then
@@ -105,9 +112,19 @@ func ReleaseGate(ctx context.Context, path string) error {
 	return rep.err(nil)
 }
 
-// waitGate runs in the init: it accepts one connection on the gate fd,
-// closes the listening socket (a second release is refused) and returns
-// the connection, on which the init reports the exec.
+// The one-byte requests on a gate connection, and the handover's answer.
+const (
+	gateRelease    = 'R'
+	gateHandover   = 'H'
+	gateHandedOver = 'h'
+)
+
+// waitGate runs in the init, on its locked main thread: it accepts
+// connections on the gate fd until one asks for the release, then closes
+// the listening socket (a second release is refused) and returns that
+// connection, on which the init reports the exec. A handover request
+// disarms the parent-death signal (a per-thread setting: this is the
+// thread that armed it) and is answered on its own connection.
 func waitGate(fd int) (*os.File, error) {
 	defer unix.Close(fd)
 	for {
@@ -118,8 +135,43 @@ func waitGate(fd int) (*os.File, error) {
 		if err != nil {
 			return nil, fmt.Errorf("accept on gate: %w", err)
 		}
-		return os.NewFile(uintptr(nfd), "gate"), nil
+		conn := os.NewFile(uintptr(nfd), "gate")
+		var req [1]byte
+		if n, _ := conn.Read(req[:]); n == 1 && req[0] == gateRelease {
+			return conn, nil
+		} else if n == 1 && req[0] == gateHandover {
+			if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err == nil {
+				_, _ = conn.Write([]byte{gateHandedOver})
+			}
+		}
+		conn.Close()
 	}
+}
+
+// handoverTimeout bounds Detach's wait for the init's answer: it answers
+// at once unless it is not waiting at the gate any more.
+const handoverTimeout = 30 * time.Second
+
+// handOver asks the init waiting at the gate at path to disarm its
+// parent-death signal, and waits for its answer.
+func handOver(path string) error {
+	conn, err := net.DialTimeout("unix", path, handoverTimeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(handoverTimeout))
+	if _, err := conn.Write([]byte{gateHandover}); err != nil {
+		return err
+	}
+	var ans [1]byte
+	if _, err := conn.Read(ans[:]); err != nil {
+		return err
+	}
+	if ans[0] != gateHandedOver {
+		return fmt.Errorf("unexpected answer %q", ans[0])
+	}
+	return nil
 }
 
 // passGate reports the exec on the gate connection: the same records as
@@ -144,16 +196,26 @@ func passGate(gateFD int) (*os.File, error) {
 // which reaps it. Pid still returns its pid: find it again by it
 // (namespace.Open, pidfd_open).
 //
-// Detach needs a Cmd started without Pdeathsig (the parent-death signal
-// would kill the command when the caller exits) and with Stdin, Stdout and
-// Stderr nil or *os.File (a pipe copied by a goroutine of the caller would
-// break when the caller exits).
+// A Cmd started with Pdeathsig can be detached only while it waits at its
+// Gate: Detach then hands it over, asking the init to disarm the
+// parent-death signal and waiting for its answer. Until then the init dies
+// with the caller (or the thread that forked it), so a starter killed
+// between Start and Detach leaves nothing behind; once Detach has
+// returned nil, the init no longer depends on it. Should the caller die
+// during Detach, the init may or may not have been handed over: record
+// its pid (and cgroup) where a later cleanup finds them before calling
+// Detach. A command started with Pdeathsig and without a Gate cannot be
+// detached (an *InvalidError), nor one released from its gate already (an
+// error matching unix.ECONNREFUSED): it keeps its Pdeathsig.
+//
+// Detach also needs Stdin, Stdout and Stderr nil or *os.File (a pipe
+// copied by a goroutine of the caller would break when the caller exits).
 func (c *Cmd) Detach() error {
 	if c.ecmd == nil || c.Process == nil {
 		return errors.New("namespace: Cmd not started")
 	}
-	if c.Pdeathsig != 0 {
-		return &InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "a detached command must not die with its starter"}
+	if c.Pdeathsig != 0 && c.Gate == nil {
+		return &InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "a detached command must not die with its starter: only a command waiting at its Gate can be handed over"}
 	}
 	for _, s := range []struct {
 		field string
@@ -163,10 +225,18 @@ func (c *Cmd) Detach() error {
 			return &InvalidError{Pkg: "namespace", Field: s.field, Value: fmt.Sprintf("%T", s.v), Reason: "a detached command needs nil or an *os.File"}
 		}
 	}
+	if c.Pdeathsig != 0 {
+		if err := c.handOver(); err != nil {
+			return err
+		}
+	}
 	detached := false
 	c.waitOnce.Do(func() {
 		detached = true
 		c.waitErr = errDetached
+		if c.keeper != nil {
+			close(c.keeper) // handed over: the forking thread may end
+		}
 		c.releaseRefs()
 		pid := c.Process.Pid
 		_ = c.Process.Release() // sets Pid to -1; Pid() must keep working
@@ -174,6 +244,22 @@ func (c *Cmd) Detach() error {
 	})
 	if !detached {
 		return errors.New("namespace: Cmd already waited for or detached")
+	}
+	return nil
+}
+
+// handOver disarms the Pdeathsig of the init waiting at c's gate.
+func (c *Cmd) handOver() error {
+	c.mu.Lock()
+	waited := c.waited
+	c.mu.Unlock()
+	if waited {
+		return errors.New("namespace: Cmd already waited for or detached")
+	}
+	if err := handOver(c.Gate.path); err != nil {
+		// ECONNREFUSED: released already (or dead); the command keeps
+		// its Pdeathsig.
+		return fmt.Errorf("namespace: handing over the init waiting at gate %s: %w", c.Gate.path, err)
 	}
 	return nil
 }

@@ -125,24 +125,42 @@ func TestGateReportsExecFailure(t *testing.T) {
 	}
 }
 
-func TestGateDetachRefusesPdeathsig(t *testing.T) {
+// Pdeathsig and Detach meet only at a gate: without one, or once the
+// command has been released, it keeps its parent-death signal.
+func TestGateDetachPdeathsig(t *testing.T) {
 	testutil.RequireRoot(t)
-	gate, _ := newGate(t)
-	c := gatedSleep(gateRoot(t), gate)
+	c := gatedSleep(gateRoot(t), nil)
 	c.Pdeathsig = syscall.SIGKILL
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	var ie *namespace.InvalidError
 	if err := c.Detach(); !errors.As(err, &ie) || ie.Field != "Pdeathsig" {
-		t.Errorf("Detach with Pdeathsig: %v", err)
+		t.Errorf("Detach with Pdeathsig and no Gate: %v, want an *InvalidError", err)
 	}
 	_ = c.Signal(syscall.SIGKILL)
 	c.Wait()
+
+	gate, sock := newGate(t)
+	c = gatedSleep(gateRoot(t), gate)
+	c.Pdeathsig = syscall.SIGKILL
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Wait()
+	defer c.Signal(syscall.SIGKILL)
+	if err := namespace.ReleaseGate(testCtx(t), sock); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Detach(); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("Detach with Pdeathsig after release: %v, want ECONNREFUSED", err)
+	}
 }
 
 // helperGateStart starts gated sleep in root args[0] behind a gate at
-// args[1], detaches it, prints its pid and exits.
+// args[1], prints its pid and exits. args[2] says how: "detach" (no
+// Pdeathsig), "handover" (Pdeathsig, then Detach) or "abandon" (Pdeathsig
+// and no Detach: the init must die with this process).
 func helperGateStart(args []string) int {
 	gate, err := namespace.NewGate(args[1])
 	if err != nil {
@@ -150,25 +168,71 @@ func helperGateStart(args []string) int {
 		return 1
 	}
 	c := gatedSleep(args[0], gate)
+	if args[2] != "detach" {
+		c.Pdeathsig = syscall.SIGKILL
+	}
 	if err := c.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := c.Detach(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	if args[2] != "abandon" {
+		if err := c.Detach(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	fmt.Println(c.Pid())
 	return 0
 }
 
-// TestGateOutlivesStarter proves the create/start split across processes:
-// the starter exits, the init keeps waiting (reparented), and a release
-// from this process execs the command.
-func TestGateOutlivesStarter(t *testing.T) {
+// TestGateDiesWithStarter: an init started with Pdeathsig and never
+// handed over dies when its starter exits, while waiting at the gate.
+func TestGateDiesWithStarter(t *testing.T) {
 	testutil.RequireRoot(t)
 	sock := filepath.Join(t.TempDir(), "gate.sock")
-	hc := testutil.HelperCommand(t, "gate-start", gateRoot(t), sock)
+	out, err := testutil.HelperCommand(t, "gate-start", gateRoot(t), sock, "abandon").Output()
+	if err != nil {
+		t.Fatalf("starter: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("starter printed %q", out)
+	}
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return // gone already
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 60_000)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if n != 1 {
+			_ = unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+			t.Fatalf("the abandoned init %d outlived its starter: %v", pid, err)
+		}
+		return
+	}
+}
+
+// TestGateOutlivesStarter proves the create/start split across processes:
+// the starter exits, the init keeps waiting (reparented), and a release
+// from this process execs the command; with Pdeathsig once handed over.
+func TestGateOutlivesStarter(t *testing.T) {
+	for _, how := range []string{"detach", "handover"} {
+		t.Run(how, func(t *testing.T) { gateOutlivesStarter(t, how) })
+	}
+}
+
+func gateOutlivesStarter(t *testing.T, how string) {
+	testutil.RequireRoot(t)
+	sock := filepath.Join(t.TempDir(), "gate.sock")
+	hc := testutil.HelperCommand(t, "gate-start", gateRoot(t), sock, how)
 	out, err := hc.Output()
 	if err != nil {
 		t.Fatalf("starter: %v", err)

@@ -59,14 +59,13 @@ func dropPrivileges(cfg *initConfig) (string, error) {
 // holdAdmin reports whether the init keeps CAP_SYS_ADMIN in its effective
 // set past dropPrivileges, to load the filter without no_new_privs (which
 // seccomp(2) requires of a thread without it) and drop it right after
-// (dropAdmin): only with a filter, AllowNewPrivileges, explicit
+// (dropAdmin; for a command entering a sandbox, its forked child does
+// both, see childFinal): only with a filter, AllowNewPrivileges, explicit
 // capabilities that lack CAP_SYS_ADMIN, and the init holding it now. The
 // bounding set is dropped as asked, so the command can never regain it.
 func holdAdmin(cfg *initConfig) bool {
 	c := cfg.Capabilities
-	// A command entering a sandbox loads its filter in a forked child that
-	// has no dropAdmin (Cmd.validate refuses AllowNewPrivileges there).
-	if len(cfg.Seccomp) == 0 || !cfg.AllowNewPrivs || c == nil || c.Effective.Has(CapSysAdmin) || cfg.Enter != nil {
+	if len(cfg.Seccomp) == 0 || !cfg.AllowNewPrivs || c == nil || c.Effective.Has(CapSysAdmin) {
 		return false
 	}
 	eff, err := effectiveCaps()

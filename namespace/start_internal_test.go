@@ -117,20 +117,19 @@ func TestErrorsCrossTheStatusPipe(t *testing.T) {
 func TestValidate(t *testing.T) {
 	h := &Handle{kind: NET}
 	for name, c := range map[string]*Cmd{
-		"Path":                            {},
-		"Namespaces":                      {Path: "x", Namespaces: Set{NET, NET}},
-		"Join":                            {Path: "x", Namespaces: Set{NET}, Join: []*Handle{h}},
-		"Hostname":                        {Path: "x", Hostname: "h"},
-		"Domainname":                      {Path: "x", Domainname: "d", Join: []*Handle{h}}, // a joined NET is no UTS
-		"Root":                            {Path: "x", Root: nil, Domainname: "d"},
-		"UIDMappings":                     {Path: "x", Namespaces: Set{USER}, UIDMappings: []IDMap{{0, 0, 0}}},
-		"CgroupPath":                      {Path: "x", CgroupFD: 5, CgroupPath: "/sys/fs/cgroup/x"},
-		"Rlimits":                         {Path: "x", Rlimits: []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 10, Max: 5}}},
-		"Capabilities.Effective":          {Path: "x", Capabilities: &Capabilities{Effective: 1}},
-		"OOMScoreAdj":                     {Path: "x", OOMScoreAdj: new(-1001)},
-		"AllowNewPrivileges":              {Path: "x", NoNewPrivileges: true, AllowNewPrivileges: true},
-		"AllowNewPrivileges in a Sandbox": {Path: "x", Sandbox: &Sandbox{pidfd: os.Stdin}, AllowNewPrivileges: true},
-		"Stdin":                           {Path: "x", TTY: os.Stdin, Stdin: strings.NewReader("")},
+		"Path":                   {},
+		"Namespaces":             {Path: "x", Namespaces: Set{NET, NET}},
+		"Join":                   {Path: "x", Namespaces: Set{NET}, Join: []*Handle{h}},
+		"Hostname":               {Path: "x", Hostname: "h"},
+		"Domainname":             {Path: "x", Domainname: "d", Join: []*Handle{h}}, // a joined NET is no UTS
+		"Root":                   {Path: "x", Root: nil, Domainname: "d"},
+		"UIDMappings":            {Path: "x", Namespaces: Set{USER}, UIDMappings: []IDMap{{0, 0, 0}}},
+		"CgroupPath":             {Path: "x", CgroupFD: 5, CgroupPath: "/sys/fs/cgroup/x"},
+		"Rlimits":                {Path: "x", Rlimits: []Rlimit{{Resource: unix.RLIMIT_NOFILE, Cur: 10, Max: 5}}},
+		"Capabilities.Effective": {Path: "x", Capabilities: &Capabilities{Effective: 1}},
+		"OOMScoreAdj":            {Path: "x", OOMScoreAdj: new(-1001)},
+		"AllowNewPrivileges":     {Path: "x", NoNewPrivileges: true, AllowNewPrivileges: true},
+		"Stdin":                  {Path: "x", TTY: os.Stdin, Stdin: strings.NewReader("")},
 	} {
 		var ie *InvalidError
 		if err := c.validate(); !errors.As(err, &ie) {

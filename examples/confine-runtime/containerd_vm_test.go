@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,7 +58,7 @@ func TestVMContainerd(t *testing.T) {
 		name string
 		fn   func(*testing.T)
 	}{{"run", d.testRun}, {"tty", d.testTTY}, {"runtime-error", d.testRuntimeError},
-		{"memory-limit", d.testMemoryLimit}, {"detached", d.testDetached}} {
+		{"memory-limit", d.testMemoryLimit}, {"detached", d.testDetached}, {"task-ops", d.testTaskOps}} {
 		t.Run(st.name, func(t *testing.T) {
 			st.fn(t)
 			d.checkNothingLeft(t)
@@ -378,6 +379,105 @@ func (d *ctrd) testDetached(t *testing.T) {
 	}
 	d.mustCtr(t, "task", "delete", id)
 	d.mustCtr(t, "container", "delete", id)
+}
+
+// testTaskOps: `ctr task pause` freezes the container (PAUSED, a counter
+// loop stops advancing) and `ctr task resume` thaws it; `ctr task ps`
+// lists exactly the container's processes; `ctr task metrics` returns its
+// cgroup v2 stats (memory in use, pids).
+func (d *ctrd) testTaskOps(t *testing.T) {
+	const id = "c-ops"
+	d.mustCtr(t, d.runArgs("-d", ctrdImage, id, "sh", "-c",
+		"i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done")...)
+	defer func() {
+		d.ctr(t, "task", "resume", id)
+		d.ctr(t, "task", "kill", "--signal", "SIGKILL", id)
+		d.waitStatus(t, id, "STOPPED")
+		d.mustCtr(t, "task", "delete", id)
+		d.mustCtr(t, "container", "delete", id)
+	}()
+	pid, _ := d.task(t, id)
+	counter := func() int {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/root/tmp/n", pid))
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
+	advancing := func() bool {
+		n := counter()
+		time.Sleep(time.Second)
+		return counter() > n
+	}
+	if !advancing() {
+		t.Fatalf("the counter loop does not run (at %d)", counter())
+	}
+
+	d.mustCtr(t, "task", "pause", id)
+	if _, st := d.task(t, id); st != "PAUSED" {
+		t.Errorf("ctr task ls after pause: %s, want PAUSED", st)
+	}
+	if st := mustRT(t, filepath.Join(d.runcRoot, ctrdNS), "state", id); !strings.Contains(st, `"status": "paused"`) {
+		t.Errorf("confine-runtime state after pause: %s", st)
+	}
+	if advancing() {
+		t.Error("the counter advances in a paused container")
+	}
+	// Frozen, the process set is stable: ps must list exactly the cgroup's.
+	cg := filepath.Join(d.nsCgroup(), id)
+	procs, err := os.ReadFile(filepath.Join(cg, "cgroup.procs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Fields(string(procs))
+	var got []string
+	for _, l := range strings.Split(d.mustCtr(t, "task", "ps", id), "\n")[1:] {
+		if f := strings.Fields(l); len(f) > 0 {
+			got = append(got, f[0])
+		}
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) || !slices.Contains(got, strconv.Itoa(pid)) {
+		t.Errorf("ctr task ps: pids %v, want the cgroup's %v (init %d among them)", got, want, pid)
+	}
+	t.Logf("paused: counter at %d, ctr task ps pids %v", counter(), got)
+	m := metrics(d.mustCtr(t, "task", "metrics", id))
+	t.Logf("ctr task metrics: memory.usage %d, pids.current %d", m["memory.usage"], m["pids.current"])
+	if m["memory.usage"] <= 0 || m["pids.current"] < 1 {
+		t.Errorf("ctr task metrics: %v, want memory.usage > 0 and pids.current >= 1", m)
+	}
+
+	d.mustCtr(t, "task", "resume", id)
+	if _, st := d.task(t, id); st != "RUNNING" {
+		t.Errorf("ctr task ls after resume: %s, want RUNNING", st)
+	}
+	if !advancing() {
+		t.Error("the counter does not advance after resume")
+	}
+}
+
+// metrics parses `ctr task metrics`' table (METRIC VALUE).
+func metrics(out string) map[string]int64 {
+	m := map[string]int64{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 {
+			if v, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				m[f[0]] = v
+			}
+		}
+	}
+	return m
+}
+
+// waitStatus waits (a minute at most) for `ctr task ls` to show status.
+func (d *ctrd) waitStatus(t *testing.T, id, status string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if _, st := d.task(t, id); st == status {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s still %s a minute later, want %s", id, st, status)
+		}
+	}
 }
 
 // testExec: `ctr task exec` (confine-runtime exec under the shim) runs a

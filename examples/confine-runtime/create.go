@@ -102,6 +102,7 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err != nil {
 		return nil, err
 	}
+	phase("dir-created")
 	c = &container{dir: dir, rec: &record{ID: id, Bundle: bundle, Rootfs: p.cmd.Root.Path,
 		Created: time.Now().UTC(), Annotations: spec.Annotations, Hooks: p.hooks}}
 	defer func() {
@@ -113,6 +114,7 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err := dir.saveSpec(spec); err != nil { // for exec
 		return c, err
 	}
+	phase("spec-saved")
 	o.ungated = o.ungated && !gated(p, o)
 	if err := c.start(rt, p, o); err != nil {
 		return c, err
@@ -125,17 +127,19 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 	if err := runHooks("createRuntime", p.hooks.CreateRuntime, st); err != nil {
 		return c, err
 	}
+	phase("hooks-run")
 	if o.pidFile != "" {
 		if err := writePidFile(o.pidFile, c.rec.Pid); err != nil {
 			return c, err
 		}
+		phase("pid-file-written")
 	}
 	return c, nil
 }
 
-// start makes the cgroup, records it (so that delete --force finds it even
-// if this process is SIGKILLed from here on), and starts the init to its
-// gate. The device program, a BPF load and the slowest part of the
+// start records the cgroup and makes it (so that delete --force finds it
+// even if this process is SIGKILLed from here on), and starts the init to
+// its gate. The device program, a BPF load and the slowest part of the
 // cgroup, is attached while the init's Go runtime starts up: after
 // Prestart forked it and before Start sends it its config, so still
 // before any of the container's setup runs.
@@ -143,16 +147,12 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 	res := p.resources
 	devices := res.Devices
 	res.Devices = nil
-	cg, err := cgroup.New(p.cgroupPath, res)
+	cg, err := c.newCgroup(p, res)
 	if err != nil {
-		return fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
-	}
-	defer cg.Close()
-	c.rec.CgroupPath = cg.Path()
-	if err := c.dir.write(c.rec); err != nil {
-		_ = cg.Delete()
 		return err
 	}
+	defer cg.Close()
+	phase("cgroup-created")
 	cmd, closers, err := c.command(p, o, cg)
 	defer func() {
 		for _, f := range closers {
@@ -174,9 +174,42 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
+	phase("init-at-gate")
 	c.rec.Pid = cmd.Pid()
 	c.rec.StartTime = startTime(c.rec.Pid)
-	return c.dir.write(c.rec)
+	if err := c.dir.write(c.rec); err != nil {
+		return err
+	}
+	phase("pid-recorded")
+	return nil
+}
+
+// newCgroup records the container's cgroup in state.json, then makes it
+// with res: a create SIGKILLed in between leaves a record naming a cgroup
+// that may not exist (delete --force skips it), never a cgroup no record
+// names. It is recorded only if it does not exist yet, so that delete
+// never removes a cgroup create did not make (cgroup.New refuses an
+// existing one).
+func (c *container) newCgroup(p *plan, res cgroup.Resources) (*cgroup.Cgroup, error) {
+	path, err := cgroup.Resolve(p.cgroupPath)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		c.rec.CgroupPath = path
+		if err := c.dir.write(c.rec); err != nil {
+			c.rec.CgroupPath = ""
+			return nil, err
+		}
+		phase("cgroup-recorded")
+	}
+	cg, err := cgroup.New(path, res)
+	if err != nil {
+		// Not made (New removes what it made on failure), or not ours.
+		c.rec.CgroupPath = ""
+		return nil, fmt.Errorf("creating cgroup %s: %w", p.cgroupPath, err)
+	}
+	return cg, nil
 }
 
 // command completes p's Cmd with the cgroup, the namespaces to join, the
@@ -186,6 +219,11 @@ func (c *container) command(p *plan, o createOptions, cg *cgroup.Cgroup) (*names
 	var closers []io.Closer
 	cmd := p.cmd
 	cmd.CgroupFD = cg.FD()
+	// Until create hands the waiting init over (Detach, once its pid is
+	// recorded), it dies with this process: a create killed half-way
+	// leaves no init behind that no state file names. An ungated run
+	// keeps it: its container dies with the runtime that waits for it.
+	cmd.Pdeathsig = syscall.SIGKILL
 	for _, j := range p.joins {
 		h, err := namespace.OpenPath(j.path)
 		if err != nil {
@@ -230,7 +268,8 @@ func (c *container) command(p *plan, o createOptions, cg *cgroup.Cgroup) (*names
 // does: when prestart or createRuntime hooks run between create and start,
 // or a pid file is written, all before the process execs. Otherwise the
 // gate would only add a round trip between the runtime and the init (a
-// socket, an accept and a release) to every run.
+// socket, an accept and a release) to every run. run --detach always
+// gates: only an init waiting at its gate can be handed over (Detach).
 func gated(p *plan, o createOptions) bool {
 	//lint:ignore SA1019 deprecated, but engines (Docker) still send prestart hooks and runc runs them
 	return len(p.hooks.Prestart) > 0 || len(p.hooks.CreateRuntime) > 0 || o.pidFile != ""

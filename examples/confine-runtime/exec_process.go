@@ -143,10 +143,10 @@ func execPlan(spec *specs.Spec, proc *specs.Process) (*plan, error) {
 	if err := convertProcess(&s, p); err != nil {
 		return nil, err
 	}
-	// A command entering a sandbox loads its filter in a forked child,
-	// which sets no_new_privs when the process lacks CAP_SYS_ADMIN:
-	// noNewPrivileges false is not honoured for exec under a filter yet.
-	p.cmd.AllowNewPrivileges = false
+	// noNewPrivileges false holds for exec as for create (convertProcess):
+	// the exec'd process loads the container's filter while it still has
+	// CAP_SYS_ADMIN, as runc's does, and drops it right after with
+	// capset(2), which the profile must allow (Docker's default does).
 	if err := convertSeccomp(&s, p); err != nil {
 		return nil, err
 	}

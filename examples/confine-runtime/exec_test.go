@@ -131,6 +131,32 @@ func TestExecProcessJSON(t *testing.T) {
 	}
 }
 
+// noNewPrivileges false in an exec'd process under the container's
+// seccomp profile: as runc, the filter binds it without no_new_privs (it
+// is loaded while the process still has CAP_SYS_ADMIN), and the process
+// ends up with only the capabilities it asked for.
+func TestExecAllowNewPrivsUnderSeccomp(t *testing.T) {
+	root, _, _ := running(t, "e1", func(s *specs.Spec) {
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
+			Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}}}
+	})
+	caps := []string{"CAP_CHOWN", "CAP_NET_RAW"}
+	for _, user := range []specs.User{{UID: 0, GID: 0}, {UID: 1000, GID: 1001}} {
+		proc := specs.Process{
+			Args: []string{"sh", "-c", "cat /proc/self/status; mkdir /dev/shm/x-$$ 2>/dev/null && echo Mkdir: ok || echo Mkdir: denied"},
+			Env:  []string{"PATH=/bin"}, Cwd: "/", User: user,
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Inheritable: caps, Ambient: caps},
+		}
+		out := statusOf(mustRT(t, root, "exec", "--process", writeProcess(t, proc), "e1"))
+		hex := fmt.Sprintf("%016x", uint64(1<<0|1<<13))
+		for k, v := range map[string]string{"CapEff": hex, "CapPrm": hex, "CapBnd": hex, "NoNewPrivs": "0", "Seccomp": "2", "Mkdir": "denied"} {
+			if out[k] != v {
+				t.Errorf("uid %d: %s = %q, want %q", user.UID, k, out[k], v)
+			}
+		}
+	}
+}
+
 func writeProcess(t *testing.T, p specs.Process) string {
 	t.Helper()
 	b, err := json.Marshal(p)

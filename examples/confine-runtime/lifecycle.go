@@ -176,20 +176,29 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2)
 		defer signal.Stop(sigs)
 	}
-	o.ungated = true
+	o.ungated = !detach // Detach needs the gate
 	c, err := rt.create(id, o)
 	if err != nil {
+		return 0, err
+	}
+	if detach {
+		// Handed over while it waits at the gate (see create), then
+		// released.
+		if err := c.cmd.Detach(); err != nil {
+			c.destroy(rt)
+			return 0, err
+		}
+		err := rt.release(c.dir, c.rec)
+		if err != nil {
+			c.destroy(rt)
+		}
+		c.dir.Close()
 		return 0, err
 	}
 	if c.cmd.Gate == nil {
 		rt.warnHooks("poststart", c.rec.Hooks.Poststart, c.rec.state(c.dir.path))
 	} else if err := rt.release(c.dir, c.rec); err != nil {
 		c.destroy(rt)
-		return 0, err
-	}
-	if detach {
-		err := c.cmd.Detach()
-		c.dir.Close()
 		return 0, err
 	}
 	// While it runs, other commands (kill, pause, update, delete) lock the

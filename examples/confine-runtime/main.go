@@ -7,6 +7,13 @@
 // The state directory (--root, default /run/confine-runtime) is all this
 // example adds of its own.
 //
+// Nothing of a container outlives the runtime process that made it unless
+// it was handed over on purpose: create records the cgroup before making
+// it and the init's pid before handing the init over (Cmd.Detach; until
+// then the init has a parent-death signal), so a create killed at any
+// point leaves at most what delete --force removes; `run` without
+// --detach keeps the signal, and its container dies with it.
+//
 // It shows what an engine such as containerd (through go-runc and its runc
 // shim) needs from a runtime, and how little glue the library leaves to
 // write. Build and run it as root, with a bundle (a rootfs directory and a
@@ -175,6 +182,7 @@ func (rt *runtime) cmdCreate(args []string) (int, error) {
 		c.destroy(rt)
 		return 0, err
 	}
+	phase("detached")
 	return 0, nil
 }
 

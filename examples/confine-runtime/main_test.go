@@ -24,6 +24,7 @@ const envAsRuntime = "CONFINE_RUNTIME_TEST_AS_RUNTIME"
 func TestMain(m *testing.M) {
 	namespace.Init()
 	if os.Getenv(envAsRuntime) == "1" {
+		testPhase = phaseHook(os.Getenv(envPhaseLog), os.Getenv(envKillAt))
 		os.Exit(runtimeMain(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
