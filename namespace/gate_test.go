@@ -188,16 +188,7 @@ func helperGateStart(args []string) int {
 // TestGateDiesWithStarter: an init started with Pdeathsig and never
 // handed over dies when its starter exits, while waiting at the gate.
 func TestGateDiesWithStarter(t *testing.T) {
-	testutil.RequireRoot(t)
-	sock := filepath.Join(t.TempDir(), "gate.sock")
-	out, err := testutil.HelperCommand(t, "gate-start", gateRoot(t), sock, "abandon").Output()
-	if err != nil {
-		t.Fatalf("starter: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
-		t.Fatalf("starter printed %q", out)
-	}
+	pid, _, _ := startAtGate(t, "abandon")
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if errors.Is(err, unix.ESRCH) {
 		return // gone already
@@ -229,18 +220,26 @@ func TestGateOutlivesStarter(t *testing.T) {
 	}
 }
 
-func gateOutlivesStarter(t *testing.T, how string) {
+// startAtGate runs the gate-start helper, which starts an init waiting at
+// a gate, leaves it as how says and exits; it returns the init's pid, the
+// helper's and the gate's path.
+func startAtGate(t *testing.T, how string) (pid, starter int, sock string) {
+	t.Helper()
 	testutil.RequireRoot(t)
-	sock := filepath.Join(t.TempDir(), "gate.sock")
+	sock = filepath.Join(t.TempDir(), "gate.sock")
 	hc := testutil.HelperCommand(t, "gate-start", gateRoot(t), sock, how)
 	out, err := hc.Output()
 	if err != nil {
 		t.Fatalf("starter: %v", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-	if err != nil {
+	if pid, err = strconv.Atoi(strings.TrimSpace(string(out))); err != nil {
 		t.Fatalf("starter printed %q", out)
 	}
+	return pid, hc.Process.Pid, sock
+}
+
+func gateOutlivesStarter(t *testing.T, how string) {
+	pid, starter, sock := startAtGate(t, how)
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		t.Fatalf("the waiting init %d did not outlive its starter: %v (%s)", pid, err, statusField(t, pid, "State"))
@@ -250,7 +249,7 @@ func gateOutlivesStarter(t *testing.T, how string) {
 	if got := cmdline(t, pid); got != "confine-init" {
 		t.Fatalf("after the starter exited: cmdline %q, want the waiting init", got)
 	}
-	if ppid := statusField(t, pid, "PPid"); ppid == strconv.Itoa(hc.Process.Pid) {
+	if ppid := statusField(t, pid, "PPid"); ppid == strconv.Itoa(starter) {
 		t.Errorf("init's parent is still the exited starter %s", ppid)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
