@@ -17,7 +17,8 @@ type EventKind int
 const (
 	// EventPopulated: the cgroup or a descendant gained its first process.
 	EventPopulated EventKind = iota + 1
-	// EventEmpty: the last process of the cgroup's subtree left.
+	// EventEmpty: the last process of the cgroup's subtree left. An
+	// OOM kill that emptied it is reported (EventOOM, EventOOMKill) before.
 	EventEmpty
 	// EventFrozen: the cgroup became fully frozen.
 	EventFrozen

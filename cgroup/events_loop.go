@@ -119,6 +119,14 @@ func (w *Watcher) refreshLocked(wt *watch, cg bool, out []Event) []Event {
 			return append(out, Event{Cgroup: wt.c, Kind: EventError, Err: err})
 		}
 		if wt.ev.populated != old.populated {
+			if !wt.ev.populated {
+				// An OOM kill that emptied the cgroup is counted in
+				// memory.events before the last process leaves: report
+				// it first, since a watcher's user may stop at
+				// EventEmpty and the cgroup may be gone before the
+				// memory.events record arrives.
+				out = w.refreshLocked(wt, false, out)
+			}
 			out = append(out, Event{Cgroup: wt.c, Kind: pick(wt.ev.populated, EventPopulated, EventEmpty)})
 		}
 		if wt.ev.frozen != old.frozen {
