@@ -100,6 +100,7 @@ func TestVMCRI(t *testing.T) {
 
 	// What checkNothingLeft looks for is there while the pod runs.
 	left := strings.Join(c.leftovers(t), "\n")
+	t.Logf("of the running pod:\n%s", left)
 	for _, k := range []string{"cgroup", "runtime state", "mount", "process"} {
 		if !strings.Contains("\n"+left, "\n"+k+" ") {
 			t.Errorf("no %s seen of the running pod; seen:\n%s", k, left)
