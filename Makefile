@@ -9,6 +9,7 @@
 #   make bench-cgroups            confine vs containerd/cgroups vs runc fs2, in the VM
 #   make bench-runtimes           confine-runtime vs runc vs crun (run; create+start+delete), in the VM
 #   make test-containerd          containerd + ctr with confine-runtime as runc, in the VM
+#   make test-cri                 containerd's CRI plugin + crictl: a pod with the confine handler, in the VM
 SHELL := /bin/bash
 GO ?= go
 export CONFINE_CACHE ?= /var/cache/confine
@@ -20,9 +21,10 @@ RUN ?= ^TestVM
 VM_TIMEOUT ?= 30m
 HOST_TIMEOUT ?= 20m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# containerd, ctr and the runc shim (internal/containerdbuild): built on the
-# host (they need the module proxy) and shipped into the VM, where
-# TestVMContainerd runs them with confine-runtime.
+# containerd, ctr, the runc shim and crictl (internal/containerdbuild): built
+# on the host (they need the module proxy) and shipped into the VM, where
+# TestVMContainerd (ctr) and TestVMCRI (crictl, the CRI plugin) run them with
+# confine-runtime.
 export CONFINE_CONTAINERD ?= $(CONFINE_CACHE)/containerd
 # The OCI conformance suite (runtime-tools v0.9.0, internal/ocisuite): built
 # on the host (it needs the module proxy) and shipped into the VM, where
@@ -73,7 +75,7 @@ bench-runtimes: provision vmexec
 		-bench '^BenchmarkRuntimes$$' -benchtime $(RUNTIME_RUNS)x -timeout $(VM_TIMEOUT) -exec $(VMEXEC) \
 		./examples/confine-runtime
 
-.PHONY: containerd test-containerd oci-suite conformance
+.PHONY: containerd test-containerd test-cri oci-suite conformance
 containerd:
 	$(GO) run ./internal/containerdbuild/cmd/containerdbuild -dir $(CONFINE_CONTAINERD)
 
@@ -82,6 +84,12 @@ containerd:
 test-containerd: provision vmexec containerd
 	CGO_ENABLED=0 CONFINE_VM_FILES=$(CONFINE_CONTAINERD) $(GO) test -v -count=1 -timeout $(VM_TIMEOUT) \
 		-exec $(VMEXEC) -run '^TestVMContainerd$$' ./examples/confine-runtime
+
+# Kubernetes' path: crictl through containerd's CRI plugin runs a pod and a
+# container with the RuntimeClass handler confine (the README's config).
+test-cri: provision vmexec containerd
+	CGO_ENABLED=0 CONFINE_VM_FILES=$(CONFINE_CONTAINERD) $(GO) test -v -count=1 -timeout $(VM_TIMEOUT) \
+		-exec $(VMEXEC) -run '^TestVMCRI$$' ./examples/confine-runtime
 
 oci-suite:
 	$(GO) run ./internal/ocisuite/cmd/ocisuite -dir $(CONFINE_OCI_SUITE)

@@ -40,6 +40,7 @@ const (
 // below base, and the runtime the shim is told to run.
 type ctrd struct {
 	bins     *containerdbuild.Bins
+	ns       string // the containerd namespace ctr works in
 	base     string
 	sock     string
 	log      string
@@ -53,7 +54,7 @@ func TestVMContainerd(t *testing.T) {
 	testutil.RequireRoot(t)
 	testutil.RequireController(t, "memory")
 	d := startContainerd(t, containerdBins(t))
-	d.importImage(t)
+	d.importImage(t, ctrdImage, []string{"sh"})
 	for _, st := range []struct {
 		name string
 		fn   func(*testing.T)
@@ -92,30 +93,43 @@ func containerdBins(t *testing.T) *containerdbuild.Bins {
 // temporary directory, and stops it when the test ends.
 func startContainerd(t *testing.T, bins *containerdbuild.Bins) *ctrd {
 	base := t.TempDir()
-	d := &ctrd{bins: bins, base: base, sock: filepath.Join(base, "containerd.sock"),
+	d := &ctrd{bins: bins, ns: ctrdNS, base: base, sock: filepath.Join(base, "containerd.sock"),
 		log: filepath.Join(base, "containerd.log"), runtime: filepath.Join(base, "confine-runtime"),
 		runcRoot: filepath.Join(base, "runc")}
+	writeRuntimeScript(t, d.runtime)
+	// CRI (and with it CNI and pod sandboxes) is of no use to ctr and
+	// slow to start under emulation.
+	d.start(t, `disabled_plugins = ["io.containerd.grpc.v1.cri"]`)
+	return d
+}
+
+// writeRuntimeScript writes an executable script at path running this
+// test binary as confine-runtime: the VM has no Go toolchain to build
+// confine-runtime, so the shim runs the test binary (TestMain) through it.
+func writeRuntimeScript(t *testing.T, path string) {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The VM has no Go toolchain to build confine-runtime: the shim runs
-	// this test binary as the runtime (TestMain), through this script.
 	script := fmt.Sprintf("#!/bin/sh\nexport %s=1\nexec %s \"$@\"\n", envAsRuntime, exe)
-	if err := os.WriteFile(d.runtime, []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// CRI (and with it CNI and pod sandboxes) is of no use to ctr and
-	// slow to start under emulation.
+}
+
+// start writes containerd's config (root and state below d.base, the
+// socket d.sock, then extra), starts it with its output in d.log, waits
+// for it to answer, and stops it when the test ends.
+func (d *ctrd) start(t *testing.T, extra string) {
 	config := fmt.Sprintf(`version = 3
 root = %q
 state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
+%s
 
 [grpc]
   address = %q
-`, filepath.Join(base, "root"), filepath.Join(base, "state"), d.sock)
-	cfg := filepath.Join(base, "config.toml")
+`, filepath.Join(d.base, "root"), filepath.Join(d.base, "state"), extra, d.sock)
+	cfg := filepath.Join(d.base, "config.toml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -124,9 +138,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	d.cmd = exec.Command(bins.Path("containerd"), "--config", cfg)
+	d.cmd = exec.Command(d.bins.Path("containerd"), "--config", cfg)
 	// containerd finds the shim by name in PATH.
-	d.cmd.Env = append(os.Environ(), "PATH="+bins.Dir+":"+os.Getenv("PATH"))
+	d.cmd.Env = append(os.Environ(), "PATH="+d.bins.Dir+":"+os.Getenv("PATH"))
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -142,7 +156,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return d
 }
 
 // stop stops containerd and removes the namespace's parent cgroup the
@@ -172,12 +185,12 @@ func (d *ctrd) logTail() string {
 	return strings.Join(lines[max(0, len(lines)-40):], "\n")
 }
 
-// ctr runs ctr against this containerd in ctrdNS.
+// ctr runs ctr against this containerd in d.ns.
 func (d *ctrd) ctr(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, d.bins.Path("ctr"), append([]string{"--address", d.sock, "--namespace", ctrdNS}, args...)...)
+	cmd := exec.CommandContext(ctx, d.bins.Path("ctr"), append([]string{"--address", d.sock, "--namespace", d.ns}, args...)...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -208,24 +221,26 @@ func (d *ctrd) runArgs(flags ...string) []string {
 
 func (d *ctrd) nsCgroup() string { return filepath.Join(testutil.UnifiedMount(), ctrdNS) }
 
-// importImage makes an OCI archive of a busybox root and imports it.
-func (d *ctrd) importImage(t *testing.T) {
+// importImage makes an OCI archive of a busybox root running cmd, and
+// imports it as image.
+func (d *ctrd) importImage(t *testing.T, image string, cmd []string) {
 	root := testutil.BusyboxRoot(t, []string{"proc", "sys", "dev", "tmp", "run", "etc"},
 		"sh", "echo", "cat", "dd", "sleep", "tr", "true", "tty")
 	archive := filepath.Join(d.base, "image.tar")
+	defer os.Remove(archive)
 	f, err := os.Create(archive)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeOCIArchive(f, root, ctrdImage, []string{"sh"}); err != nil {
+	if err := writeOCIArchive(f, root, image, cmd); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	d.mustCtr(t, "images", "import", "--base-name", strings.Split(ctrdImage, ":")[0], archive)
-	if out := d.mustCtr(t, "images", "ls", "-q"); !strings.Contains(out, ctrdImage) {
-		t.Fatalf("ctr images ls after the import: %q, want %s", out, ctrdImage)
+	d.mustCtr(t, "images", "import", "--base-name", strings.Split(image, ":")[0], archive)
+	if out := d.mustCtr(t, "images", "ls", "-q"); !strings.Contains(out, image) {
+		t.Fatalf("ctr images ls after the import: %q, want %s", out, image)
 	}
 }
 
@@ -265,7 +280,7 @@ func (d *ctrd) ctrTTY(t *testing.T, args ...string) string {
 	defer master.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, d.bins.Path("ctr"), append([]string{"--address", d.sock, "--namespace", ctrdNS}, args...)...)
+	cmd := exec.CommandContext(ctx, d.bins.Path("ctr"), append([]string{"--address", d.sock, "--namespace", d.ns}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	err = cmd.Start()

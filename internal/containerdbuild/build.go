@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -17,17 +18,47 @@ import (
 // Version is the containerd release the commands are built from.
 const Version = "v2.4.2"
 
+// CrictlVersion is the cri-tools release crictl is built from: the CRI
+// client the CRI test drives containerd's CRI plugin with.
+const CrictlVersion = "v1.37.0"
+
 // Commands are the binaries Build makes, each named as containerd names it
 // (containerd finds the shim by this name in PATH).
-var Commands = []string{"containerd", "ctr", "containerd-shim-runc-v2"}
+var Commands = []string{"containerd", "ctr", "containerd-shim-runc-v2", "crictl"}
 
-const (
-	module        = "github.com/containerd/containerd/v2"
-	scratchModule = "confine.test/containerdbuild"
+// A part is one module's commands, built in a scratch module of its own so
+// that one module's requirements never raise another's (Go's minimal
+// version selection would, in one build list), and stamped on its own.
+type part struct {
+	module, version string
+	cmds            []string // package paths below module
+	tags            string
+	ldflags         string
+	stampName       string
+}
+
+// parts are what Build makes. containerd's stamp keeps the name and content
+// it had before crictl was added, so a build made by an older harness (or
+// another branch sharing the cache) stays valid and only crictl is added.
+var parts = []part{{
+	module:  "github.com/containerd/containerd/v2",
+	version: Version,
+	cmds:    []string{"cmd/containerd", "cmd/ctr", "cmd/containerd-shim-runc-v2"},
 	// The snapshotters these drop need cgo (btrfs) or host tools and
 	// kernel features the VM has no use for.
-	buildTags = "no_btrfs no_devmapper no_zfs no_aufs"
-	stampName = ".complete"
+	tags:      "no_btrfs no_devmapper no_zfs no_aufs",
+	ldflags:   "-s -w -X github.com/containerd/containerd/v2/version.Version=" + Version,
+	stampName: ".complete",
+}, {
+	module:    "sigs.k8s.io/cri-tools",
+	version:   CrictlVersion,
+	cmds:      []string{"cmd/crictl"},
+	ldflags:   "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=" + CrictlVersion,
+	stampName: ".crictl-complete",
+}}
+
+const (
+	scratchModule = "confine.test/containerdbuild"
 	// unavailableName holds why a build could not be made (MarkUnavailable).
 	unavailableName = "UNAVAILABLE"
 	// genVersion changes whenever what Build writes changes, so a build
@@ -46,7 +77,7 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("containerdbuild: containerd %s not built: %v: %s", Version, ErrUnreachable, e.Reason)
+	return fmt.Sprintf("containerdbuild: containerd %s and crictl %s not built: %v: %s", Version, CrictlVersion, ErrUnreachable, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrUnreachable) work.
@@ -64,28 +95,46 @@ func (b *Bins) Path(command string) string { return filepath.Join(b.Dir, command
 // $CONFINE_CACHE).
 func DefaultDir(cache string) string { return filepath.Join(cache, "containerd") }
 
-func stamp() string { return Version + " " + genVersion + "\n" }
+func (p part) stamp() string { return p.version + " " + genVersion + "\n" }
+
+func (p part) String() string { return path.Base(p.module) + " " + p.version }
+
+// complete tells whether dir holds p's stamp and its commands, each an
+// executable file; the error says what is missing.
+func (p part) complete(dir string) error {
+	if b, err := os.ReadFile(filepath.Join(dir, p.stampName)); err != nil || string(b) != p.stamp() {
+		return fmt.Errorf("containerdbuild: %s holds no build of %s (`make containerd` makes it)", dir, p)
+	}
+	for _, c := range p.cmds {
+		c = path.Base(c)
+		fi, err := os.Stat(filepath.Join(dir, c))
+		if err != nil {
+			return fmt.Errorf("containerdbuild: %w", err)
+		}
+		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+			return fmt.Errorf("containerdbuild: %s/%s: not an executable file", dir, c)
+		}
+	}
+	return nil
+}
 
 // Open returns the binaries Build made in dir. When dir records that the
 // module proxy was unreachable (MarkUnavailable), the error is an
 // *UnreachableError with the recorded reason.
 func Open(dir string) (*Bins, error) {
-	if b, err := os.ReadFile(filepath.Join(dir, stampName)); err == nil && string(b) == stamp() {
-		for _, c := range Commands {
-			fi, err := os.Stat(filepath.Join(dir, c))
-			if err != nil {
-				return nil, fmt.Errorf("containerdbuild: %w", err)
-			}
-			if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-				return nil, fmt.Errorf("containerdbuild: %s/%s: not an executable file", dir, c)
-			}
+	var err error
+	for _, p := range parts {
+		if err = p.complete(dir); err != nil {
+			break
 		}
+	}
+	if err == nil {
 		return &Bins{Dir: dir}, nil
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, unavailableName)); err == nil {
+	if b, rerr := os.ReadFile(filepath.Join(dir, unavailableName)); rerr == nil {
 		return nil, &UnreachableError{Reason: strings.TrimSpace(string(b))}
 	}
-	return nil, fmt.Errorf("containerdbuild: %s holds no build of containerd %s (`make containerd` makes it)", dir, Version)
+	return nil, err
 }
 
 // MarkUnavailable records in dir why the binaries could not be built, for
@@ -101,11 +150,14 @@ func MarkUnavailable(dir string, why error) error {
 	return os.WriteFile(filepath.Join(dir, unavailableName), []byte(reason+"\n"), 0o644)
 }
 
-// Build makes the Commands in dir unless they are there already: a
-// scratch module requiring containerd at Version, built with
+// Build makes the Commands in dir unless they are there already: for each
+// part, a scratch module requiring its module at its version, built with
 // CGO_ENABLED=0. It needs the go command and the module proxy (or a module
 // cache holding the modules); the go commands it runs are logged to log.
 // A failure for want of the network is an *UnreachableError.
+//
+// A directory holding containerd's part whole keeps it, and only the
+// missing parts are added (crictl, to a cache made before it was built).
 func Build(ctx context.Context, dir string, log io.Writer) (*Bins, error) {
 	if b, err := Open(dir); err == nil {
 		return b, nil
@@ -119,32 +171,84 @@ func Build(ctx context.Context, dir string, log io.Writer) (*Bins, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := build(ctx, tmp, log); err != nil {
-		return nil, err
+	if parts[0].complete(dir) == nil {
+		if err := addParts(ctx, tmp, dir, log); err != nil {
+			return nil, err
+		}
+		return Open(dir)
 	}
-	if err := cachedir.Publish(tmp, dir, stampName, stamp()); err != nil {
+	for _, p := range parts {
+		if err := build(ctx, p, tmp, log); err != nil {
+			return nil, err
+		}
+		if p.stampName != parts[0].stampName { // Publish writes the first
+			if err := os.WriteFile(filepath.Join(tmp, p.stampName), []byte(p.stamp()), 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := cachedir.Publish(tmp, dir, parts[0].stampName, parts[0].stamp()); err != nil {
 		return nil, err
 	}
 	return Open(dir)
 }
 
-// build writes the scratch module into out/src, resolves it and builds the
-// commands into out; src is removed afterwards (only binaries are shipped).
-func build(ctx context.Context, out string, log io.Writer) error {
+// addParts builds the parts dir lacks in tmp and moves them into dir, each
+// binary renamed into place before its stamp is, so a stamp always means
+// its binaries are whole.
+func addParts(ctx context.Context, tmp, dir string, log io.Writer) error {
+	for _, p := range parts[1:] {
+		if p.complete(dir) == nil {
+			continue
+		}
+		if err := build(ctx, p, tmp, log); err != nil {
+			return err
+		}
+		for _, c := range p.cmds {
+			c = path.Base(c)
+			if err := os.Rename(filepath.Join(tmp, c), filepath.Join(dir, c)); err != nil {
+				return err
+			}
+		}
+		st := filepath.Join(tmp, p.stampName)
+		if err := os.WriteFile(st, []byte(p.stamp()), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(st, filepath.Join(dir, p.stampName)); err != nil {
+			return err
+		}
+	}
+	// Built now: a reason recorded by an earlier attempt no longer holds.
+	if err := os.Remove(filepath.Join(dir, unavailableName)); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// scratch returns the go.mod and tools.go of p's scratch module.
+func (p part) scratch() (gomod, tools string) {
+	gomod = fmt.Sprintf("module %s\n\ngo 1.24\n\nrequire %s %s\n", scratchModule, p.module, p.version)
+	var imports strings.Builder
+	for _, c := range p.cmds {
+		fmt.Fprintf(&imports, "\t_ %q\n", p.module+"/"+c)
+	}
+	// The build tag keeps the go command from building this file; tidy
+	// still reads its imports.
+	tools = "//go:build tools\n\npackage tools\n\nimport (\n" + imports.String() + ")\n"
+	return gomod, tools
+}
+
+// build writes p's scratch module into out/src, resolves it and builds
+// p's commands into out; src is removed afterwards (only binaries are
+// shipped).
+func build(ctx context.Context, p part, out string, log io.Writer) error {
 	src := filepath.Join(out, "src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return err
 	}
 	defer os.RemoveAll(src)
-	mod := fmt.Sprintf("module %s\n\ngo 1.24\n\nrequire %s %s\n", scratchModule, module, Version)
-	var imports strings.Builder
-	for _, c := range Commands {
-		fmt.Fprintf(&imports, "\t_ %q\n", module+"/cmd/"+c)
-	}
-	// The build tag keeps the go command from building this file; tidy
-	// still reads its imports.
-	tools := "//go:build tools\n\npackage tools\n\nimport (\n" + imports.String() + ")\n"
-	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(mod), 0o644); err != nil {
+	gomod, tools := p.scratch()
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte(gomod), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(src, "tools.go"), []byte(tools), 0o644); err != nil {
@@ -153,11 +257,12 @@ func build(ctx context.Context, out string, log io.Writer) error {
 	if err := goCmd(ctx, src, log, "mod", "tidy"); err != nil {
 		return err
 	}
-	args := []string{"build", "-tags", buildTags,
-		"-ldflags", "-s -w -X " + module + "/version.Version=" + Version,
-		"-o", out + "/"}
-	for _, c := range Commands {
-		args = append(args, module+"/cmd/"+c)
+	args := []string{"build", "-ldflags", p.ldflags, "-o", out + "/"}
+	if p.tags != "" {
+		args = append(args, "-tags", p.tags)
+	}
+	for _, c := range p.cmds {
+		args = append(args, p.module+"/"+c)
 	}
 	return goCmd(ctx, src, log, args...)
 }

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -33,8 +36,8 @@ func TestUnreachable(t *testing.T) {
 	}
 }
 
-// Open accepts only a whole build of this Version, and reports a recorded
-// unreachable proxy as ErrUnreachable with its reason.
+// Open accepts only a whole build of every part at its version, and
+// reports a recorded unreachable proxy as ErrUnreachable with its reason.
 func TestOpen(t *testing.T) {
 	dir := t.TempDir()
 	if _, err := Open(dir); err == nil || errors.Is(err, ErrUnreachable) {
@@ -47,21 +50,36 @@ func TestOpen(t *testing.T) {
 	if _, err := Open(dir); !errors.Is(err, ErrUnreachable) || err.Error() != why.Error() {
 		t.Errorf("marked dir: %v, want %v", err, why)
 	}
+	if err := os.Remove(filepath.Join(dir, unavailableName)); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range Commands {
 		if err := os.WriteFile(filepath.Join(dir, c), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, stampName), []byte("v0.0.1 "+genVersion+"\n"), 0o644); err != nil {
-		t.Fatal(err)
+	writeStamp := func(p part, s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, p.stampName), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
+	writeStamp(parts[0], "v0.0.1 "+genVersion+"\n")
+	writeStamp(parts[1], parts[1].stamp())
 	if _, err := Open(dir); err == nil {
-		t.Error("a build of another version was accepted")
+		t.Error("a build of another containerd version was accepted")
 	}
-	if err := os.WriteFile(filepath.Join(dir, stampName), []byte(stamp()), 0o644); err != nil {
+	// containerd whole, crictl missing (a cache made before crictl was
+	// built): not a whole build, and the error names crictl.
+	writeStamp(parts[0], parts[0].stamp())
+	if err := os.Remove(filepath.Join(dir, parts[1].stampName)); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := Open(dir); err != nil || b.Path("ctr") != filepath.Join(dir, "ctr") {
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "cri-tools "+CrictlVersion) {
+		t.Errorf("no crictl stamp: %v, want an error naming cri-tools %s", err, CrictlVersion)
+	}
+	writeStamp(parts[1], parts[1].stamp())
+	if b, err := Open(dir); err != nil || b.Path("crictl") != filepath.Join(dir, "crictl") {
 		t.Fatalf("whole build: %v, %v", b, err)
 	}
 	if err := os.Chmod(filepath.Join(dir, "ctr"), 0o644); err != nil {
@@ -69,6 +87,39 @@ func TestOpen(t *testing.T) {
 	}
 	if _, err := Open(dir); err == nil {
 		t.Error("a non-executable ctr was accepted")
+	}
+}
+
+// Commands are exactly the parts' commands; containerd's stamp is what it
+// was before crictl was added (a cache shared with older builds stays
+// valid); every part has a stamp of its own; the scratch modules require
+// one module each at its version.
+func TestParts(t *testing.T) {
+	var cmds []string
+	stamps := map[string]bool{}
+	for _, p := range parts {
+		for _, c := range p.cmds {
+			cmds = append(cmds, path.Base(c))
+		}
+		if stamps[p.stampName] {
+			t.Errorf("stamp %s used twice", p.stampName)
+		}
+		stamps[p.stampName] = true
+		gomod, tools := p.scratch()
+		if want := "require " + p.module + " " + p.version + "\n"; !strings.Contains(gomod, want) || strings.Count(gomod, "require") != 1 {
+			t.Errorf("%s: go.mod %q, want one requirement %q", p, gomod, want)
+		}
+		for _, c := range p.cmds {
+			if !strings.Contains(tools, strconv.Quote(p.module+"/"+c)) {
+				t.Errorf("%s: tools.go %q does not import %s", p, tools, c)
+			}
+		}
+	}
+	if !slices.Equal(cmds, Commands) {
+		t.Errorf("parts build %v, Commands says %v", cmds, Commands)
+	}
+	if parts[0].stampName != ".complete" || parts[0].stamp() != Version+" 1\n" {
+		t.Errorf("containerd's stamp %s %q changed: caches made before crictl would be rebuilt", parts[0].stampName, parts[0].stamp())
 	}
 }
 
@@ -88,5 +139,42 @@ func TestBuildWithoutProxy(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(parent); len(ents) != 0 {
 		t.Errorf("left after a failed build: %v", ents)
+	}
+}
+
+// A cache holding containerd's part whole (made before crictl was built)
+// is kept as it is when adding crictl fails: only crictl is built, and
+// nothing of the attempt is left in or beside it.
+func TestAddPartWithoutProxy(t *testing.T) {
+	testutil.RequireCommand(t, "go")
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOMODCACHE", t.TempDir())
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "containerd")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range parts[0].cmds {
+		if err := os.WriteFile(filepath.Join(dir, path.Base(c)), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, parts[0].stampName), []byte(parts[0].stamp()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	_, err := Build(context.Background(), dir, &log)
+	var ue *UnreachableError
+	if !errors.As(err, &ue) || !strings.Contains(ue.Reason, "GOPROXY=off") {
+		t.Fatalf("Build with GOPROXY=off: %v, want an *UnreachableError naming GOPROXY=off", err)
+	}
+	if strings.Contains(log.String(), "containerd/v2/cmd") {
+		t.Errorf("containerd rebuilt although whole:\n%s", log.String())
+	}
+	if ents, _ := os.ReadDir(parent); len(ents) != 1 {
+		t.Errorf("beside the cache after a failed build: %v", ents)
+	}
+	if err := parts[0].complete(dir); err != nil {
+		t.Errorf("containerd's part after a failed crictl build: %v", err)
 	}
 }

@@ -1,8 +1,9 @@
 // Package containerdbuild builds containerd, ctr and containerd-shim-runc-v2
-// from the containerd Go module into the test bed's cache, for the tier-3
-// test that runs containerd with confine-runtime as its runc
-// (examples/confine-runtime, TestVMContainerd). Nothing of containerd is
-// kept in this repository.
+// from the containerd Go module, and crictl from cri-tools' module, into the
+// test bed's cache, for the tier-3 tests that run containerd with
+// confine-runtime as its runc (examples/confine-runtime, TestVMContainerd
+// through ctr, TestVMCRI through crictl and containerd's CRI plugin).
+// Nothing of containerd or cri-tools is kept in this repository.
 //
 // # Building
 //
@@ -11,10 +12,14 @@
 // github.com/containerd/containerd/v2 at Version, and builds the three
 // commands static with CGO_ENABLED=0 and the build tags that drop the
 // snapshotters needing cgo or host tools (btrfs, devmapper, zfs, aufs),
-// symbols stripped to keep the VM's in-memory root small. It needs the go
-// command and the Go module proxy (or a module cache that holds the
-// modules), once: later calls find the binaries in place, whole or not at
-// all (built aside, renamed into place, stamped with Version).
+// symbols stripped to keep the VM's in-memory root small; then crictl the
+// same way from sigs.k8s.io/cri-tools at CrictlVersion, in a scratch module
+// of its own (one build list would let cri-tools' Kubernetes requirements
+// raise containerd's). It needs the go command and the Go module proxy (or a
+// module cache that holds the modules), once: later calls find the
+// binaries in place, whole or not at all (built aside, renamed into place,
+// each part stamped with its version). A cache holding containerd's part
+// from before crictl was added keeps it: only crictl is built and moved in.
 //
 // The VM has neither network nor Go, so `make containerd` (and `make
 // test-vm` for confine-runtime's package) builds on the host and the VM

@@ -1,13 +1,13 @@
 // Command containerdbuild builds containerd, ctr and containerd-shim-runc-v2
-// (containerd v2.4.2, static, no cgo) into the test bed's cache and prints
-// their directory, for the Makefile:
+// (containerd v2.4.2) and crictl (cri-tools v1.37.0), static, no cgo, into
+// the test bed's cache and prints their directory, for the Makefile:
 //
 //	go run ./internal/containerdbuild/cmd/containerdbuild [-dir DIR]
 //
 // DIR defaults to $CONFINE_CONTAINERD, else containerdbuild.DefaultDir of
 // $CONFINE_CACHE (default /var/cache/confine). A build already there is
 // reused. When the Go module proxy cannot be reached it records why in DIR
-// (TestVMContainerd then skips, saying so) and exits 0, except with $CI
+// (TestVMContainerd and TestVMCRI then skip, saying so) and exits 0, except with $CI
 // set: then it fails, as a skip in CI would. See package containerdbuild.
 package main
 
@@ -35,7 +35,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, merr)
 			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "%v\ncontainerdbuild: TestVMContainerd will skip (in CI, with $CI set, this fails)\n", err)
+		fmt.Fprintf(os.Stderr, "%v\ncontainerdbuild: TestVMContainerd and TestVMCRI will skip (in CI, with $CI set, this fails)\n", err)
 		fmt.Println(*dir)
 		return
 	}
