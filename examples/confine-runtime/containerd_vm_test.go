@@ -584,7 +584,7 @@ func (d *ctrd) leftovers(t *testing.T) []string {
 			left = append(left, "mount "+f[4])
 		}
 	}
-	for _, p := range d.ownProcesses() {
+	for _, p := range d.ownProcesses("/" + ctrdNS) {
 		left = append(left, "process "+p)
 	}
 	return left
@@ -592,8 +592,8 @@ func (d *ctrd) leftovers(t *testing.T) []string {
 
 // ownProcesses lists the processes of this test's containers: shims,
 // runtimes (this binary, other than the test itself), and anything in a
-// cgroup below the namespace's.
-func (d *ctrd) ownProcesses() []string {
+// cgroup below cgroup (a path in the unified hierarchy, "/" first).
+func (d *ctrd) ownProcesses(cgroup string) []string {
 	self, _ := os.Executable()
 	ents, _ := os.ReadDir("/proc")
 	var left []string
@@ -604,7 +604,7 @@ func (d *ctrd) ownProcesses() []string {
 		}
 		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-		if exe == self || exe == d.bins.Path("containerd-shim-runc-v2") || strings.Contains(string(cg), "::/"+ctrdNS+"/") {
+		if exe == self || exe == d.bins.Path("containerd-shim-runc-v2") || strings.Contains(string(cg), "::"+cgroup+"/") {
 			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 			left = append(left, fmt.Sprintf("%d %s (%s)", pid, bytes.ReplaceAll(bytes.TrimSpace(cmdline), []byte{0}, []byte{' '}), strings.TrimSpace(string(cg))))
 		}

@@ -353,19 +353,8 @@ func (c *cri) leftovers(t *testing.T) []string {
 			left = append(left, "mount "+f[4])
 		}
 	}
-	self, _ := os.Executable()
-	ents, _ = os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() || pid == c.cmd.Process.Pid {
-			continue
-		}
-		exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
-		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-		if exe == self || exe == c.bins.Path("containerd-shim-runc-v2") || strings.Contains(string(cg), "::"+criCgroupParent+"/") {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			left = append(left, fmt.Sprintf("process %d %s (%s)", pid, bytes.ReplaceAll(bytes.TrimSpace(cmdline), []byte{0}, []byte{' '}), strings.TrimSpace(string(cg))))
-		}
+	for _, p := range c.ownProcesses(criCgroupParent) {
+		left = append(left, "process "+p)
 	}
 	return left
 }
