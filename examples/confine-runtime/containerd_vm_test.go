@@ -188,9 +188,17 @@ func (d *ctrd) logTail() string {
 // ctr runs ctr against this containerd in d.ns.
 func (d *ctrd) ctr(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	return d.tool(t, 3*time.Minute, "ctr", append([]string{"--address", d.sock, "--namespace", d.ns}, args...)...)
+}
+
+// tool runs one of the built binaries (ctr, crictl) for at most limit and
+// returns its output and exit status; a failure to run it, or a timeout,
+// fails the test with containerd's log.
+func (d *ctrd) tool(t *testing.T, limit time.Duration, name string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, d.bins.Path("ctr"), append([]string{"--address", d.sock, "--namespace", d.ns}, args...)...)
+	cmd := exec.CommandContext(ctx, d.bins.Path(name), args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -199,7 +207,7 @@ func (d *ctrd) ctr(t *testing.T, args ...string) (stdout, stderr string, code in
 	case errors.As(err, &ee) && ctx.Err() == nil:
 		code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("ctr %s: %v (%v)\nstderr: %s", strings.Join(args, " "), err, ctx.Err(), e.String())
+		t.Fatalf("%s %s: %v (%v)\nstderr: %s\ncontainerd's log:\n%s", name, strings.Join(args, " "), err, ctx.Err(), e.String(), d.logTail())
 	}
 	return o.String(), e.String(), code
 }

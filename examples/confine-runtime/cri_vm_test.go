@@ -2,12 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -147,23 +144,10 @@ func startCRI(t *testing.T) *cri {
 // to it (one socket for runtime and images).
 func (c *cri) crictl(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	ep := "unix://" + c.sock
 	// --timeout bounds each call: emulated CPU, seconds per sandbox.
-	cmd := exec.CommandContext(ctx, c.bins.Path("crictl"), append([]string{"--runtime-endpoint", ep,
+	return c.tool(t, 4*time.Minute, "crictl", append([]string{"--runtime-endpoint", ep,
 		"--image-endpoint", ep, "--timeout", "3m"}, args...)...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee) && ctx.Err() == nil:
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("crictl %s: %v (%v)\nstderr: %s\ncontainerd's log:\n%s", strings.Join(args, " "), err, ctx.Err(), e.String(), c.logTail())
-	}
-	return o.String(), e.String(), code
 }
 
 func (c *cri) mustCrictl(t *testing.T, args ...string) string {
