@@ -124,7 +124,10 @@
 // marks long before it drops (marks reach only connections that negotiated
 // ECN, which Linux asks for when net.ipv4.tcp_ecn is 1). In the
 // virtual-queue mode no packet is ever held, so the limiter adds no
-// queueing delay. Rates change live with Apply; counters are read
+// queueing delay, and the TCP connections of a saturated cgroup share its
+// rate: a connection within an equal share passes where the ones beyond
+// theirs are signalled and dropped (per-socket state the kernel frees
+// with the socket). Rates change live with Apply; counters are read
 // through Stats; Delete detaches and unpins. Needs Linux 5.12 (BPF
 // atomics), bpf_link on cgroups (5.7) and a BPF filesystem at /sys/fs/bpf
 // (the links and maps are pinned below /sys/fs/bpf/confine/cg-<id>);

@@ -6,6 +6,7 @@ import "github.com/cilium/ebpf/asm"
 const (
 	bpfFetch   = 0x01
 	bpfAdd     = 0x00
+	bpfXchg    = 0xe0 | bpfFetch
 	bpfCmpXchg = 0xf0 | bpfFetch
 )
 
@@ -31,4 +32,9 @@ func fetchAdd(dst, src asm.Register, off int16) asm.Instruction {
 // cmpXchg: r0 = atomic_cmpxchg(*(u64 *)(dst+off), r0, src).
 func cmpXchg(dst, src asm.Register, off int16) asm.Instruction {
 	return atomicDW(bpfCmpXchg, dst, src, off)
+}
+
+// xchg: src = atomic_xchg(*(u64 *)(dst+off), src).
+func xchg(dst, src asm.Register, off int16) asm.Instruction {
+	return atomicDW(bpfXchg, dst, src, off)
 }

@@ -7,8 +7,9 @@
 // Each limited cgroup gets three maps, each keyed by Direction: a config
 // array, a state array holding the virtual tail (the time the last charged
 // byte would leave a link of the configured rate), and a per-CPU counter
-// array; and one program per direction, attached as bpf_links and pinned
-// with the maps in one directory. Userspace writes Config whole; the
+// array (and the flow records of Fair shares, below); and one program per
+// direction, attached as bpf_links and pinned with the maps in one
+// directory. Userspace writes Config whole; the
 // programs only read it, so a rate change is one map update. The tail is
 // the only value CPUs share, and a packet touches it with one atomic
 // instruction: a fetch-add while the limiter is busy, a compare-and-exchange
@@ -54,6 +55,24 @@
 // neighbours in the cgroup gets through where they drop. So no flow
 // starves, and a flood of small packets is still held to the rate: beyond
 // the ceiling they drop too.
+//
+// # Fair shares
+//
+// With Config.FairNs set (virtual-queue mode), the flows of a cgroup share
+// its rate evenly while the limiter is saturated. Each TCP socket gets a
+// record in a socket-local storage map (freed by the kernel with the
+// socket; the map needs BTF, which cilium/ebpf generates): its own virtual
+// tail and the flow epoch (2^Config.FairShift ns) it was last counted in.
+// Every data packet a socket sends while the shared tail runs ahead of now
+// counts the socket once per epoch and is charged to the socket's tail at
+// N times its cost, N being the larger of this and the last epoch's count:
+// the socket's tail then runs at an equal share of the rate. A packet that
+// starts no more than FairNs ahead of now on its socket's tail is within
+// the share and passes unmarked up to CeilNs; the packets of flows beyond
+// their share meet the signals and drops above. The counting takes one
+// compare-and-exchange per epoch and one atomic add per flow and epoch;
+// the tails are per socket, so CPUs do not share them. The EDT mode leaves
+// fairness to the fq qdisc.
 //
 // # Kernel requirements
 //

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal"
 )
@@ -33,11 +35,30 @@ type Limiter struct {
 	links [2]link.Link
 }
 
-// maps are a limiter's maps, each keyed by Direction: the settings
-// (written by userspace), the virtual tails (shared by all CPUs) and the
-// counters (one copy per CPU).
+// maps are a limiter's maps, the first three keyed by Direction: the
+// settings (written by userspace), the virtual tails (shared by all CPUs)
+// and the counters (one copy per CPU); and the per-socket flow records
+// (Config.FairNs), which the kernel frees with each socket. The flow map
+// is neither pinned nor adopted by Open: the programs hold it.
 type maps struct {
-	config, state, counters *ebpf.Map
+	config, state, counters, flows *ebpf.Map
+}
+
+// flowMapSpec is the socket-local storage of the per-flow tails. The
+// kernel requires BTF for it (a 32-bit int key, any value), which
+// cilium/ebpf generates from Key and Value.
+func flowMapSpec() *ebpf.MapSpec {
+	u64 := &btf.Int{Name: "u64", Size: 8}
+	rec := &btf.Struct{Name: "confine_bw_flow", Size: flowSize, Members: []btf.Member{
+		{Name: "tail", Type: u64, Offset: flTail * 8},
+		{Name: "epoch", Type: u64, Offset: flEpoch * 8},
+	}}
+	return &ebpf.MapSpec{
+		Name: "confine_bw_fl", Type: ebpf.SkStorage, KeySize: 4, ValueSize: 2 * flowSize,
+		Flags: unix.BPF_F_NO_PREALLOC,
+		Key:   &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
+		Value: &btf.Array{Index: &btf.Int{Name: "int", Size: 4}, Type: rec, Nelems: 2},
+	}
 }
 
 func newMaps() (m maps, err error) {
@@ -59,12 +80,15 @@ func newMaps() (m maps, err error) {
 			return m, fmt.Errorf("creating map %s: %w", s.spec.Name, err)
 		}
 	}
+	if m.flows, err = ebpf.NewMap(flowMapSpec()); err != nil {
+		return m, fmt.Errorf("creating map confine_bw_fl: %w", err)
+	}
 	return m, nil
 }
 
 func (m *maps) close() error {
 	var errs []error
-	for _, p := range []**ebpf.Map{&m.config, &m.state, &m.counters} {
+	for _, p := range []**ebpf.Map{&m.config, &m.state, &m.counters, &m.flows} {
 		if *p != nil {
 			errs = append(errs, (*p).Close())
 			*p = nil

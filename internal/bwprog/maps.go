@@ -66,6 +66,19 @@ type Config struct {
 	// OtherDropNs of now. Twice CostPerByte guarantees half the rate; TCP,
 	// finding the shared queue fuller, yields it. 0: no guarantee.
 	OtherCostPerByte uint64
+	// FairNs turns on per-flow fair shares (virtual-queue mode): every TCP
+	// socket of the cgroup that sent (received) a data packet in the
+	// current or the previous flow epoch counts as an active flow, and
+	// each of the N active flows keeps a virtual tail of its own charged
+	// at N times the cost, i.e. at an equal share of the rate. A packet
+	// whose start on its flow's tail lies at most FairNs after now is
+	// within its flow's share: it passes unmarked while the shared backlog
+	// is below CeilNs. Packets of flows beyond their share meet the
+	// signals and drops of the shared queue as before. 0 turns it off.
+	FairNs uint64
+	// FairShift sets the flow epoch: 2^FairShift ns (28: 268 ms). A flow
+	// counts as active for one to two epochs after its last packet.
+	FairShift uint64
 }
 
 // State is one direction's running state and counters as Limiter.Stats
@@ -113,7 +126,9 @@ const (
 	cfgSignal = 56
 	cfgOther  = 64
 	cfgOCost  = 72
-	cfgSize   = 80
+	cfgFair   = 80
+	cfgFShift = 88
+	cfgSize   = 96
 
 	// The state map value is the tail and the time of the last signal,
 	// padded so that the egress and ingress tails (written by different
@@ -121,7 +136,16 @@ const (
 	stTail   = 0
 	stSignal = 8  // ktime of the last congestion signal
 	stOther  = 16 // virtual tail of the non-TCP share (OtherCostPerByte)
+	stEpoch  = 24 // the current flow epoch (ktime >> FairShift)
+	stFlows  = 32 // flows seen in the current epoch
+	stFlowsP = 40 // flows seen in the previous epoch
 	stSize   = 128
+
+	// The flow map's value is one flowSize record per direction: the
+	// flow's own virtual tail and the epoch it was last counted in.
+	flTail   = 0
+	flEpoch  = 8
+	flowSize = 16
 
 	ctPassBytes = 0
 	ctPassPkts  = 8

@@ -307,3 +307,57 @@ func requireRun10M(t *testing.T) (ms, cost uint64) {
 	testutil.RequireKernel(t, "5.12")
 	return uint64(1e6), uint64(8e9<<CostShift) / 10e6
 }
+
+// TestCountFlow runs countFlow against a state map and flow records (array
+// map values standing in for socket storage): a flow counts once per
+// epoch, N is the larger of the current and the previous epoch's counts,
+// the count moves to the previous epoch when the epoch turns, and is
+// forgotten when a whole epoch went by without a packet.
+func TestCountFlow(t *testing.T) {
+	m, err := newMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	recs, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 2 * flowSize, MaxEntries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recs.Close()
+	count := func(flow, epoch int32) uint32 {
+		t.Helper()
+		insns := asm.Instructions{asm.StoreImm(asm.RFP, fpKey, int64(Egress), asm.Word)}
+		insns = append(insns, lookup(m.state)...)
+		insns = append(insns,
+			asm.StoreMem(asm.RFP, fpState, asm.R0, asm.DWord),
+			asm.StoreImm(asm.RFP, fpKey, int64(flow), asm.Word))
+		insns = append(insns, lookup(recs)...)
+		insns = append(insns, asm.Mov.Reg(asm.R9, asm.R0), asm.Mov.Imm(asm.R1, epoch))
+		insns = append(insns, countFlow(flowOff(Egress))...)
+		insns = append(insns, asm.Mov.Reg(asm.R0, asm.R1), asm.Return(),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol("pass_raw"), asm.Return())
+		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL", Instructions: insns})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		n, err := p.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for i, c := range []struct {
+		flow, epoch int32
+		want        uint32
+	}{
+		{0, 10, 1}, {1, 10, 2}, {0, 10, 2}, // each flow once per epoch
+		{0, 11, 2}, {1, 11, 2}, // the turn keeps the last epoch's count
+		{1, 12, 2}, {1, 13, 1}, // flow 0 went quiet: gone after one epoch
+		{0, 15, 1}, // a quiet epoch between: the count is forgotten
+	} {
+		if got := count(c.flow, c.epoch); got != c.want {
+			t.Errorf("step %d (flow %d, epoch %d): N = %d, want %d", i, c.flow, c.epoch, got, c.want)
+		}
+	}
+}
