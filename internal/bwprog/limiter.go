@@ -80,8 +80,9 @@ func newMaps() (m maps, err error) {
 			return m, fmt.Errorf("creating map %s: %w", s.spec.Name, err)
 		}
 	}
-	if m.flows, err = ebpf.NewMap(flowMapSpec()); err != nil {
-		return m, fmt.Errorf("creating map confine_bw_fl: %w", err)
+	fs := flowMapSpec()
+	if m.flows, err = ebpf.NewMap(fs); err != nil {
+		return m, fmt.Errorf("creating map %s: %w", fs.Name, err)
 	}
 	return m, nil
 }
