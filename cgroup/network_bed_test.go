@@ -273,8 +273,11 @@ type client struct {
 
 type clientResult struct {
 	Sent, Segs, Retrans uint64
-	ECN                 bool            // the bulk connection negotiated ECN
-	RTTs                []time.Duration // TCP request/response probe
+	ECN                 bool // the bulk connection negotiated ECN
+	// MaxPace is the bulk socket's SO_MAX_PACING_RATE at its end (bytes/s,
+	// ^0 when unlimited), as TCP_INFO reports it.
+	MaxPace uint64
+	RTTs    []time.Duration // TCP request/response probe
 	// ICMP are the echo probe's RTTs; ICMPSent requests were sent and
 	// ICMPLost of them not answered within a second.
 	ICMP               []time.Duration
@@ -367,7 +370,8 @@ func (c *client) wait(t testing.TB) clientResult {
 			r.RX = append(r.RX, rxSample{At: time.Duration(at), Bytes: n})
 		case "done":
 			var ecn int
-			fmt.Sscanf(c.out.Text(), "done sent=%d segs=%d retrans=%d ecn=%d", &r.Sent, &r.Segs, &r.Retrans, &ecn)
+			fmt.Sscanf(c.out.Text(), "done sent=%d segs=%d retrans=%d ecn=%d maxpace=%d",
+				&r.Sent, &r.Segs, &r.Retrans, &ecn, &r.MaxPace)
 			r.ECN = ecn == 1
 		}
 	}
@@ -397,7 +401,8 @@ func init() {
 // bwClient: NETNS ADDR TAG SECONDS PING_MS PACE [ICMP_MS]. Joins NETNS on
 // its locked main thread (sockets are created there), streams, and prints
 // "rtt NS" lines (TCP probe), then "icmp NS" lines, "icmpsent N" and
-// "icmplost N" (ICMP probe) and a final "done sent=N segs=N retrans=N".
+// "icmplost N" (ICMP probe) and a final "done sent=N segs=N retrans=N
+// ecn=0|1 maxpace=N".
 // With TAG 'r' it receives instead and prints "rx NS BYTES" every 100 ms;
 // with TAG 'p' it runs the probes alone; TAG 'u' and 'U' are the UDP flood
 // and UDP sink of network_udp_test.go.
@@ -488,8 +493,8 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 	}
 	stopTrace()
 	info, _ := tcpInfo(c)
-	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=%d",
-		sent, info.Data_segs_out, info.Total_retrans, ecnOf(info)), nil
+	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=%d maxpace=%d",
+		sent, info.Data_segs_out, info.Total_retrans, ecnOf(info), info.Max_pacing_rate), nil
 }
 
 // tcpiOptECN is TCPI_OPT_ECN of tcpi_options (include/uapi/linux/tcp.h).

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -9,10 +10,10 @@ import (
 )
 
 // Many flows in one cgroup: the limiter gives each TCP socket a tail of
-// its own at an equal share of the rate (bwprog's fair shares), and the
-// flows beyond their share meet the signals and drops. How evenly they
-// end up sharing is still up to their congestion controls. These tests
-// and BenchmarkNetworkAccuracy's -bw.flows measure it.
+// its own at an equal share of the rate (bwprog's fair shares), and caps
+// each socket's pacing rate at its share of Config.PaceRate, so that TCP
+// itself spaces the packets of each flow at its share. These tests and
+// BenchmarkNetworkAccuracy's -bw.flows measure how evenly they share.
 
 // jain is Jain's fairness index of x: 1 when all are equal, 1/n when one
 // takes everything.
@@ -29,8 +30,9 @@ func jain(x []float64) float64 {
 }
 
 // parallel starts n bulk flows (tags 'A'...) from cgroup dir for secs and
-// returns each one's goodput over [from, to), in bytes/s.
-func (b *bed) parallel(t testing.TB, dir string, n int, secs float64, from, to time.Duration) []float64 {
+// returns each one's goodput over [from, to), in bytes/s, and what each
+// client reported at its end.
+func (b *bed) parallel(t testing.TB, dir string, n int, secs float64, from, to time.Duration) ([]float64, []clientResult) {
 	t.Helper()
 	cls := make([]*client, n)
 	for i := range n {
@@ -42,10 +44,11 @@ func (b *bed) parallel(t testing.TB, dir string, n int, secs float64, from, to t
 		wg.Go(func() { got[i] = b.measure(byte('A'+i), from, to) })
 	}
 	wg.Wait()
-	for _, c := range cls {
-		c.wait(t)
+	res := make([]clientResult, n)
+	for i, c := range cls {
+		res[i] = c.wait(t)
 	}
-	return got
+	return got, res
 }
 
 func sum(x []float64) float64 {
@@ -56,20 +59,65 @@ func sum(x []float64) float64 {
 	return s
 }
 
-// TestNetworkFlows: 4 parallel TCP flows from one cgroup limited to
-// 100 Mbit/s. The aggregate is within ccSlack of the ideal for cubic and
-// BBR. Cubic's flows share: Jain's index over 8 s >= 0.65 (with fair
-// shares it read 0.976-0.989 in four runs on one host, and 0.84-1.00,
-// median 0.98, in 21 runs with 67 ms flow epochs; 0.76-0.97, median 0.89,
-// in 11 runs with tcpRoom alone; 0.47 before tcpRoom, one flow at 0.5% of
-// the rate: the bound sits below all of them, with room for a slower
-// host). BBR's flows (0.27-1.00, bimodal) are not evened out: logged, not
-// asserted (see bwprog's tcpRoom for why).
+// TestNetworkFlows: 4 and 16 parallel TCP flows from one cgroup limited
+// to 100 Mbit/s, cubic and BBR. The aggregate is within ccSlack of the
+// ideal, the flows share evenly (Jain's index over 10 s >= 0.9), and each
+// socket's pacing cap (TCP_INFO's max pacing rate at its end) is its share
+// of Config.PaceRate: the kernel paced it. With the caps, 4 flows read
+// 0.993-1.000 and 16 flows 0.983-1.000 (cubic and BBR); without them
+// (fair-share tails alone) 16 flows read 0.44-0.68 for cubic and 0.18-0.46
+// for BBR, and before fair shares 4 cubic flows 0.47. The bound leaves
+// room for a slower host.
 func TestNetworkFlows(t *testing.T) {
 	testutil.RequireKernel(t, "5.12")
 	useBPFFS(t)
 	b := newBed(t)
-	const rate, n, window = 100e6, 4, 8 * time.Second
+	const rate, window = 100e6, 10 * time.Second
+	for _, n := range []int{4, 16} {
+		for _, cc := range []string{"cubic", "bbr"} {
+			t.Run(fmt.Sprintf("%d-%s", n, cc), func(t *testing.T) {
+				requireCC(t, cc)
+				b.cc = cc
+				defer func() { b.cc = "" }()
+				c := limitedCgroup(t, &Network{EgressRate: rate})
+				from := 1500 * time.Millisecond
+				got, res := b.parallel(t, c.path, n, (from + window + 500*time.Millisecond).Seconds(), from, from+window)
+				agg := sum(got) / idealGoodput(rate)
+				j := jain(got)
+				low, high := ccSlack(dirConfig(rate, 0, false), window)
+				shares := make([]float64, n)
+				for i, g := range got {
+					shares[i] = 100 * g / sum(got)
+				}
+				t.Logf("aggregate %.2f%% of ideal (want %.1f-%.1f%%), Jain %.3f, shares %.1f%%", 100*agg, 100*low, 100*high, j, shares)
+				if j < 0.9 {
+					t.Errorf("Jain's index %.3f, want >= 0.9 (shares %.1f%%)", j, shares)
+				}
+				if agg < low || agg > high {
+					t.Errorf("aggregate %.1f%% of ideal, want %.1f-%.1f%%", 100*agg, 100*low, 100*high)
+				}
+				share := float64(dirConfig(rate, 0, false).PaceRate) / float64(n)
+				for i, r := range res {
+					if p := float64(r.MaxPace); p < share/2 || p > 2*share {
+						t.Errorf("flow %c: pacing cap %.0f bytes/s at its end, want about its share %.0f", 'A'+i, p, share)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestNetworkFlowsBelowShare: a flow that sends less than its share (paced
+// by itself at a tenth of the rate) leaves the rest to a greedy flow
+// beside it: only flows beyond their share divide Config.PaceRate, so the
+// aggregate stays in the band (it read 97.6% for cubic and 98.6% for BBR,
+// with the greedy flow capped at 1.25x the rate; without the caps 98.2%
+// and 98.9%).
+func TestNetworkFlowsBelowShare(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	useBPFFS(t)
+	b := newBed(t)
+	const rate, window = 100e6, 8 * time.Second
 	for _, cc := range []string{"cubic", "bbr"} {
 		t.Run(cc, func(t *testing.T) {
 			requireCC(t, cc)
@@ -77,20 +125,52 @@ func TestNetworkFlows(t *testing.T) {
 			defer func() { b.cc = "" }()
 			c := limitedCgroup(t, &Network{EgressRate: rate})
 			from := 1500 * time.Millisecond
-			got := b.parallel(t, c.path, n, (from + window + 500*time.Millisecond).Seconds(), from, from+window)
-			agg := sum(got) / idealGoodput(rate)
-			j := jain(got)
+			secs := (from + window + 500*time.Millisecond).Seconds()
+			slow := b.startProbedClient(t, c.path, 'A', secs, probes{}, rate/8/10)
+			greedy := b.startClient(t, c.path, 'B', secs, 0)
+			var a, g float64
+			var wg sync.WaitGroup
+			wg.Go(func() { a = b.measure('A', from, from+window) })
+			wg.Go(func() { g = b.measure('B', from, from+window) })
+			wg.Wait()
+			slow.wait(t)
+			greedy.wait(t)
+			agg := (a + g) / idealGoodput(rate)
 			low, high := ccSlack(dirConfig(rate, 0, false), window)
-			shares := make([]float64, n)
-			for i, g := range got {
-				shares[i] = 100 * g / sum(got)
-			}
-			t.Logf("%s: aggregate %.2f%% of ideal (want %.1f-%.1f%%), Jain %.3f, shares %.1f%%", cc, 100*agg, 100*low, 100*high, j, shares)
-			if cc == "cubic" && j < 0.65 {
-				t.Errorf("Jain's index %.3f, want >= 0.65 (shares %.1f%%)", j, shares)
-			}
+			t.Logf("slow flow %.1f%%, greedy flow %.1f%%, aggregate %.2f%% of ideal (want %.1f-%.1f%%)",
+				100*a/idealGoodput(rate), 100*g/idealGoodput(rate), 100*agg, 100*low, 100*high)
 			if agg < low || agg > high {
 				t.Errorf("aggregate %.1f%% of ideal, want %.1f-%.1f%%", 100*agg, 100*low, 100*high)
+			}
+		})
+	}
+}
+
+// TestNetworkPacingFollowsLimit: a socket's pacing cap follows the
+// cgroup's limit while it runs: lowered with the rate, and lifted (back to
+// unlimited) when the limit is removed.
+func TestNetworkPacingFollowsLimit(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	useBPFFS(t)
+	b := newBed(t)
+	for _, tc := range []struct {
+		name  string
+		after Network
+		want  uint64
+	}{
+		{"lowered", Network{EgressRate: 20e6}, dirConfig(20e6, 0, false).PaceRate},
+		{"lifted", Network{}, ^uint64(0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := limitedCgroup(t, &Network{EgressRate: 100e6})
+			cl := b.startClient(t, c.path, 'A', 3, 0)
+			time.Sleep(1500 * time.Millisecond)
+			if err := c.applyNetwork(&tc.after); err != nil {
+				t.Fatal(err)
+			}
+			r := cl.wait(t)
+			if r.MaxPace != tc.want {
+				t.Errorf("pacing cap %d bytes/s at the end, want %d", r.MaxPace, tc.want)
 			}
 		})
 	}

@@ -18,8 +18,8 @@ import (
 	"github.com/confinelab/confine/internal/testutil"
 )
 
-// Many limited cgroups on one host. Each limited cgroup costs two
-// programs, two links and three maps of its own (nothing is shared between
+// Many limited cgroups on one host. Each limited cgroup costs three
+// programs, three links and four maps of its own (nothing is shared between
 // cgroups, so one cgroup's packets never touch another's cache lines), all
 // pinned in its own directory. These check that this scales: creation,
 // memory, the per-packet cost, and that Delete leaves nothing behind.
@@ -28,7 +28,7 @@ var bwCgroups = flag.Int("bw.cgroups", 1000, "limited cgroups BenchmarkNetworkSc
 
 // limiterObjects are the kernel ids of one cgroup's limiter.
 type limiterObjects struct {
-	progs [2]ebpf.ProgramID
+	progs []ebpf.ProgramID // egress, ingress, pacing
 	maps  []ebpf.MapID
 }
 
@@ -38,7 +38,17 @@ func limiterObjectsOf(t testing.TB, c *Cgroup) limiterObjects {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := limiterObjects{progs: limiterIDs(t, dir)}
+	ids := limiterIDs(t, dir)
+	l, err := bwprog.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pacing, err := l.PacingID()
+	l.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := limiterObjects{progs: append(ids[:], pacing)}
 	p, err := ebpf.NewProgramFromID(o.progs[bwprog.Egress])
 	if err != nil {
 		t.Fatal(err)
@@ -184,8 +194,8 @@ func TestNetworkManyCgroups(t *testing.T) {
 // BenchmarkNetworkScale is -bw.cgroups (1000) limited cgroups on one
 // host:
 //   - ms-new (median) and ms-new-p99: the time New takes for a cgroup with
-//     limits both ways (mkdir, two programs loaded and verified, three maps,
-//     two links, five pins);
+//     limits both ways (mkdir, three programs loaded and verified, four
+//     maps, three links, six pins);
 //   - KiB-maps and KiB-progs per cgroup: the kernel's memory accounting
 //     (fdinfo memlock) of its maps and programs;
 //   - ns/pkt-1, ns/pkt-N-same, ns/pkt-N-rr: the egress program's run time

@@ -1,6 +1,8 @@
 // Package bwprog holds confine's per-cgroup bandwidth limiter: two
-// cgroup_skb eBPF programs (egress and ingress) written with cilium/ebpf's
-// asm package, their maps, and the attach/pin/adopt/update logic.
+// cgroup_skb eBPF programs (egress and ingress) and a sock_ops program
+// pacing each TCP socket at its share (see Fair shares), written with
+// cilium/ebpf's asm package, their maps, and the attach/pin/adopt/update
+// logic.
 //
 // # Design
 //
@@ -8,8 +10,8 @@
 // array, a state array holding the virtual tail (the time the last charged
 // byte would leave a link of the configured rate), and a per-CPU counter
 // array (and the flow records of Fair shares, below); and one program per
-// direction, attached as bpf_links and pinned with the maps in one
-// directory. Userspace writes Config whole; the
+// direction plus the pacing program, attached as bpf_links and pinned with
+// the maps in one directory. Userspace writes Config whole; the
 // programs only read it, so a rate change is one map update. The tail is
 // the only value CPUs share, and a packet touches it with one atomic
 // instruction: a fetch-add while the limiter is busy, a compare-and-exchange
@@ -74,10 +76,37 @@
 // the tails are per socket, so CPUs do not share them. The EDT mode leaves
 // fairness to the fq qdisc.
 //
+// The virtual queue cannot delay a packet, so on its own it shapes a
+// flow's bursts only by dropping them, and the flow that wins the room
+// each drain frees takes the rate. So a third program (sock_ops, attached
+// to the same cgroup) has each socket's own TCP stack pace it: on every
+// round-trip sample of a TCP socket it caps the socket's pacing rate
+// (SO_MAX_PACING_RATE, which also turns on TCP's internal pacing where no
+// fq qdisc paces) at Config.PaceRate divided by the flows that went beyond
+// their share in this or the last epoch (a flow is counted there once per
+// epoch, the first time one of its packets starts more than FairNs ahead
+// on its tail). A flow that sends less than its share is not counted, so
+// it does not shrink the others' caps; PaceRate is set above the rate, so
+// the caps of the counted flows add up to more than the rest of it and
+// the queue stays saturated. The cap last set is kept in the socket's
+// record and written again only when it changes; a rate change or a
+// removed limit (PaceRate 0) reaches each socket on its next round-trip
+// sample.
+//
+// The sock_ops program sees only connections established after it was
+// attached (the round-trip callback is asked for when the connection is
+// established), and it owns SO_MAX_PACING_RATE of the sockets it caps: a
+// cap the application set itself is replaced while a limit applies, and
+// "unlimited" is restored when the limit is lifted. When the limiter is
+// detached (the cgroup's Delete) a socket that outlived it keeps its last
+// cap.
+//
 // # Kernel requirements
 //
 // Linux 5.12 (BPF atomics); bpf_link for cgroups (5.7) for pinning; a BPF
-// filesystem for the pin directory. Supported reports what is missing as an
+// filesystem for the pin directory. The pacing program needs sock_ops'
+// socket pointer and round-trip callback (5.3) and socket storage from
+// sock_ops, all older than 5.12. Supported reports what is missing as an
 // error matching internal.ErrNotSupported.
 //
 // # When not to use it

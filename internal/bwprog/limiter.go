@@ -21,18 +21,20 @@ const (
 	PinCounters = "bw_counters"
 	PinEgress   = "bw_egress"
 	PinIngress  = "bw_ingress"
+	PinPacing   = "bw_pacing"
 )
 
 // PinNames lists every object Attach pins, for callers checking cleanup.
-var PinNames = []string{PinConfig, PinState, PinCounters, PinEgress, PinIngress}
+var PinNames = []string{PinConfig, PinState, PinCounters, PinEgress, PinIngress, PinPacing}
 
-// Limiter is the bandwidth limiter of one cgroup: three maps and two
-// links, all pinned in one directory. It holds file descriptors; Close
+// Limiter is the bandwidth limiter of one cgroup: three maps and three
+// links (egress, ingress, pacing), all pinned in one directory. It holds file descriptors; Close
 // releases them and leaves the pinned limiter in force, Remove detaches it.
 type Limiter struct {
 	pinDir string
 	maps
 	links [2]link.Link
+	pace  link.Link // the sock_ops program of Config.PaceRate
 }
 
 // maps are a limiter's maps, the first three keyed by Direction: the
@@ -52,12 +54,17 @@ func flowMapSpec() *ebpf.MapSpec {
 	rec := &btf.Struct{Name: "confine_bw_flow", Size: flowSize, Members: []btf.Member{
 		{Name: "tail", Type: u64, Offset: flTail * 8},
 		{Name: "epoch", Type: u64, Offset: flEpoch * 8},
+		{Name: "greedy", Type: u64, Offset: flGreedy * 8},
+	}}
+	val := &btf.Struct{Name: "confine_bw_flows", Size: flowValue, Members: []btf.Member{
+		{Name: "dir", Type: &btf.Array{Index: &btf.Int{Name: "int", Size: 4}, Type: rec, Nelems: 2}},
+		{Name: "paced", Type: u64, Offset: flPaced * 8},
 	}}
 	return &ebpf.MapSpec{
-		Name: "confine_bw_fl", Type: ebpf.SkStorage, KeySize: 4, ValueSize: 2 * flowSize,
+		Name: "confine_bw_fl", Type: ebpf.SkStorage, KeySize: 4, ValueSize: flowValue,
 		Flags: unix.BPF_F_NO_PREALLOC,
 		Key:   &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed},
-		Value: &btf.Array{Index: &btf.Int{Name: "int", Size: 4}, Type: rec, Nelems: 2},
+		Value: val,
 	}
 }
 
@@ -134,6 +141,16 @@ func Attach(cgroupPath, pinDir string, cfg [2]Config) (_ *Limiter, err error) {
 			return nil, fmt.Errorf("attaching %s program to %s: %w", d, cgroupPath, err)
 		}
 	}
+	ps := paceSpec(&l.maps)
+	prog, err := ebpf.NewProgram(ps)
+	if err != nil {
+		return nil, fmt.Errorf("loading pacing program: %w", err)
+	}
+	l.pace, err = link.AttachCgroup(link.CgroupOptions{Path: cgroupPath, Attach: ps.AttachType, Program: prog})
+	prog.Close()
+	if err != nil {
+		return nil, fmt.Errorf("attaching pacing program to %s: %w", cgroupPath, err)
+	}
 	return l, l.pin()
 }
 
@@ -143,7 +160,7 @@ func (l *Limiter) pin() error {
 		pin  func(string) error
 	}{
 		{PinConfig, l.config.Pin}, {PinState, l.state.Pin}, {PinCounters, l.counters.Pin},
-		{PinEgress, l.links[Egress].Pin}, {PinIngress, l.links[Ingress].Pin},
+		{PinEgress, l.links[Egress].Pin}, {PinIngress, l.links[Ingress].Pin}, {PinPacing, l.pace.Pin},
 	}
 	for _, o := range objs {
 		if err := o.pin(filepath.Join(l.pinDir, o.name)); err != nil {
@@ -180,6 +197,9 @@ func Open(pinDir string) (_ *Limiter, err error) {
 		if l.links[d], err = link.LoadPinnedLink(filepath.Join(pinDir, name), nil); err != nil {
 			return nil, fmt.Errorf("opening pinned %s link: %w", name, err)
 		}
+	}
+	if l.pace, err = link.LoadPinnedLink(filepath.Join(pinDir, PinPacing), nil); err != nil {
+		return nil, fmt.Errorf("opening pinned %s link: %w", PinPacing, err)
 	}
 	return l, nil
 }
@@ -224,8 +244,8 @@ func (m *maps) stats(d Direction) (State, error) {
 	return s, nil
 }
 
-// ProgramIDs returns the kernel ids of the attached programs (for
-// run-time statistics).
+// ProgramIDs returns the kernel ids of the egress and ingress programs
+// (for run-time statistics).
 func (l *Limiter) ProgramIDs() ([2]ebpf.ProgramID, error) {
 	var ids [2]ebpf.ProgramID
 	for d, lk := range l.links {
@@ -238,7 +258,16 @@ func (l *Limiter) ProgramIDs() ([2]ebpf.ProgramID, error) {
 	return ids, nil
 }
 
-// Remove unpins everything and detaches both programs. The Limiter is
+// PacingID returns the kernel id of the pacing (sock_ops) program.
+func (l *Limiter) PacingID() (ebpf.ProgramID, error) {
+	info, err := l.pace.Info()
+	if err != nil {
+		return 0, fmt.Errorf("reading link info: %w", err)
+	}
+	return info.Program, nil
+}
+
+// Remove unpins everything and detaches the programs. The Limiter is
 // closed afterwards.
 func (l *Limiter) Remove() error {
 	err := l.unpin()
@@ -268,6 +297,10 @@ func (l *Limiter) Close() error {
 			errs = append(errs, lk.Close())
 			l.links[i] = nil
 		}
+	}
+	if l.pace != nil {
+		errs = append(errs, l.pace.Close())
+		l.pace = nil
 	}
 	errs = append(errs, l.maps.close())
 	return errors.Join(errs...)

@@ -79,6 +79,15 @@ type Config struct {
 	// FairShift sets the flow epoch: 2^FairShift ns (28: 268 ms). A flow
 	// counts as active for one to two epochs after its last packet.
 	FairShift uint64
+	// PaceRate (egress, with FairNs) caps each TCP socket's pacing rate
+	// at PaceRate/N bytes/s, N being the active flows (see FairNs), by a
+	// sock_ops program setting SO_MAX_PACING_RATE on every round-trip
+	// sample: the socket's own stack then spaces its packets at its share.
+	// Set somewhat above the rate, so that the virtual queue stays
+	// saturated and flows that use less than their cap leave the rest to
+	// the others. 0: no cap (and a cap set before is lifted). Ingress
+	// ignores it.
+	PaceRate uint64
 }
 
 // State is one direction's running state and counters as Limiter.Stats
@@ -128,7 +137,8 @@ const (
 	cfgOCost  = 72
 	cfgFair   = 80
 	cfgFShift = 88
-	cfgSize   = 96
+	cfgPace   = 96
+	cfgSize   = 104
 
 	// The state map value is the tail and the time of the last signal,
 	// padded so that the egress and ingress tails (written by different
@@ -139,13 +149,21 @@ const (
 	stEpoch  = 24 // the current flow epoch (ktime >> FairShift)
 	stFlows  = 32 // flows seen in the current epoch
 	stFlowsP = 40 // flows seen in the previous epoch
+	stGreedy = 48 // flows beyond their share in the current epoch
+	stGreedP = 56 // flows beyond their share in the previous epoch
 	stSize   = 128
 
 	// The flow map's value is one flowSize record per direction: the
-	// flow's own virtual tail and the epoch it was last counted in.
-	flTail   = 0
-	flEpoch  = 8
-	flowSize = 16
+	// flow's own virtual tail, the epoch it was last counted in, and the
+	// epoch it was last counted beyond its share in; then the pacing cap
+	// last set on the socket (flPaced, from the start of the value), 0 if
+	// none.
+	flTail    = 0
+	flEpoch   = 8
+	flGreedy  = 16
+	flowSize  = 24
+	flPaced   = 2 * flowSize
+	flowValue = flPaced + 8
 
 	ctPassBytes = 0
 	ctPassPkts  = 8

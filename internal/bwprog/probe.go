@@ -30,6 +30,11 @@ var supported = sync.OnceValue(func() error {
 		}
 		p.Close()
 	}
+	p, err := ebpf.NewProgram(paceSpec(&m))
+	if err != nil {
+		return &internal.UnsupportedError{Feature: "sock_ops pacing program", MinKernel: "5.12", Err: err}
+	}
+	p.Close()
 	return nil
 })
 

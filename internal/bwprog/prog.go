@@ -30,10 +30,11 @@ const (
 	fpSegs   = -48
 	fpState  = -56 // pointer to this direction's state map value
 	fpBacklg = -64
-	fpTCP    = -72 // 1 + packets_out of the packet's TCP socket, 0 if none or unknown
-	fpShare  = -80 // the packet's cost at Config.OtherCostPerByte
-	fpFairC  = -88 // the packet's cost on its flow's tail (N x fpCost)
-	fpAhead  = -96 // signed: the packet's start on its flow's tail - now
+	fpTCP    = -72  // 1 + packets_out of the packet's TCP socket, 0 if none or unknown
+	fpShare  = -80  // the packet's cost at Config.OtherCostPerByte
+	fpFairC  = -88  // the packet's cost on its flow's tail (N x fpCost)
+	fpAhead  = -96  // signed: the packet's start on its flow's tail - now
+	fpEpoch  = -104 // the flow epoch of this packet (fairShare)
 )
 
 // skStorageGetCreate is BPF_SK_STORAGE_GET_F_CREATE.
@@ -423,6 +424,7 @@ func fairShare(dir Direction, m *maps) asm.Instructions {
 		asm.LoadMem(asm.R2, asm.R7, cfgFShift, asm.DWord),
 		asm.And.Imm(asm.R2, 63),
 		asm.RSh.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, fpEpoch, asm.R1, asm.DWord),
 	}
 	insns = append(insns, countFlow(off)...)
 	return append(insns,
@@ -469,14 +471,18 @@ func countFlow(off int16) asm.Instructions {
 		asm.Mov.Reg(asm.R4, asm.R0),
 		cmpXchg(asm.R3, asm.R1, stEpoch),
 		asm.JNE.Reg(asm.R0, asm.R4, "fair_count"),
-		// This CPU turned the epoch: the count so far becomes the
+		// This CPU turned the epoch: the counts so far become the
 		// previous epoch's, or nothing if epochs went by unseen.
 		asm.Mov.Imm(asm.R2, 0),
 		xchg(asm.R3, asm.R2, stFlows),
+		asm.Mov.Imm(asm.R5, 0),
+		xchg(asm.R3, asm.R5, stGreedy),
 		asm.Add.Imm(asm.R4, 1),
 		asm.JEq.Reg(asm.R4, asm.R1, "fair_prev"),
 		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Imm(asm.R5, 0),
 		asm.StoreMem(asm.R3, stFlowsP, asm.R2, asm.DWord).WithSymbol("fair_prev"),
+		asm.StoreMem(asm.R3, stGreedP, asm.R5, asm.DWord),
 		asm.Mov.Imm(asm.R1, 1).WithSymbol("fair_count"),
 		asm.AddAtomic.Mem(asm.R3, asm.R1, asm.DWord, stFlows),
 		// R1 = N = max(current, previous, 1).
@@ -488,6 +494,23 @@ func countFlow(off int16) asm.Instructions {
 		asm.JNE.Imm(asm.R1, 0, "fair_n1").WithSymbol("fair_n"),
 		asm.Mov.Imm(asm.R1, 1),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol("fair_n1"),
+	}
+}
+
+// countGreedy counts the flow whose record R9 points to (at off) as beyond
+// its share, once per epoch (fpEpoch): the flows the pacing program divides
+// Config.PaceRate among. A flow that uses less than its share never gets
+// here, so it does not shrink the others' caps. countFlow has turned the
+// epoch for this packet already.
+func countGreedy(off int16) asm.Instructions {
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.RFP, fpEpoch, asm.DWord).WithSymbol("vq_greedy"),
+		asm.LoadMem(asm.R2, asm.R9, off+flGreedy, asm.DWord),
+		asm.JEq.Reg(asm.R2, asm.R1, "vq_shared"),
+		asm.StoreMem(asm.R9, off+flGreedy, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R3, asm.RFP, fpState, asm.DWord),
+		asm.Mov.Imm(asm.R1, 1),
+		asm.AddAtomic.Mem(asm.R3, asm.R1, asm.DWord, stGreedy),
 	}
 }
 
@@ -525,11 +548,14 @@ func virtualQueue(dir Direction, m *maps) asm.Instructions {
 		asm.JEq.Imm(asm.R9, 0, "vq_shared").WithSymbol("vq_tcp"),
 		asm.LoadMem(asm.R1, asm.RFP, fpAhead, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R7, cfgFair, asm.DWord),
-		asm.JSGT.Reg(asm.R1, asm.R2, "vq_shared"),
+		asm.JSGT.Reg(asm.R1, asm.R2, "vq_greedy"),
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "pass"),
 		asm.Ja.Label("drop_undo"),
+	)
+	insns = append(insns, countGreedy(flowOff(dir))...)
+	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("vq_shared"),
 		asm.LoadMem(asm.R2, asm.R7, cfgDrop, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "mark"),

@@ -319,7 +319,7 @@ func TestCountFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.close()
-	recs, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 2 * flowSize, MaxEntries: 2})
+	recs, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: flowValue, MaxEntries: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,6 +358,76 @@ func TestCountFlow(t *testing.T) {
 	} {
 		if got := count(c.flow, c.epoch); got != c.want {
 			t.Errorf("step %d (flow %d, epoch %d): N = %d, want %d", i, c.flow, c.epoch, got, c.want)
+		}
+	}
+	// The turn moves the count of flows beyond their share (countGreedy's)
+	// with the other one, and forgets it after a quiet epoch.
+	for _, c := range []struct {
+		epoch int32
+		want  uint64
+	}{{16, 3}, {18, 0}} {
+		var v [stSize / 8]uint64
+		if err := m.state.Lookup(uint32(Egress), &v); err != nil {
+			t.Fatal(err)
+		}
+		v[stGreedy/8], v[stGreedP/8] = 3, 9
+		if err := m.state.Update(uint32(Egress), v, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		count(0, c.epoch)
+		if err := m.state.Lookup(uint32(Egress), &v); err != nil {
+			t.Fatal(err)
+		}
+		if v[stGreedy/8] != 0 || v[stGreedP/8] != c.want {
+			t.Errorf("turn to epoch %d: greedy counts %d/%d, want 0/%d", c.epoch, v[stGreedy/8], v[stGreedP/8], c.want)
+		}
+	}
+}
+
+// TestActiveFlows runs activeFlows, the pacing program's divisor, against
+// state values written here: the larger of the current and the previous
+// epoch's counts of flows beyond their share while the state is in the
+// packet's epoch, the count of the epoch before when it has not turned yet,
+// and 1 when it is older or nothing was counted.
+func TestActiveFlows(t *testing.T) {
+	requireRun10M(t)
+	m, err := newMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	insns := asm.Instructions{asm.StoreImm(asm.RFP, fpKey, int64(Egress), asm.Word)}
+	insns = append(insns, lookup(m.state)...)
+	insns = append(insns, asm.Mov.Reg(asm.R9, asm.R0), asm.Mov.Imm(asm.R0, 10))
+	insns = append(insns, activeFlows()...)
+	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R1), asm.Return(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("pass_raw"), asm.Return())
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL", Instructions: insns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, c := range []struct {
+		epoch, greedy, prev uint64
+		want                uint32
+	}{
+		{10, 3, 5, 5}, {10, 6, 5, 6}, {10, 0, 0, 1}, // this epoch: the larger count
+		{9, 4, 7, 4}, {9, 0, 7, 1}, // not turned yet: this epoch's count becomes the last
+		{8, 4, 7, 1}, {11, 4, 7, 1}, // older (or from a later epoch): one flow
+	} {
+		var v [stSize / 8]uint64
+		v[stEpoch/8], v[stGreedy/8], v[stGreedP/8] = c.epoch, c.greedy, c.prev
+		// Flow counts of all flows must not matter.
+		v[stFlows/8], v[stFlowsP/8] = 20, 20
+		if err := m.state.Update(uint32(Egress), v, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		n, err := p.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want {
+			t.Errorf("state epoch %d, counts %d/%d, packet in epoch 10: N = %d, want %d", c.epoch, c.greedy, c.prev, n, c.want)
 		}
 	}
 }
