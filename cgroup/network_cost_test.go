@@ -35,7 +35,9 @@ import (
 //     (bpf_ktime_get_ns), which any rate limiter must do per packet. A
 //     "packet" is what the cgroup hook sees, usually a GSO packet of many
 //     segments; "ns/segment" spreads the limiter's run time over the wire
-//     packets it passed.
+//     packets it passed. "ns/call-pacing" is the pacing (sock_ops)
+//     program's run time per call (one per round-trip sample of the bulk
+//     socket) and "pacing-calls/pkt" its calls per egress packet.
 //
 //     go test -run '^$' -bench BenchmarkNetworkOverhead -benchtime 1x ./cgroup/
 func BenchmarkNetworkOverhead(b *testing.B) {
@@ -82,13 +84,24 @@ func BenchmarkNetworkOverhead(b *testing.B) {
 		{"clock-", clock, clockIDs},
 	} {
 		var segs [2]uint64 // segments the limiter passed during the run
+		var pacing [2]ebpf.ProgramStats
 		perPkt, runs := runTimes(b, run.ids, func() {
 			before, _ := networkStatsOf(c)
+			if run.name == "" {
+				pacing[0] = pacingStats(b, dir)
+			}
 			bd.goodputFor(b, run.dir, 'D', 2*time.Second)
+			if run.name == "" {
+				pacing[1] = pacingStats(b, dir)
+			}
 			after, _ := networkStatsOf(c)
 			segs = [2]uint64{after.Egress.Segments - before.Egress.Segments,
 				after.Ingress.Segments - before.Ingress.Segments}
 		})
+		if n := pacing[1].RunCount - pacing[0].RunCount; n > 0 {
+			b.ReportMetric(float64(pacing[1].Runtime-pacing[0].Runtime)/float64(n), "ns/call-pacing")
+			b.ReportMetric(float64(n)/float64(runs[bwprog.Egress]), "pacing-calls/pkt")
+		}
 		for d, ns := range perPkt {
 			b.ReportMetric(ns, "ns/pkt-"+run.name+bwprog.Direction(d).String())
 			if run.name == "" && segs[d] > 0 {
@@ -155,6 +168,30 @@ func attachBoth(b *testing.B, dir string, insns asm.Instructions) [2]ebpf.Progra
 		}
 	}
 	return ids
+}
+
+// pacingStats reads the run-time statistics of the pacing program of the
+// limiter pinned in dir.
+func pacingStats(b *testing.B, dir string) ebpf.ProgramStats {
+	l, err := bwprog.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	id, err := l.PacingID()
+	l.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	s, err := p.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return *s
 }
 
 func progStats(b *testing.B, ids [2]ebpf.ProgramID) [2]ebpf.ProgramStats {

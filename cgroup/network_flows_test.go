@@ -221,3 +221,39 @@ func TestNetworkFlowJoins(t *testing.T) {
 		})
 	}
 }
+
+// TestNetworkIngressFlows: 4 downloads into one cgroup limited to
+// 100 Mbit/s on ingress. Pacing cannot reach a remote sender, so here the
+// flows share by the fair-share tails and drops alone: cubic senders read
+// Jain 0.88-0.95 (4 flows) and 0.973 (16), BBR senders 0.77-0.79 (4) and
+// 0.77 (16), with the aggregate at 100.0-101.0%. Asserted: the aggregate, and Jain >= 0.6,
+// which a starving flow fails.
+func TestNetworkIngressFlows(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	useBPFFS(t)
+	b := newBed(t)
+	const rate, n = 100e6, 4
+	for _, cc := range []string{"cubic", "bbr"} {
+		t.Run(cc, func(t *testing.T) {
+			requireCC(t, cc)
+			setListenerCC(t, b.ln, cc) // the senders are the server's sockets
+			c := limitedCgroup(t, &Network{IngressRate: rate})
+			cls := make([]*client, n)
+			for i := range n {
+				cls[i] = b.startClient(t, c.path, 'r', 11.5, 0)
+			}
+			got := make([]float64, n)
+			for i, cl := range cls {
+				got[i] = cl.wait(t).rxGoodput(1500 * time.Millisecond)
+			}
+			agg, j := sum(got)/idealGoodput(rate), jain(got)
+			t.Logf("aggregate %.2f%% of ideal, Jain %.3f, flows %.0f B/s", 100*agg, j, got)
+			if agg < 0.95 || agg > 1.05 {
+				t.Errorf("aggregate %.1f%% of ideal, want 95-105%%", 100*agg)
+			}
+			if j < 0.6 {
+				t.Errorf("Jain's index %.3f, want >= 0.6 (flows %.0f B/s)", j, got)
+			}
+		})
+	}
+}

@@ -23,7 +23,8 @@ const (
 	fpPace = -16 // the value handed to bpf_setsockopt
 
 	// maxPace is the largest cap: bpf_setsockopt takes the option as a
-	// 32-bit int, and ~0U means unlimited.
+	// 32-bit int, and ~0U means unlimited. A larger share (above
+	// 34 Gbit/s) is no cap at all, rather than a cap below the rate.
 	maxPace = 1<<32 - 2
 )
 
@@ -31,8 +32,9 @@ const (
 // (Config.PaceRate). It asks for a callback on every round-trip sample of
 // each TCP socket of the cgroup (set when the connection is established),
 // and on each one caps the socket's pacing rate at PaceRate divided by the
-// egress direction's active flows (countFlow's N, read from the state map
-// as the skb program leaves it), with SO_MAX_PACING_RATE. Setting it also
+// egress direction's flows beyond their share (countGreedy's count, read
+// from the state map as the skb program leaves it; see activeFlows), with
+// SO_MAX_PACING_RATE. Setting it also
 // turns on TCP's internal pacing for the socket when no qdisc paces it
 // (sk_pacing_status SK_PACING_NEEDED), so a socket spaces its packets at
 // its share instead of sending bursts the virtual queue can only drop.
@@ -81,7 +83,7 @@ func paceSpec(m *maps) *ebpf.ProgramSpec {
 		asm.Mov.Imm(asm.R8, 1),
 		asm.LoadImm(asm.R1, maxPace, asm.DWord).WithSymbol("not_zero"),
 		asm.JLE.Reg(asm.R8, asm.R1, "capped"),
-		asm.Mov.Reg(asm.R8, asm.R1),
+		asm.Mov.Imm(asm.R8, 0),
 		// The socket's record: made only when there is a cap to keep.
 		asm.LoadMem(asm.R2, asm.R6, sopsSk, asm.DWord).WithSymbol("capped"),
 		asm.JEq.Imm(asm.R2, 0, "out"),
@@ -117,10 +119,11 @@ func paceSpec(m *maps) *ebpf.ProgramSpec {
 	}
 }
 
-// activeFlows leaves in R1 the active flows of the state value R9 points
-// to in epoch R0, as countFlow counts them: the larger of the current and
-// the previous epoch's counts when the state is in epoch R0, the count of
-// the epoch before when it has not turned yet, and at least 1. R0 is kept.
+// activeFlows leaves in R1 the flows beyond their share of the state
+// value R9 points to in epoch R0, as countGreedy counts them: the larger of
+// the current and the previous epoch's counts when the state is in epoch
+// R0, the count of the epoch before when it has not turned yet, and at
+// least 1. R0 is kept.
 func activeFlows() asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Imm(asm.R1, 1),
