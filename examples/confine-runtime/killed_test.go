@@ -187,9 +187,9 @@ func checkStateAnswers(t *testing.T, root, id string) {
 	t.Helper()
 	for _, args := range [][]string{{"state", id}, {"list", "--format", "json"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		cmd := runtimeCmd(t, root, args...)
-		cmd = exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-		cmd.Env = append(os.Environ(), envAsRuntime+"=1")
+		rcmd := runtimeCmd(t, root, args...)
+		cmd := exec.CommandContext(ctx, rcmd.Path, rcmd.Args[1:]...)
+		cmd.Env = rcmd.Env // without the race detector's 1 s sleep at exit
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
