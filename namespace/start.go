@@ -343,11 +343,12 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 	if c.TTY != nil {
 		stdin = c.TTY
 	}
+	env := append([]string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD),
+		envPdeathsig + "=" + strconv.Itoa(cfg.Pdeathsig)}, initRuntimeEnv...)
 	c.ecmd = &exec.Cmd{
-		Path: exePath,
-		Args: []string{initArgv0},
-		Env: append([]string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD),
-			envPdeathsig + "=" + strconv.Itoa(cfg.Pdeathsig)}, initRuntimeEnv...),
+		Path:        exePath,
+		Args:        []string{initArgv0},
+		Env:         append(env, raceInitEnv()...),
 		Stdin:       stdin,
 		Stdout:      c.Stdout,
 		Stderr:      c.Stderr,
