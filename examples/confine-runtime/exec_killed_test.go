@@ -29,7 +29,7 @@ import (
 // execve) shortly before it returns: a kill there leaves either nothing
 // or the process, fully set up.
 var execPhases = map[bool][]string{
-	true:  {"exec-locked", "exec-target-opened", "exec-sandbox-opened", "exec-started", "exec-pid-file-written", "exec-detached"},
+	true:  {"exec-locked", "exec-target-opened", "exec-sandbox-opened", "exec-started", "pid-file-staged", "exec-pid-file-written", "exec-detached"},
 	false: {"exec-locked", "exec-target-opened", "exec-sandbox-opened", "exec-started", "exec-waiting"},
 }
 
@@ -327,11 +327,7 @@ func (v *execVictim) checkHandedOver(t *testing.T, p proc) {
 // which (when written) names the process extra holds, alive.
 func (v *execVictim) checkPidDir(t *testing.T, dir string, extra []proc, written bool) {
 	t.Helper()
-	for _, n := range dirNames(dir) {
-		if n != "pid" {
-			t.Errorf("left beside the pid file: %s", n)
-		}
-	}
+	checkBesidePidFile(t, dir)
 	b, err := os.ReadFile(filepath.Join(dir, "pid"))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -429,6 +425,39 @@ func fdHolders(dir string) []string {
 		}
 	}
 	return out
+}
+
+// checkBesidePidFile checks that dir, where a killed runtime was to write
+// its pid file "pid", holds nothing else (no temporary file).
+func checkBesidePidFile(t *testing.T, dir string) {
+	t.Helper()
+	for _, n := range dirNames(dir) {
+		if n != "pid" {
+			t.Errorf("left beside the pid file: %s", n)
+		}
+	}
+}
+
+// TestWritePidFile: the pid file is written whole, over an older one, and
+// nothing else is left in its directory.
+func TestWritePidFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "pid")
+	for _, pid := range []int{123, 4567} {
+		if err := writePidFile(p, pid); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != strconv.Itoa(pid) {
+			t.Errorf("pid file holds %q (%v), want %d", b, err, pid)
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm()&^0o644 != 0 || st.Mode().Perm()&0o600 != 0o600 {
+			t.Errorf("pid file mode: %v %v", st, err)
+		}
+	}
+	checkBesidePidFile(t, dir)
+	if err := writePidFile(filepath.Join(dir, "nosuchdir", "pid"), 1); err == nil {
+		t.Error("a pid file in a missing directory was written")
+	}
 }
 
 func dirNames(dir string) []string {

@@ -50,7 +50,7 @@ func phaseHook(logPath, killAt string) func(string) {
 // which the container's init belongs to the state directory (and so may
 // outlive the runtime).
 var createPhases = []string{"dir-created", "spec-saved", "cgroup-recorded", "cgroup-created",
-	"init-at-gate", "pid-recorded", "hooks-run", "pid-file-written", "detached"}
+	"init-at-gate", "pid-recorded", "hooks-run", "pid-file-staged", "pid-file-written", "detached"}
 
 const handedOver = "detached"
 
@@ -68,7 +68,7 @@ func TestCreateKilled(t *testing.T) {
 func createKilledAt(t *testing.T, ph string) {
 	dir, cg := killBundle(t)
 	root := stateRoot(t)
-	cmd, log := killableCreate(t, root, dir)
+	cmd, log, pidDir := killableCreate(t, root, dir)
 	cmd.Env = append(cmd.Env, envKillAt+"="+ph)
 	if err := cmd.Run(); !killed(err) {
 		t.Fatalf("create: %v, want it SIGKILLed at %s", err, ph)
@@ -77,7 +77,7 @@ func createKilledAt(t *testing.T, ph string) {
 	if len(reached) == 0 || reached[len(reached)-1] != ph {
 		t.Fatalf("phases reached %q, want to stop at %s", reached, ph)
 	}
-	cleanAfterKill(t, root, dir, cg, reached)
+	cleanAfterKill(t, root, dir, cg, pidDir, reached)
 }
 
 // TestCreateKilledRacing kills create from outside after delays spread
@@ -95,7 +95,7 @@ func TestCreateKilledRacing(t *testing.T) {
 	const tries = 30
 	landed := map[string]int{}
 	for i := range tries {
-		cmd, log := killableCreate(t, root, dir)
+		cmd, log, pidDir := killableCreate(t, root, dir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -113,7 +113,7 @@ func TestCreateKilledRacing(t *testing.T) {
 			after = reached[len(reached)-1]
 		}
 		landed[after]++
-		cleanAfterKill(t, root, dir, cg, reached)
+		cleanAfterKill(t, root, dir, cg, pidDir, reached)
 		if t.Failed() {
 			t.Fatalf("after a kill past %q", after)
 		}
@@ -135,12 +135,13 @@ func killBundle(t *testing.T) (string, string) {
 	})
 }
 
-// killableCreate is `create --bundle dir k1` logging its phases to log.
-func killableCreate(t *testing.T, root, dir string) (*exec.Cmd, string) {
-	log := filepath.Join(t.TempDir(), "phases")
-	cmd := runtimeCmd(t, root, "create", "--bundle", dir, "--pid-file", filepath.Join(t.TempDir(), "pid"), "k1")
+// killableCreate is `create --bundle dir k1` logging its phases to log,
+// its pid file alone in pidDir.
+func killableCreate(t *testing.T, root, dir string) (cmd *exec.Cmd, log, pidDir string) {
+	log, pidDir = filepath.Join(t.TempDir(), "phases"), t.TempDir()
+	cmd = runtimeCmd(t, root, "create", "--bundle", dir, "--pid-file", filepath.Join(pidDir, "pid"), "k1")
 	cmd.Env = append(cmd.Env, envPhaseLog+"="+log)
-	return cmd, log
+	return cmd, log, pidDir
 }
 
 func killed(err error) bool {
@@ -155,8 +156,9 @@ func phasesIn(log string) []string {
 
 // cleanAfterKill checks what a create killed after reaching the phases
 // reached left, and that delete --force removes it.
-func cleanAfterKill(t *testing.T, root, dir, cg string, reached []string) {
+func cleanAfterKill(t *testing.T, root, dir, cg, pidDir string, reached []string) {
 	t.Helper()
+	checkBesidePidFile(t, pidDir)
 	pins := ""
 	if p, err := bpfpin.Dir(cg); err == nil {
 		pins = p
