@@ -128,23 +128,24 @@ func execKilledRacing(t *testing.T, detach bool) {
 // what the host held of it before.
 type execVictim struct {
 	root, dir, cg, id string
+	tmp               string // the test's temporary directories are below it
 	init              proc
 	procs             []proc   // its cgroup.procs
 	stateEnts         []string // names in its state directory
-	setups            []proc   // setup processes (confine-init) anywhere on the host
+	setups            []proc   // setup processes (confine-init) of this test on the host
 	holders           []string // processes with an fd into --root
 }
 
 func newExecVictim(t *testing.T) *execVictim {
 	dir, cg := bundle(t, []string{"sleep", "1000"}, nil)
-	v := &execVictim{root: stateRoot(t), dir: dir, cg: cg, id: "x1"}
+	v := &execVictim{root: stateRoot(t), dir: dir, cg: cg, id: "x1", tmp: filepath.Dir(dir)}
 	mustRT(t, v.root, "run", "--detach", "--bundle", dir, v.id)
 	t.Cleanup(func() { rt(t, v.root, "delete", "--force", v.id) }) // after a Fatal
 	pid := stateOf(t, v.root, v.id).Pid
 	v.init = proc{pid, startTime(pid)}
 	v.procs = livingIn(cg)
 	v.stateEnts = dirNames(filepath.Join(v.root, v.id))
-	v.setups = setupProcs()
+	v.setups = setupProcs(v.tmp)
 	v.holders = fdHolders(v.root)
 	if !slices.Contains(v.procs, v.init) {
 		t.Fatalf("init %d not in %s: %v", pid, cg, v.procs)
@@ -288,7 +289,7 @@ func (v *execVictim) extraProcs() []proc {
 
 func (v *execVictim) newSetups() []proc {
 	var out []proc
-	for _, p := range setupProcs() {
+	for _, p := range setupProcs(v.tmp) {
 		if !slices.Contains(v.setups, p) {
 			out = append(out, p)
 		}
@@ -388,8 +389,10 @@ func (v *execVictim) remove(t *testing.T) {
 
 // setupProcs lists the processes on the host whose command line is the
 // setup process's (the init of namespace.Cmd, or the command it forked
-// before execve).
-func setupProcs() []proc {
+// before execve) and that hold an fd below dir: those of the runtimes
+// this test started, whose stdio are files there. Other runs on the host
+// (another worktree's tests) have setup processes of their own.
+func setupProcs(dir string) []proc {
 	var out []proc
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
@@ -397,13 +400,25 @@ func setupProcs() []proc {
 		if err != nil {
 			continue
 		}
-		if cmdline(pid) == setupArgv0 {
+		if cmdline(pid) == setupArgv0 && holdsBelow(pid, dir) {
 			if p := (proc{pid, startTime(pid)}); p.start != 0 {
 				out = append(out, p)
 			}
 		}
 	}
 	return out
+}
+
+// holdsBelow reports whether process pid has an fd open below dir.
+func holdsBelow(pid int, dir string) bool {
+	fds, _ := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	for _, fd := range fds {
+		l, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + fd.Name())
+		if err == nil && strings.HasPrefix(l, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // fdHolders lists "PID fd N -> PATH" for every fd below dir that a process
