@@ -23,10 +23,11 @@ type childData struct {
 	errFD     uintptr // where a failure is reported (close-on-exec)
 	joinedPID bool    // the init joined a PID namespace for it (init side only)
 
-	ctty   bool
-	timeFD int // -1: none
-	userFD int // -1: none
-	holdFD int // -1: none (tests)
+	ctty      bool
+	timeFD    int // -1: none
+	userFD    int // -1: none
+	holdFD    int // -1: none (tests)
+	releaseFD int // Start's release byte comes here (see adoptEntered)
 
 	rlimits [rlimNLimits]unix.Rlimit
 	rlimSet [rlimNLimits]bool
@@ -68,6 +69,7 @@ type childData struct {
 	fullMask uint64
 	oldMask  uint64
 	holdBuf  [1]byte
+	relBuf   [1]byte
 
 	report [2]uint32 // the failed step and errno, sent to errFD
 }
@@ -88,6 +90,7 @@ const (
 	childStepPdeathsig
 	childStepNNP
 	childStepHold
+	childStepRelease
 	childStepSeccomp
 	childStepExec
 )
@@ -97,8 +100,8 @@ var childStepNames = [...]string{
 	childStepRlimit: StepRlimit, childStepTime: StepJoin, childStepUser: StepJoin,
 	childStepBounding: StepCapabilities, childStepCred: StepCredentials,
 	childStepCaps: StepCapabilities, childStepPdeathsig: StepCredentials,
-	childStepNNP: StepNoNewPrivs, childStepHold: StepExec, childStepSeccomp: StepSeccomp,
-	childStepExec: StepExec,
+	childStepNNP: StepNoNewPrivs, childStepHold: StepExec, childStepRelease: StepExec,
+	childStepSeccomp: StepSeccomp, childStepExec: StepExec,
 }
 
 // childReport decodes what the child wrote on failure.
@@ -120,6 +123,7 @@ func prepareChild(cfg *initConfig, userFD, timeFD int, privileges bool) error {
 	d := &child
 	d.flags = uintptr(syscall.SIGCHLD) | syscall.CLONE_PARENT
 	d.ctty, d.userFD, d.timeFD, d.holdFD = cfg.Enter.Ctty, userFD, timeFD, -1
+	d.releaseFD = cfg.Enter.ReleaseFD
 	if cfg.Enter.HoldFD > 0 {
 		d.holdFD = cfg.Enter.HoldFD
 	}
@@ -392,8 +396,11 @@ func childCredentials() (uintptr, syscall.Errno) {
 	return 0, 0
 }
 
-// childFinal waits at the test hold, unblocks signals, loads the filter
-// and execs.
+// childFinal waits at the test hold, waits for Start's release, unblocks
+// signals, loads the filter and execs. Without the release byte (EOF:
+// the process that called Start died, or gave up and closed its end) the
+// command exits and never runs: a caller killed during Start leaves
+// nothing in the sandbox.
 //
 //go:norace
 //go:nosplit
@@ -402,6 +409,9 @@ func childFinal() (uintptr, syscall.Errno) {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(child.holdFD), uintptr(unsafe.Pointer(&child.holdBuf[0])), 1); e != 0 {
 			return childStepHold, e
 		}
+	}
+	if e := childRelease(); e != 0 {
+		return childStepRelease, e
 	}
 	if _, _, e := syscall.RawSyscall6(syscall.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&child.oldMask)), 0, 8, 0, 0); e != 0 {
 		return childStepSignals, e
@@ -420,4 +430,19 @@ func childFinal() (uintptr, syscall.Errno) {
 	_, _, e := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(child.path)),
 		uintptr(unsafe.Pointer(&child.argv[0])), uintptr(unsafe.Pointer(&child.envp[0])))
 	return childStepExec, e
+}
+
+// childRelease waits for Start's release byte; EOF is EPIPE.
+//
+//go:norace
+//go:nosplit
+func childRelease() syscall.Errno {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(child.releaseFD), uintptr(unsafe.Pointer(&child.relBuf[0])), 1)
+	switch {
+	case e != 0:
+		return e
+	case n != 1:
+		return syscall.EPIPE
+	}
+	return 0
 }

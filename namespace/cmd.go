@@ -193,6 +193,8 @@ type Cmd struct {
 	// enters the sandbox's PID namespace, and the command is forked from
 	// it after it joined the sandbox's root and closed everything else,
 	// non-dumpable until execve (see OpenSandbox and the package doc).
+	// The command execs only once Start has taken it over: a caller
+	// killed during Start leaves neither the init nor the command behind.
 	// With a USER namespace in the sandbox, Credential's ids are the
 	// sandbox's. Keep the Sandbox open until Start returns.
 	Sandbox *Sandbox
@@ -213,6 +215,12 @@ type Cmd struct {
 	state     *State
 	waitErr   error
 	testHold  *os.File // tests: with Sandbox, the command waits for a byte on it before execve
+
+	// With Sandbox: the release pipe. The command reads one byte from
+	// releaseR before execve; only this process holds releaseW.
+	releaseR, releaseW *os.File
+	enteredFD          int   // pidfd of the command, once adopted; -1 before
+	adoptErr           error // adoptEntered failed
 }
 
 // State is how the command ended.

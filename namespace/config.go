@@ -31,5 +31,6 @@ type initConfig struct {
 	ConsoleFD       int  // the Console socket, or 0
 	Enter           *enterConfig
 
-	holdAdmin bool // set by the init: see holdAdmin
+	holdAdmin     bool // set by the init: see holdAdmin
+	initPdeathsig int  // set by the init: its own parent-death signal (see Cmd.initPdeathsig)
 }

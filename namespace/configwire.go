@@ -199,6 +199,7 @@ func encodeConfig(cfg *initConfig) []byte {
 		for _, fd := range e.NSFDs {
 			w.int(int64(fd))
 		}
+		w.int(int64(e.ReleaseFD))
 		w.int(int64(e.HoldFD))
 		encodeRlimits(w, e.Rlimits)
 		w.bool(e.Ctty)
@@ -319,6 +320,7 @@ func decodeConfig(b []byte) (*initConfig, error) {
 				e.NSFDs[i] = int(r.int())
 			}
 		}
+		e.ReleaseFD = int(r.int())
 		e.HoldFD = int(r.int())
 		e.Rlimits = decodeRlimits(r)
 		e.Ctty = r.bool()

@@ -115,6 +115,15 @@
 // exited is a *StepError matching os.ErrProcessDone, a frozen cgroup one
 // matching ErrSandboxFrozen: Start never waits on either.
 //
+// A caller killed during Start leaves nothing in the sandbox: the init
+// always has SIGKILL as its parent-death signal (armed again after it
+// changes credentials), and the command, once set up, waits right before
+// its seccomp filter and execve for a byte that Start sends when it has
+// taken the command over (a pidfd of it); without that byte (EOF: the
+// caller is gone) it exits without running. From that byte on the
+// command is handed over: it runs whatever happens to the caller, as it
+// does once Start has returned. Pdeathsig, if set, is the command's.
+//
 // Files the init reads from the sandbox's root (/etc/passwd for
 // Credential.User) are resolved inside the root and read only when they
 // are regular files of at most 1 MiB (*FileError otherwise). The bounding

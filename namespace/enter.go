@@ -32,17 +32,23 @@ import (
 //     session, its terminal, the sandbox's TIME and USER namespaces
 //     (which a multithreaded process cannot join) and then the limits,
 //     credentials and capabilities the init could not drop for it,
-//     Seccomp, execve.
+//     the release (below), Seccomp, execve.
 //
 // The init reports the command's pid ("P" record) as soon as it is
-// forked, then "X" once it has exec'd, and exits.
+// forked, then "X" once it has exec'd, and exits. On "P" the caller takes
+// the command (adoptEntered) and releases it: one byte on a pipe that
+// only the caller can write to. The init dies with the caller
+// (initPdeathsig), and a command whose caller died before the release
+// reads EOF and exits without exec'ing, so that nothing set up by a
+// caller killed mid-Start goes on in the sandbox.
 
 // enterConfig is the part of initConfig for a Cmd with a Sandbox.
 type enterConfig struct {
-	NSFDs   []int    // the sandbox's namespaces, in join order (allKinds)
-	HoldFD  int      // tests: the command waits for a byte here before execve; 0: none
-	Rlimits []Rlimit // every limit the command starts with
-	Ctty    bool     // fd 0 becomes the controlling terminal of the command's session
+	NSFDs     []int    // the sandbox's namespaces, in join order (allKinds)
+	ReleaseFD int      // the command waits for Start's byte here before execve (see adoptEntered)
+	HoldFD    int      // tests: the command waits for a byte here before execve; 0: none
+	Rlimits   []Rlimit // every limit the command starts with
+	Ctty      bool     // fd 0 becomes the controlling terminal of the command's session
 }
 
 // fdCount is how many fds beyond the console the init receives.
@@ -50,7 +56,7 @@ func (e *enterConfig) fdCount() int {
 	if e == nil {
 		return 0
 	}
-	n := len(e.NSFDs)
+	n := len(e.NSFDs) + 1 // and the release pipe
 	if e.HoldFD > 0 {
 		n++
 	}
@@ -102,6 +108,8 @@ func (c *Cmd) configEnter(cfg *initConfig) {
 		e.NSFDs = append(e.NSFDs, next)
 		next++
 	}
+	e.ReleaseFD = next
+	next++
 	if c.testHold != nil {
 		e.HoldFD = next
 	}
@@ -128,6 +136,7 @@ func (c *Cmd) enterFiles() []*os.File {
 	for _, h := range c.Sandbox.ns {
 		fs = append(fs, h.f)
 	}
+	fs = append(fs, c.releaseR)
 	if c.testHold != nil {
 		fs = append(fs, c.testHold)
 	}
@@ -179,42 +188,122 @@ func cgroupFrozen(dirfd int) bool {
 	return false
 }
 
+// initPdeathsig is the parent-death signal of the init: Pdeathsig, and
+// always SIGKILL for a command entering a Sandbox. That init is never
+// handed over (it exits once the command runs), and one whose caller died
+// must not go on inside the sandbox with the caller's privileges; the
+// command's own Pdeathsig, if any, is set by the command.
+func (c *Cmd) initPdeathsig() int {
+	if c.Sandbox != nil {
+		return int(unix.SIGKILL)
+	}
+	return int(c.Pdeathsig)
+}
+
+// openRelease makes the release pipe of a Cmd with a Sandbox: the read
+// end goes to the init (and so to the command), the write end, close-on-
+// exec, stays in this process alone.
+func (c *Cmd) openRelease() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("namespace: creating release pipe: %w", err)
+	}
+	c.releaseR, c.releaseW, c.enteredFD, c.adoptErr = r, w, -1, nil
+	return nil
+}
+
+// closeRelease closes what is left of the release pipe; a command still
+// waiting for its byte then reads EOF and exits without running.
+func (c *Cmd) closeRelease() {
+	for _, f := range []**os.File{&c.releaseR, &c.releaseW} {
+		if *f != nil {
+			(*f).Close()
+			*f = nil
+		}
+	}
+}
+
+// adoptEntered runs when the init reports the command's pid, while the
+// command waits before execve: Start takes it (a pidfd; it is the
+// caller's unreaped child since the init forked it with CLONE_PARENT, so
+// its pid cannot have been recycled) and then sends it the release byte.
+// That byte is the hand-over: a caller that dies before it leaves nothing
+// in the sandbox (the command reads EOF and exits, the init gets its
+// parent-death signal); from it on the command runs whatever happens to
+// the caller.
+func (c *Cmd) adoptEntered(pid int) {
+	if c.releaseW == nil || pid <= 0 {
+		return // one command per init
+	}
+	if testHookEntered != nil {
+		testHookEntered("forked", c.Process.Pid, pid)
+	}
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		c.adoptErr = fmt.Errorf("namespace: pidfd_open(%d): %w", pid, err)
+		c.closeRelease()
+		return
+	}
+	c.enteredFD = fd
+	// A failed write means the command is gone already: the status pipe
+	// says why.
+	_, _ = c.releaseW.Write([]byte{'R'})
+	c.closeRelease()
+	if testHookEntered != nil {
+		testHookEntered("released", c.Process.Pid, pid)
+	}
+}
+
+// testHookEntered, set by tests, runs when Start has learnt the pid of
+// the command a Cmd with a Sandbox forked ("forked"), and again once it
+// has released that command ("released").
+var testHookEntered func(step string, initPid, pid int)
+
 // settleEntered ends the start of a Cmd with a Sandbox: on success (ok)
-// the command, the caller's child since the init forked it with
-// CLONE_PARENT, becomes the process c tracks (Process, PidFD, Wait) and
-// the init, which exits after its report, is reaped; otherwise a command
-// the init forked before the failure is killed and reaped.
+// the command, adopted by adoptEntered, becomes the process c tracks
+// (Process, PidFD, Wait) and the init, which exits after its report, is
+// reaped; otherwise a command the init forked before the failure is
+// killed and reaped.
 func (c *Cmd) settleEntered(rep statusReport, ok bool) error {
 	if c.Sandbox == nil {
 		return nil
 	}
-	pid := rep.childPid
-	if !ok || pid <= 0 {
-		if pid > 0 {
-			killChild(pid)
+	c.closeRelease()
+	fd := c.enteredFD
+	c.enteredFD = -1
+	if !ok || fd < 0 || c.adoptErr != nil {
+		switch {
+		case fd >= 0:
+			killChildFD(fd)
+			unix.Close(fd)
+		case rep.childPid > 0:
+			killChild(rep.childPid)
+		}
+		if c.adoptErr != nil {
+			return c.adoptErr
 		}
 		if ok {
 			return errors.New("namespace: the init reported no pid for the command")
 		}
 		return nil
 	}
-	// Our unreaped child: its pid cannot have been recycled.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		killChild(pid)
-		return fmt.Errorf("namespace: pidfd_open(%d): %w", pid, err)
-	}
-	proc, _ := os.FindProcess(pid)
+	proc, _ := os.FindProcess(rep.childPid)
 	_, _ = c.ecmd.Process.Wait() // the init exits right after "X"
 	c.mu.Lock()
 	if c.pidfd >= 0 {
 		unix.Close(c.pidfd)
 	}
-	c.pidfd, c.Process = pidfd, proc
+	c.pidfd, c.Process = fd, proc
 	// exec.Cmd.Wait waits for its Process, then for the stdio copiers,
 	// which the command (holding the pipes) ends: it now waits for it.
 	c.ecmd.Process = proc
 	c.mu.Unlock()
+	if c.Pdeathsig == 0 && c.keeper != nil {
+		// The thread was kept for the init's parent-death signal only:
+		// the command has none, and the init is gone.
+		close(c.keeper)
+		c.keeper = nil
+	}
 	return nil
 }
 
@@ -226,6 +315,11 @@ func killChild(pid int) {
 		return
 	}
 	defer unix.Close(fd)
+	killChildFD(fd)
+}
+
+// killChildFD kills and reaps the child of the caller behind pidfd fd.
+func killChildFD(fd int) {
 	_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 	for {
 		var info unix.Siginfo
@@ -290,6 +384,13 @@ func setupEntered(cfg *initConfig, report func(step string) error) (string, erro
 		}
 		if step, err := dropPrivileges(cfg); err != nil {
 			return step, err
+		}
+		// The credential change cleared the init's parent-death signal
+		// (dropPrivileges armed the command's, which is not the init's):
+		// arm it again. Should the caller have died in between, the
+		// init's next report fails and it exits.
+		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.initPdeathsig), 0, 0, 0); err != nil {
+			return StepCredentials, fmt.Errorf("prctl(PR_SET_PDEATHSIG): %w", err)
 		}
 	}
 	if err := prepareChild(cfg, userFD, timeFD, inChild); err != nil {

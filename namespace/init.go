@@ -71,6 +71,7 @@ func runInit(base, pdeathsig int) int {
 		return err
 	}
 	if cfg.Enter != nil {
+		cfg.initPdeathsig = pdeathsig
 		return runEntered(cfg, status, report)
 	}
 	step, err := setup(cfg, report)

@@ -54,6 +54,12 @@ func (c *Cmd) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if c.Sandbox != nil {
+		if err := c.openRelease(); err != nil {
+			return err
+		}
+		defer c.closeRelease()
+	}
 	p, err := c.forkInCgroup(cfg)
 	if err != nil {
 		return err
@@ -343,11 +349,12 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 	if c.TTY != nil {
 		stdin = c.TTY
 	}
+	env := append([]string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD),
+		envPdeathsig + "=" + strconv.Itoa(c.initPdeathsig())}, initRuntimeEnv...)
 	c.ecmd = &exec.Cmd{
-		Path: exePath,
-		Args: []string{initArgv0},
-		Env: append([]string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD),
-			envPdeathsig + "=" + strconv.Itoa(cfg.Pdeathsig)}, initRuntimeEnv...),
+		Path:        exePath,
+		Args:        []string{initArgv0},
+		Env:         append(env, raceInitEnv()...),
 		Stdin:       stdin,
 		Stdout:      c.Stdout,
 		Stderr:      c.Stderr,
@@ -376,7 +383,7 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 		c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.Console)
 	}
 	c.ecmd.ExtraFiles = append(c.ecmd.ExtraFiles, c.enterFiles()...)
-	if c.Pdeathsig != 0 {
+	if c.initPdeathsig() != 0 {
 		return c.startOnKeeper(join)
 	}
 	if len(join) > 0 {

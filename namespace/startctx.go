@@ -39,7 +39,7 @@ func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.Fil
 	// A failed write means the init died early; the status pipe says why.
 	_, _ = cfgW.Write(payload)
 	cfgW.Close()
-	rep, rerr := readStatus(status)
+	rep, rerr := readStatusFunc(status, c.adoptEntered)
 	fired := !stop()
 	if err := c.settleEntered(rep, !fired && rerr == nil && rep.execReady && rep.setupError == nil); err != nil {
 		_ = c.Process.Kill()

@@ -33,7 +33,11 @@ type statusReport struct {
 	childPid   int    // with a Sandbox: the command's pid, once forked
 }
 
-func readStatus(r io.Reader) (statusReport, error) {
+func readStatus(r io.Reader) (statusReport, error) { return readStatusFunc(r, nil) }
+
+// readStatusFunc is readStatus calling onPid, when not nil, as soon as a
+// "P" record arrives.
+func readStatusFunc(r io.Reader, onPid func(pid int)) (statusReport, error) {
 	var rep statusReport
 	br := bufio.NewReader(r)
 	b, err := br.ReadByte()
@@ -52,6 +56,9 @@ func readStatus(r io.Reader) (statusReport, error) {
 			rep.execReady = true
 		case line[0] == recPid:
 			rep.childPid, _ = strconv.Atoi(line[1:])
+			if onPid != nil {
+				onPid(rep.childPid)
+			}
 		default:
 			var w wireError
 			if jerr := json.Unmarshal([]byte(line), &w); jerr != nil {

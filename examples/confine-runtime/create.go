@@ -291,11 +291,49 @@ func dialConsole(path string) (*os.File, error) {
 	return uc.File()
 }
 
+// writePidFile writes pid to path whole, with nothing left beside it
+// even if this process is SIGKILLed half-way: the number goes into an
+// unnamed file (O_TMPFILE) in path's directory, which is then linked at
+// path; a file already there is removed first (a kill in between leaves
+// no pid file rather than an old one). Where the filesystem has no
+// O_TMPFILE, it is written to a temporary name and renamed, which a kill
+// in between leaves behind.
 func writePidFile(path string, pid int) error {
+	fd, err := unix.Open(filepath.Dir(path), unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) {
+		return renamePidFile(path, pid)
+	}
+	if err != nil {
+		return fmt.Errorf("--pid-file: %w", &os.PathError{Op: "open", Path: filepath.Dir(path), Err: err})
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer f.Close()
+	if _, err := f.WriteString(strconv.Itoa(pid)); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	phase("pid-file-staged")
+	// The magic link (with AT_SYMLINK_FOLLOW) links an O_TMPFILE file
+	// without CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH needs.
+	self := "/proc/self/fd/" + strconv.Itoa(fd)
+	err = unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+	if errors.Is(err, unix.EEXIST) {
+		if err = unix.Unlink(path); err == nil {
+			err = unix.Linkat(unix.AT_FDCWD, self, unix.AT_FDCWD, path, unix.AT_SYMLINK_FOLLOW)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("--pid-file: %w", &os.LinkError{Op: "link", Old: self, New: path, Err: err})
+	}
+	return nil
+}
+
+// renamePidFile is writePidFile through a temporary name.
+func renamePidFile(path string, pid int) error {
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
 	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return fmt.Errorf("--pid-file: %w", err)
 	}
+	phase("pid-file-staged")
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("--pid-file: %w", err)

@@ -31,6 +31,11 @@ import (
 // Without --detach exec waits and exits with the process's status; with it
 // exec writes --pid-file and returns. A failure is reported as runc does:
 // "exec failed: ..." and exit status 255.
+//
+// An exec SIGKILLed half-way leaves nothing in the container (no process,
+// no setup process, no pid file) unless Start had already handed the
+// process over (see namespace.Cmd.Sandbox): then the process runs, and a
+// pid file, written only after Start returned, names it if there is one.
 
 // execOptions are exec's flags.
 type execOptions struct {
@@ -148,12 +153,14 @@ func (rt *runtime) exec(id string, args []string, o *execOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	phase("exec-locked")
 	tgt, err := openTarget(d, r)
 	if err != nil {
 		d.Close()
 		return 0, err
 	}
 	defer unix.Close(tgt.pidfd)
+	phase("exec-target-opened")
 	proc, err := o.processSpec(tgt.spec, args)
 	if err != nil {
 		d.Close()
@@ -171,8 +178,13 @@ func (rt *runtime) exec(id string, args []string, o *execOptions) (int, error) {
 		return 0, err
 	}
 	if o.detach {
-		return 0, cmd.Detach()
+		if err := cmd.Detach(); err != nil {
+			return 0, err
+		}
+		phase("exec-detached")
+		return 0, nil
 	}
+	phase("exec-waiting")
 	return waitForwarding(cmd)
 }
 
@@ -214,6 +226,7 @@ func (rt *runtime) startExec(tgt *execTarget, proc *specs.Process, o *execOption
 	if err != nil {
 		return nil, nil, err
 	}
+	phase("exec-sandbox-opened")
 	closers := []io.Closer{sb}
 	cleanup := func() {
 		for _, c := range closers {
@@ -248,6 +261,7 @@ func (rt *runtime) startExec(tgt *execTarget, proc *specs.Process, o *execOption
 		cleanup()
 		return nil, nil, err
 	}
+	phase("exec-started")
 	if proxy != nil {
 		stop, err := proxyTerminal(proxy)
 		if err != nil {
@@ -283,6 +297,7 @@ func announce(cmd *namespace.Cmd, o *execOptions) error {
 		if err := writePidFile(o.pidFile, cmd.Pid()); err != nil {
 			return err
 		}
+		phase("exec-pid-file-written")
 	}
 	if o.pidfdSocket != "" {
 		if err := sendFD(o.pidfdSocket, "pidfd", cmd.PidFD()); err != nil {
