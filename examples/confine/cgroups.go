@@ -56,6 +56,14 @@ type runCgroup struct {
 	lock *os.File
 }
 
+// limit applies the run's limits, device filter and bandwidth limiter.
+func (rc *runCgroup) limit(o *options) error {
+	if err := rc.cg.Apply(o.resources); err != nil {
+		return cgroupError(o, err)
+	}
+	return nil
+}
+
 // parentPath is the absolute directory of --cgroup-parent (or the default).
 func parentPath(h *cgroup.Hierarchy, parent string) string {
 	if parent == "" {
@@ -102,16 +110,16 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// createRunCgroup makes confine-<pid>-<rand> under the parent with the
-// run's limits and locks it.
-func createRunCgroup(h *cgroup.Hierarchy, o *options) (*runCgroup, error) {
+// makeRunCgroup makes confine-<pid>-<rand> under the parent, without
+// limits yet (see runCgroup.limit), and locks it.
+func makeRunCgroup(h *cgroup.Hierarchy, o *options) (*runCgroup, error) {
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(parentPath(h, o.cgroupParent),
 		fmt.Sprintf("confine-%d-%s", os.Getpid(), hex.EncodeToString(b[:])))
-	cg, err := cgroup.New(dir, o.resources)
+	cg, err := cgroup.New(dir, cgroup.Resources{})
 	if err != nil {
 		return nil, cgroupError(o, err)
 	}

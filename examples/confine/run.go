@@ -35,11 +35,6 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 		printRunHelp(stdout)
 		return 0
 	}
-	sb, err := newSandbox(o)
-	if err != nil {
-		return fail(stderr, err)
-	}
-	defer sb.close()
 	// From here on a signal must not kill confine before it cleaned up:
 	// signals are queued and forwarded to the command once it runs.
 	sigs := make(chan os.Signal, 4)
@@ -53,6 +48,36 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	if err := checkControllers(h, o); err != nil {
 		return fail(stderr, err)
 	}
+	if o.stats {
+		enableForStats(h, o)
+	}
+	// The cgroup first, empty, so that the init is born in it
+	// (CLONE_INTO_CGROUP): moving a running process in through
+	// cgroup.procs waits for an RCU grace period the first time in a while
+	// (13 ms on a 2-core VM), more than the init's whole start-up. Its
+	// limits, device filter and bandwidth limiter follow in prepare, while
+	// the init starts up and before it sets anything up.
+	rc, err := makeRunCgroup(h, o)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	status := runIn(h, o, rc, sigs, stderr)
+	if err := rc.remove(); err != nil {
+		fmt.Fprintf(stderr, "confine: cleaning up: %v\n", err)
+		if status == 0 {
+			status = exitConfine
+		}
+	}
+	return status
+}
+
+// runIn runs the sandbox in the run's cgroup rc, which the caller removes.
+func runIn(h *cgroup.Hierarchy, o *options, rc *runCgroup, sigs <-chan os.Signal, stderr io.Writer) int {
+	sb, err := newSandbox(o, rc.cg)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	defer sb.close()
 	// Leftovers of runs killed with SIGKILL; a failure here must not stop
 	// this run.
 	_, _ = gc(h, o.cgroupParent)
@@ -63,51 +88,34 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 			return fail(stderr, &FlagError{Flag: "--egress-rate/--ingress-rate", Reason: err.Error()})
 		}
 	}
-	if o.stats {
-		enableForStats(h, o)
-	}
-	rc, err := prepare(h, o, sb)
-	if err != nil {
+	if err := prepare(o, sb, rc); err != nil {
 		return fail(stderr, err)
 	}
-	status := execute(o, sb, rc, sigs, stderr)
-	if err := rc.remove(); err != nil {
-		fmt.Fprintf(stderr, "confine: cleaning up: %v\n", err)
-		if status == 0 {
-			status = exitConfine
-		}
-	}
-	return status
+	return execute(o, sb, rc, sigs, stderr)
 }
 
 // prepare completes the sandbox (compiling the seccomp profile when no
 // earlier run cached it takes a few milliseconds) while the run's cgroup
-// is created, to shorten the start on a machine with more than one CPU. A
-// sandbox error wins over a cgroup error, as when the two ran in
-// sequence, and no cgroup is left behind on either.
-func prepare(h *cgroup.Hierarchy, o *options, sb *sandbox) (*runCgroup, error) {
+// gets its limits, to shorten the start on a machine with more than one
+// CPU. A sandbox error wins over a cgroup error, as when the two ran in
+// sequence.
+func prepare(o *options, sb *sandbox, rc *runCgroup) error {
 	if o.network == "none" && o.egressRate != 0 {
 		// Preparing the sandbox's network namespace decides the egress
-		// mode (EDT when fq could be installed) the cgroup is created
+		// mode (EDT when fq could be installed) the cgroup is limited
 		// with: one after the other.
 		if err := sb.complete(o); err != nil {
-			return nil, err
+			return err
 		}
-		return createRunCgroup(h, o)
+		return rc.limit(o)
 	}
 	ch := make(chan error, 1)
 	go func() { ch <- sb.complete(o) }()
-	rc, cerr := createRunCgroup(h, o)
-	if err := <-ch; err != nil || cerr != nil {
-		if cerr == nil {
-			_ = rc.remove()
-		}
-		if err != nil {
-			return nil, err
-		}
-		return nil, cerr
+	cerr := rc.limit(o)
+	if err := <-ch; err != nil {
+		return err
 	}
-	return rc, nil
+	return cerr
 }
 
 // execute starts the command in the cgroup, waits for it and reports.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
 	"github.com/confinelab/confine/seccomp"
@@ -35,16 +36,18 @@ func (s *sandbox) close() {
 
 // newSandbox describes the sandbox's process: new PID, IPC, MNT, UTS (and
 // CGROUP unless --cgroupns host) namespaces, NET unless the network is
-// host or joined, confine's stdio, death with confine. Unless the run
+// host or joined, confine's stdio, death with confine, born in the run's
+// cgroup cg. Unless the run
 // needs a terminal (-t) or its network namespace prepared first
 // (--egress-rate without --network), it forks the init at once
 // (namespace.Cmd.Prestart): the init's start-up then overlaps the rest of
 // confine's preparation (cgroup, seccomp filter, root).
-func newSandbox(o *options) (*sandbox, error) {
+func newSandbox(o *options, cg *cgroup.Cgroup) (*sandbox, error) {
 	s := &sandbox{cmd: &namespace.Cmd{
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
+		CgroupFD: cg.FD(),
+		Stdin:    os.Stdin,
+		Stdout:   os.Stdout,
+		Stderr:   os.Stderr,
 		// The sandbox dies with confine, however confine ends.
 		Pdeathsig:   syscall.SIGKILL,
 		OOMScoreAdj: &o.oomScoreAdj,
