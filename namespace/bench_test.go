@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,7 +76,9 @@ func BenchmarkSpawn(b *testing.B) {
 // minimal /dev, masked paths) with a tmpfs on /tmp, Docker's default
 // capabilities and seccomp filter (compiled once, as a caller caches it),
 // and a cgroup of its own per start with Docker's device allowlist
-// (created, started in, deleted). Each iteration runs it and then
+// (created, started in, deleted). As confine run does, the init is
+// forked into the empty cgroup (Prestart) and the device filter attached
+// while it starts up. Each iteration runs it and then
 // `bwrap --unshare-all --ro-bind ROOT / --proc /proc --dev /dev --tmpfs
 // /tmp /bin/true`, so both see the same machine; it reports both medians
 // and the median of the per-iteration ratios (confine/bwrap).
@@ -94,7 +97,7 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 	n := 0
 	library := func() error {
 		n++
-		cg, err := cgroup.New(filepath.Join(parent, "s"+strconv.Itoa(n)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
+		cg, err := cgroup.New(filepath.Join(parent, "s"+strconv.Itoa(n)), cgroup.Resources{})
 		if err != nil {
 			return err
 		}
@@ -102,6 +105,16 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 		c := &namespace.Cmd{Path: "/bin/true", Namespaces: append(namespace.Set{namespace.CGROUP}, fiveNS...),
 			Root: &r, Seccomp: prog, CgroupFD: cg.FD(), Env: []string{},
 			Capabilities: &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}}
+		// The init is born in the cgroup and starts up while the device
+		// filter is loaded and attached, before it sets anything up.
+		if err := c.Prestart(); err != nil {
+			return err
+		}
+		if err := cg.Apply(cgroup.Resources{Devices: cgroup.DefaultDevices()}); err != nil {
+			_ = c.Signal(syscall.SIGKILL)
+			_, _ = c.Wait()
+			return err
+		}
 		st, err := c.Run()
 		if err == nil && !st.Success() {
 			err = fmt.Errorf("state %+v", st)
