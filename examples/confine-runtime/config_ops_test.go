@@ -3,11 +3,13 @@ package main
 import (
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/internal/testutil"
@@ -158,4 +160,72 @@ func TestBandwidthAnnotations(t *testing.T) {
 	if err := c.Stats(&s, cgroup.StatNetwork); err != nil || !s.Network.Limited || s.Network.Egress.Bytes < size || s.Network.Ingress.Bytes < size {
 		t.Errorf("limiter counters %+v, %v: want both directions limited, each past %d bytes", s.Network, err, size)
 	}
+}
+
+// The bandwidth annotations on a host with no bpffs at /sys/fs/bpf (a
+// minimal node; here a private mount namespace with a tmpfs hiding the
+// host's): the runtime mounts one, the limiter is attached with its pins
+// in it, and delete removes them.
+func TestBandwidthAnnotationsMountBPFFS(t *testing.T) {
+	if err := cgroup.HaveNetworkLimits(); err != nil {
+		testutil.Skip(t, "no bandwidth limiter: %v", err)
+	}
+	dir, cg := bundle(t, []string{"sleep", "1000"}, func(s *specs.Spec) {
+		s.Annotations = map[string]string{annotationEgress: "8M"}
+	})
+	root := stateRoot(t)
+	inPrivateMountNS(t, func() {
+		if err := unix.Mount("tmpfs", "/sys/fs/bpf", "tmpfs", 0, ""); err != nil {
+			t.Errorf("hiding /sys/fs/bpf: %v", err)
+			return
+		}
+		if cgroup.HaveBPFFS() == nil {
+			t.Error("/sys/fs/bpf is still bpffs under the tmpfs")
+			return
+		}
+		r := rt(t, root, "run", "--detach", "--bundle", dir, "bpffs1")
+		if r.code != 0 {
+			t.Errorf("run with %s: exit %d, stderr %s", annotationEgress, r.code, r.stderr)
+			return
+		}
+		if err := cgroup.HaveBPFFS(); err != nil {
+			t.Errorf("after run: %v", err)
+		}
+		var s cgroup.Stats
+		if c, err := cgroup.Open(cg); err != nil {
+			t.Error(err)
+		} else {
+			if err := c.Stats(&s, cgroup.StatNetwork); err != nil || !s.Network.Limited {
+				t.Errorf("the container's cgroup: network stats %+v, %v; want Limited", s.Network, err)
+			}
+			c.Close()
+		}
+		if r := rt(t, root, "delete", "--force", "bpffs1"); r.code != 0 {
+			t.Errorf("delete --force: exit %d, stderr %s", r.code, r.stderr)
+		}
+		if ents, err := os.ReadDir("/sys/fs/bpf/confine"); !os.IsNotExist(err) {
+			t.Errorf("pins left after delete: %v (%v)", ents, err)
+		}
+	})
+}
+
+// inPrivateMountNS runs fn on a thread of its own in a new mount namespace
+// (mounts private): processes fn starts are born there. The thread stays
+// locked, so it ends with its goroutine and the namespace with it.
+func inPrivateMountNS(t *testing.T, fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		goruntime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			t.Errorf("unshare(CLONE_NEWNS): %v", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			t.Errorf("making / private: %v", err)
+			return
+		}
+		fn()
+	}()
+	<-done
 }

@@ -147,6 +147,13 @@ func (c *container) start(rt *runtime, p *plan, o createOptions) error {
 	res := p.resources
 	devices := res.Devices
 	res.Devices = nil
+	if res.Network != nil {
+		// The bandwidth limiter pins its programs there (delete finds
+		// them by it). systemd hosts have it; a minimal node may not.
+		if _, err := cgroup.MountBPFFS(); err != nil {
+			return fmt.Errorf("bandwidth annotations: %w", err)
+		}
+	}
 	cg, err := c.newCgroup(p, res)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,9 +22,13 @@ import (
 
 // criRuntimeConfig is the README's snippet registering confine-runtime as
 // the runtime handler `confine`, word for word (TestREADMECRIConfig holds
-// the README to it); the test puts its runtime at that BinaryName.
+// the README to it); the test puts its runtime at that BinaryName. CRI
+// hands a pod's annotations to its sandbox's and containers' OCI specs
+// only where the runtime's pod_annotations list them (patterns as
+// path.Match takes them): here the bandwidth annotations.
 const criRuntimeConfig = `[plugins."io.containerd.cri.v1.runtime".containerd.runtimes.confine]
   runtime_type = "io.containerd.runc.v2"
+  pod_annotations = ["kubernetes.io/ingress-bandwidth", "kubernetes.io/egress-bandwidth"]
   [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.confine.options]
     BinaryName = "/usr/local/bin/confine-runtime"
 `
@@ -40,6 +43,7 @@ const (
 	criRTRoot = "/run/containerd/runc/" + criNS
 	// The pod's cgroup parent, as the kubelet passes one per pod.
 	criCgroupParent = "/confine-cri/pod-confine"
+	bpfFS           = "/sys/fs/bpf" // where the runtime's cgroups pin their programs
 )
 
 // criConfig is the rest of containerd's CRI configuration: the sandbox
@@ -94,11 +98,17 @@ func TestVMCRI(t *testing.T) {
 	c.mustCrictl(t, "start", id)
 	c.checkContainer(t, pod, id)
 	c.checkExec(t, id)
+	for _, st := range []struct {
+		name string
+		fn   func(t *testing.T, pod, podJSON string)
+	}{{"limits", c.testLimits}, {"unified", c.testUnified}, {"oom", c.testOOM}, {"bandwidth", c.testBandwidth}} {
+		t.Run(st.name, func(t *testing.T) { st.fn(t, pod, podJSON) })
+	}
 
 	// What checkNothingLeft looks for is there while the pod runs.
 	left := strings.Join(c.leftovers(t), "\n")
 	t.Logf("of the running pod:\n%s", left)
-	for _, k := range []string{"cgroup", "runtime state", "mount", "process"} {
+	for _, k := range []string{"cgroup", "runtime state", "mount", "process", "pins"} {
 		if !strings.Contains("\n"+left, "\n"+k+" ") {
 			t.Errorf("no %s seen of the running pod; seen:\n%s", k, left)
 		}
@@ -162,12 +172,14 @@ func (c *cri) mustCrictl(t *testing.T, args ...string) string {
 // writeConfigs writes the pod's and the container's CRI configs, as the
 // kubelet would send them: a pod on the host's network (NODE, 2) in its
 // own cgroup parent, with DNS config of its own (the VM has no
-// /etc/resolv.conf to copy); a container printing a line, then sleeping.
+// /etc/resolv.conf to copy) and the bandwidth annotations
+// (criPodAnnotations); a container printing a line, then sleeping.
 func (c *cri) writeConfigs(t *testing.T) (pod, ctr string) {
 	podCfg := map[string]any{
 		"metadata":      map[string]any{"name": "confine-pod", "namespace": "default", "uid": "confine-pod-uid", "attempt": 1},
 		"log_directory": c.logDir,
 		"dns_config":    map[string]any{"searches": []string{"confine.test"}},
+		"annotations":   criPodAnnotations,
 		"linux": map[string]any{"cgroup_parent": criCgroupParent,
 			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
 	}
@@ -179,15 +191,8 @@ func (c *cri) writeConfigs(t *testing.T) (pod, ctr string) {
 		"linux":    map[string]any{},
 	}
 	pod, ctr = filepath.Join(c.base, "pod.json"), filepath.Join(c.base, "ctr.json")
-	for path, v := range map[string]any{pod: podCfg, ctr: ctrCfg} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeJSON(t, pod, podCfg)
+	writeJSON(t, ctr, ctrCfg)
 	return pod, ctr
 }
 
@@ -336,6 +341,12 @@ func (c *cri) leftovers(t *testing.T) []string {
 		if f := strings.Fields(l); len(f) > 4 && (strings.HasPrefix(f[4], c.base+"/") || strings.HasPrefix(f[4], "/run/containerd/")) {
 			left = append(left, "mount "+f[4])
 		}
+	}
+	// The limiter's and the device programs' pins (nothing else in the
+	// VM pins there while this test runs).
+	ents, _ = os.ReadDir(filepath.Join(bpfFS, "confine"))
+	for _, e := range ents {
+		left = append(left, "pins "+filepath.Join(bpfFS, "confine", e.Name()))
 	}
 	for _, p := range c.ownProcesses(criCgroupParent) {
 		left = append(left, "process "+p)
