@@ -111,6 +111,8 @@ func (c *Cgroup) networkPinDir() (string, error) {
 	return networkFS.DirForID(id), nil
 }
 
+// applyNetwork attaches or updates the limiter; Apply names the step in
+// its errors.
 func (c *Cgroup) applyNetwork(n *Network) error {
 	if n == nil {
 		return nil
@@ -124,7 +126,7 @@ func (c *Cgroup) applyNetwork(n *Network) error {
 	}
 	id, err := c.pinID()
 	if err != nil {
-		return fmt.Errorf("applying network limits: %w", err)
+		return err
 	}
 	dir := networkFS.DirForID(id)
 	l, err := bwprog.Open(dir)
@@ -132,21 +134,21 @@ func (c *Cgroup) applyNetwork(n *Network) error {
 		defer l.Close()
 		for d, dc := range cfg {
 			if err := l.Update(bwprog.Direction(d), dc); err != nil {
-				return fmt.Errorf("applying network limits: %w", err)
+				return err
 			}
 		}
 		return nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("applying network limits: %w", err)
+		return err
 	}
 	if _, err := networkFS.EnsureDirForID(id); err != nil {
-		return fmt.Errorf("applying network limits: %w", err)
+		return err
 	}
 	l, err = bwprog.Attach(c.path, dir, cfg)
 	if err != nil {
 		_ = networkFS.RemovePinDir(dir) // only if we left it empty
-		return fmt.Errorf("applying network limits: %w", err)
+		return err
 	}
 	return l.Close()
 }
