@@ -95,8 +95,16 @@ func tcpEcho(t *testing.T, a, b *netns.Handle, network string, dst netip.Addr) n
 	if err != nil {
 		t.Fatalf("listen in %s: %v", b, err)
 	}
-	defer ln.Close()
+	// The echo goroutine is waited for: its connection must be closed
+	// before the test's leak check runs (counting goroutines alone let a
+	// lingering one through when another had exited meanwhile).
+	done := make(chan struct{})
+	defer func() {
+		ln.Close()
+		<-done
+	}()
 	go func() {
+		defer close(done)
 		c, err := ln.Accept()
 		if err != nil {
 			return
