@@ -173,15 +173,19 @@ func attachBoth(b *testing.B, dir string, insns asm.Instructions) [2]ebpf.Progra
 // pacingStats reads the run-time statistics of the pacing program of the
 // limiter pinned in dir.
 func pacingStats(b *testing.B, dir string) ebpf.ProgramStats {
-	l, err := bwprog.Open(dir)
-	if err != nil {
-		b.Fatal(err)
+	return programStats(b, pacingID(b, dir))
+}
+
+func progStats(b *testing.B, ids [2]ebpf.ProgramID) [2]ebpf.ProgramStats {
+	var out [2]ebpf.ProgramStats
+	for d, id := range ids {
+		out[d] = programStats(b, id)
 	}
-	id, err := l.PacingID()
-	l.Close()
-	if err != nil {
-		b.Fatal(err)
-	}
+	return out
+}
+
+// programStats reads the run-time statistics of the program id.
+func programStats(b *testing.B, id ebpf.ProgramID) ebpf.ProgramStats {
 	p, err := ebpf.NewProgramFromID(id)
 	if err != nil {
 		b.Fatal(err)
@@ -192,23 +196,6 @@ func pacingStats(b *testing.B, dir string) ebpf.ProgramStats {
 		b.Fatal(err)
 	}
 	return *s
-}
-
-func progStats(b *testing.B, ids [2]ebpf.ProgramID) [2]ebpf.ProgramStats {
-	var out [2]ebpf.ProgramStats
-	for d, id := range ids {
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := p.Stats()
-		p.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		out[d] = *s
-	}
-	return out
 }
 
 func median(v []float64) float64 {

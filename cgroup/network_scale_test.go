@@ -39,16 +39,7 @@ func limiterObjectsOf(t testing.TB, c *Cgroup) limiterObjects {
 		t.Fatal(err)
 	}
 	ids := limiterIDs(t, dir)
-	l, err := bwprog.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pacing, err := l.PacingID()
-	l.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := limiterObjects{progs: append(ids[:], pacing)}
+	o := limiterObjects{progs: append(ids[:], pacingID(t, dir))}
 	p, err := ebpf.NewProgramFromID(o.progs[bwprog.Egress])
 	if err != nil {
 		t.Fatal(err)

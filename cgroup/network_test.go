@@ -218,6 +218,22 @@ func TestNetworkDeleteAfterRmdir(t *testing.T) {
 	}
 }
 
+// pacingID is the kernel id of the pacing program of the limiter pinned
+// in dir.
+func pacingID(t testing.TB, dir string) ebpf.ProgramID {
+	t.Helper()
+	l, err := bwprog.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	id, err := l.PacingID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
 func limiterIDs(t testing.TB, dir string) [2]ebpf.ProgramID {
 	t.Helper()
 	l, err := bwprog.Open(dir)

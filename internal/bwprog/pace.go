@@ -57,25 +57,21 @@ func paceSpec(m *maps) *ebpf.ProgramSpec {
 		asm.FnSockOpsCbFlagsSet.Call(),
 		// R8 = the cap for this socket, 0 = none.
 		asm.StoreImm(asm.RFP, fpKey, int64(Egress), asm.Word).WithSymbol("pace"),
-		asm.LoadMapPtr(asm.R1, m.config.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
+	}
+	insns = append(insns, lookupOr(m.config, "out")...)
+	insns = append(insns,
 		asm.Mov.Reg(asm.R7, asm.R0),
 		asm.LoadMem(asm.R8, asm.R7, cfgPace, asm.DWord),
 		asm.JEq.Imm(asm.R8, 0, "capped"),
-		asm.LoadMapPtr(asm.R1, m.state.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, fpKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "out"),
+	)
+	insns = append(insns, lookupOr(m.state, "out")...)
+	insns = append(insns,
 		asm.Mov.Reg(asm.R9, asm.R0),
 		asm.FnKtimeGetNs.Call(),
 		asm.LoadMem(asm.R2, asm.R7, cfgFShift, asm.DWord),
 		asm.And.Imm(asm.R2, 63),
 		asm.RSh.Reg(asm.R0, asm.R2),
-	}
+	)
 	insns = append(insns, activeFlows()...)
 	insns = append(insns,
 		asm.Div.Reg(asm.R8, asm.R1),

@@ -78,13 +78,17 @@ func spec(dir Direction, m *maps) *ebpf.ProgramSpec {
 }
 
 // lookup: R0 = pointer to the value of key fpKey in m, or pass_raw.
-func lookup(m *ebpf.Map) asm.Instructions {
+func lookup(m *ebpf.Map) asm.Instructions { return lookupOr(m, "pass_raw") }
+
+// lookupOr: R0 = pointer to the value of key fpKey in m, or jump to
+// missing.
+func lookupOr(m *ebpf.Map, missing string) asm.Instructions {
 	return asm.Instructions{
 		asm.LoadMapPtr(asm.R1, m.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, fpKey),
 		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "pass_raw"),
+		asm.JEq.Imm(asm.R0, 0, missing),
 	}
 }
 

@@ -334,12 +334,7 @@ func TestCountFlow(t *testing.T) {
 		insns = append(insns, lookup(recs)...)
 		insns = append(insns, asm.Mov.Reg(asm.R9, asm.R0), asm.Mov.Imm(asm.R1, epoch))
 		insns = append(insns, countFlow(flowOff(Egress))...)
-		insns = append(insns, asm.Mov.Reg(asm.R0, asm.R1), asm.Return(),
-			asm.Mov.Imm(asm.R0, 0).WithSymbol("pass_raw"), asm.Return())
-		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL", Instructions: insns})
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := returnR1(t, insns)
 		defer p.Close()
 		n, err := p.Run(&ebpf.RunOptions{Data: make([]byte, 64)})
 		if err != nil {
@@ -400,12 +395,7 @@ func TestActiveFlows(t *testing.T) {
 	insns = append(insns, lookup(m.state)...)
 	insns = append(insns, asm.Mov.Reg(asm.R9, asm.R0), asm.Mov.Imm(asm.R0, 10))
 	insns = append(insns, activeFlows()...)
-	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R1), asm.Return(),
-		asm.Mov.Imm(asm.R0, 0).WithSymbol("pass_raw"), asm.Return())
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL", Instructions: insns})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := returnR1(t, insns)
 	defer p.Close()
 	for _, c := range []struct {
 		epoch, greedy, prev uint64
@@ -430,4 +420,18 @@ func TestActiveFlows(t *testing.T) {
 			t.Errorf("state epoch %d, counts %d/%d, packet in epoch 10: N = %d, want %d", c.epoch, c.greedy, c.prev, n, c.want)
 		}
 	}
+}
+
+// returnR1 loads insns as a socket filter that returns R1 after them
+// (0 from pass_raw, where a lookup found nothing), for test runs of a
+// piece of the programs.
+func returnR1(t *testing.T, insns asm.Instructions) *ebpf.Program {
+	t.Helper()
+	insns = append(insns, asm.Mov.Reg(asm.R0, asm.R1), asm.Return(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("pass_raw"), asm.Return())
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.SocketFilter, License: "GPL", Instructions: insns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
