@@ -33,11 +33,11 @@ const (
 // each TCP socket of the cgroup (set when the connection is established),
 // and on each one caps the socket's pacing rate at PaceRate divided by the
 // egress direction's flows beyond their share (countGreedy's count, read
-// from the state map as the skb program leaves it; see activeFlows), with
-// SO_MAX_PACING_RATE. Setting it also
-// turns on TCP's internal pacing for the socket when no qdisc paces it
-// (sk_pacing_status SK_PACING_NEEDED), so a socket spaces its packets at
-// its share instead of sending bursts the virtual queue can only drop.
+// from the state map as the skb program leaves it; see greedyFlows), with
+// SO_MAX_PACING_RATE. Setting it also turns on TCP's internal pacing for
+// the socket when no qdisc paces it (sk_pacing_status SK_PACING_NEEDED),
+// so a socket spaces its packets at its share instead of sending bursts
+// the virtual queue can only drop.
 // The cap last set is kept in the socket's flow record (flPaced), so the
 // option is written only when the share changes; a record that never held
 // a cap is never written, so an application's own SO_MAX_PACING_RATE
@@ -72,7 +72,7 @@ func paceSpec(m *maps) *ebpf.ProgramSpec {
 		asm.And.Imm(asm.R2, 63),
 		asm.RSh.Reg(asm.R0, asm.R2),
 	)
-	insns = append(insns, activeFlows()...)
+	insns = append(insns, greedyFlows()...)
 	insns = append(insns,
 		asm.Div.Reg(asm.R8, asm.R1),
 		asm.JNE.Imm(asm.R8, 0, "not_zero"),
@@ -115,12 +115,12 @@ func paceSpec(m *maps) *ebpf.ProgramSpec {
 	}
 }
 
-// activeFlows leaves in R1 the flows beyond their share of the state
+// greedyFlows leaves in R1 the flows beyond their share of the state
 // value R9 points to in epoch R0, as countGreedy counts them: the larger of
 // the current and the previous epoch's counts when the state is in epoch
 // R0, the count of the epoch before when it has not turned yet, and at
 // least 1. R0 is kept.
-func activeFlows() asm.Instructions {
+func greedyFlows() asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Imm(asm.R1, 1),
 		asm.LoadMem(asm.R3, asm.R9, stEpoch, asm.DWord),

@@ -379,12 +379,12 @@ func TestCountFlow(t *testing.T) {
 	}
 }
 
-// TestActiveFlows runs activeFlows, the pacing program's divisor, against
+// TestGreedyFlows runs greedyFlows, the pacing program's divisor, against
 // state values written here: the larger of the current and the previous
 // epoch's counts of flows beyond their share while the state is in the
 // packet's epoch, the count of the epoch before when it has not turned yet,
 // and 1 when it is older or nothing was counted.
-func TestActiveFlows(t *testing.T) {
+func TestGreedyFlows(t *testing.T) {
 	requireRun10M(t)
 	m, err := newMaps()
 	if err != nil {
@@ -394,7 +394,7 @@ func TestActiveFlows(t *testing.T) {
 	insns := asm.Instructions{asm.StoreImm(asm.RFP, fpKey, int64(Egress), asm.Word)}
 	insns = append(insns, lookup(m.state)...)
 	insns = append(insns, asm.Mov.Reg(asm.R9, asm.R0), asm.Mov.Imm(asm.R0, 10))
-	insns = append(insns, activeFlows()...)
+	insns = append(insns, greedyFlows()...)
 	p := returnR1(t, insns)
 	defer p.Close()
 	for _, c := range []struct {
