@@ -26,15 +26,8 @@ func init() { testutil.RegisterHelper("enterkilled", helperEnterKilled) }
 // command's pid but has not released it; "released": it has) it prints
 // "INIT PID" and stops for good. It is meant to be killed.
 func helperEnterKilled(args []string) int {
-	pid, _ := strconv.Atoi(args[0])
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		fmt.Println("error", err)
-		return 1
-	}
-	sb, err := namespace.OpenSandbox(pidfd)
-	if err != nil {
-		fmt.Println("error", err)
+	sb, ok := helperSandbox(args[0])
+	if !ok {
 		return 1
 	}
 	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "600"}, Sandbox: sb,

@@ -23,18 +23,28 @@ import (
 
 func init() { testutil.RegisterHelper("enterparent", helperEnterParent) }
 
-// helperEnterParent enters the sandbox of pid args[0] with a sleep that has
-// Pdeathsig SIGKILL, prints the sleep's pid and waits to be killed.
-func helperEnterParent(args []string) int {
-	pid, _ := strconv.Atoi(args[0])
+// helperSandbox opens the sandbox of the pid in arg for a helper process,
+// printing "error ..." when it cannot.
+func helperSandbox(arg string) (*namespace.Sandbox, bool) {
+	pid, _ := strconv.Atoi(arg)
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
 		fmt.Println("error", err)
-		return 1
+		return nil, false
 	}
 	sb, err := namespace.OpenSandbox(pidfd)
 	if err != nil {
 		fmt.Println("error", err)
+		return nil, false
+	}
+	return sb, true
+}
+
+// helperEnterParent enters the sandbox of pid args[0] with a sleep that has
+// Pdeathsig SIGKILL, prints the sleep's pid and waits to be killed.
+func helperEnterParent(args []string) int {
+	sb, ok := helperSandbox(args[0])
+	if !ok {
 		return 1
 	}
 	c := &namespace.Cmd{Path: "/bin/sleep", Args: []string{"sleep", "600"}, Pdeathsig: unix.SIGKILL, Sandbox: sb,
