@@ -247,6 +247,12 @@ func releaseOne(dir string, cgID uint64) error {
 	if err := unix.Unlink(entry); err != nil && !errors.Is(err, unix.ENOENT) {
 		return &os.PathError{Op: "unlink", Path: entry, Err: err}
 	}
+	return dropIfUnused(dir)
+}
+
+// dropIfUnused unpins the shared program in dir, and removes dir, when no
+// user entry is left there.
+func dropIfUnused(dir string) error {
 	users, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
