@@ -50,8 +50,10 @@
 // its defunct link and the shared program loaded for good. A sweep removes
 // a user's pins once the kernel no longer finds its cgroup by id
 // (open_by_handle_at on the cgroup2 filesystem fails with ESTALE), then the
-// program when no user is left, as Release does. Sweep cleans the whole
-// pin tree. A live cgroup's pins are never swept (see sweep.go for
+// program when no user is left, as Release does. AttachShared and
+// DetachShared sweep the directories of the programs they attach and
+// release, so the next user of the same rules cleans up; Sweep cleans the
+// whole pin tree. A live cgroup's pins are never swept (see sweep.go for
 // why, without a lock); the sweep needs CAP_DAC_READ_SEARCH and leaves
 // everything in place without it.
 //

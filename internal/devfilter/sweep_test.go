@@ -205,6 +205,40 @@ func TestKernelStaleSignals(t *testing.T) {
 	}
 }
 
+// The next start with the same rules removes the pins a removed cgroup
+// left (both its entry in the program's directory and its own pin
+// directory), and the last live user's Delete then frees the program.
+func TestSweepOnAttach(t *testing.T) {
+	fs := privateFS(t)
+	testutil.CheckLeaks(t)
+	code := encode(t)
+	shared := filepath.Join(fs.Root(), code.Name)
+	a := attachUser(t, fs, code)
+	abandon(t, a)
+	b := attachUser(t, fs, code)
+	if a.prog != b.prog {
+		t.Fatalf("b runs program %d, a ran %d: not shared", b.prog, a.prog)
+	}
+	wantNames(t, shared, sharedProg, userName(b.id))
+	wantNames(t, fs.DirForID(a.id))
+	detachUser(t, fs, b)
+	wantNames(t, fs.Root())
+	wantUnloaded(t, a.prog)
+}
+
+// The last live user's release removes the stale users left beside it,
+// and with them the program, which their pins kept loaded.
+func TestSweepOnRelease(t *testing.T) {
+	fs := privateFS(t)
+	testutil.CheckLeaks(t)
+	code := encode(t)
+	a, b := attachUser(t, fs, code), attachUser(t, fs, code)
+	abandon(t, a)
+	detachUser(t, fs, b)
+	wantNames(t, fs.Root())
+	wantUnloaded(t, a.prog)
+}
+
 // Sweep, as `confine gc` runs it, cleans the whole pin tree of removed
 // cgroups and frees their program.
 func TestSweep(t *testing.T) {
