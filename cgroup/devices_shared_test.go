@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,5 +175,54 @@ func TestDevicesSharedConcurrent(t *testing.T) {
 	}
 	if _, err := os.Stat(sharedDir(t, rules)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("shared program directory left: %v", err)
+	}
+}
+
+// A cgroup removed without Delete leaves its device pins until
+// SweepDevicePins, which keeps a live cgroup's; the live one's Delete
+// then frees the program.
+func TestSweepDevicePins(t *testing.T) {
+	hostBPFFS(t)
+	testutil.CheckLeaks(t)
+	rules := uniqueRules()
+	shared := sharedDir(t, rules)
+	gone, live := openTemp(t), openTemp(t)
+	for _, c := range []*Cgroup{gone, live} {
+		if err := c.applyDevices(rules); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prog := attachedID(t, gone)
+	goneID, err := gone.pinID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveID, err := live.pinID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Rmdir(gone.Path()); err != nil {
+		t.Fatal(err)
+	}
+	dirs, err := SweepDevicePins()
+	if err != nil || !slices.Contains(dirs, bpfpin.DirForID(goneID)) || slices.Contains(dirs, bpfpin.DirForID(liveID)) {
+		t.Fatalf("SweepDevicePins = %v, %v; want %s and not %s", dirs, err, bpfpin.DirForID(goneID), bpfpin.DirForID(liveID))
+	}
+	if _, err := os.Stat(bpfpin.DirForID(goneID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("removed cgroup's pin directory left: %v", err)
+	}
+	users, err := os.ReadDir(shared)
+	if err != nil || len(users) != 2 || users[0].Name() != fmt.Sprintf("cg-%d", liveID) || users[1].Name() != "prog" {
+		t.Fatalf("shared program directory after the sweep: %v, %v; want the live cgroup and prog", users, err)
+	}
+	if err := live.deleteDevices(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(shared); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("shared program directory left after its last user: %v", err)
+	}
+	if p, err := ebpf.NewProgramFromID(prog); err == nil {
+		p.Close()
+		t.Errorf("program %d still loaded", prog)
 	}
 }

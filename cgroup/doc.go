@@ -98,7 +98,10 @@
 // updates in place, and cgroups with the same rules share one loaded
 // program (pinned at /sys/fs/bpf/confine/dev-<hash>/prog while any of them
 // uses it: the verifier runs once, not per cgroup); without one it is
-// loaded per cgroup and attached with BPF_PROG_ATTACH.
+// loaded per cgroup and attached with BPF_PROG_ATTACH. A cgroup removed
+// without Delete (its manager killed, the directory removed by someone
+// else) leaves its pins; the next cgroup applying or deleting the same
+// rules removes them, and [SweepDevicePins] removes all such pins at once.
 // Needs Linux 4.15 (5.7 for links). Applying rules and Delete remove EVERY
 // device program on the cgroup, foreign ones included: do not set Devices
 // on a cgroup whose device policy another manager owns (systemd's

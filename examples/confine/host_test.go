@@ -2,14 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/internal/testutil"
@@ -249,7 +254,7 @@ func TestGCAfterSIGKILL(t *testing.T) {
 		t.Errorf("the run pinned nothing under /sys/fs/bpf/confine: %v", during)
 	}
 	r := confine(t, "gc", "--cgroup-parent", parent)
-	if r.code != 0 || r.stdout != "" {
+	if r.code != 0 || len(gcLines(r, "removed ")) != 0 {
 		t.Fatalf("gc must leave a live run alone: %d %q", r.code, r.stdout)
 	}
 	_ = cmd.Process.Kill()
@@ -258,7 +263,7 @@ func TestGCAfterSIGKILL(t *testing.T) {
 		t.Fatalf("want the run's cgroup, found %v", left)
 	}
 	r = confine(t, "gc", "--cgroup-parent", parent)
-	if r.code != 0 || strings.TrimSpace(r.stdout) != "removed "+left[0] {
+	if got := gcLines(r, "removed "); r.code != 0 || len(got) != 1 || got[0] != left[0] {
 		t.Fatalf("gc: exit %d, %q", r.code, r.stdout)
 	}
 	if _, err := os.Stat(left[0]); !os.IsNotExist(err) {
@@ -267,6 +272,93 @@ func TestGCAfterSIGKILL(t *testing.T) {
 	if now, _ := filepath.Glob("/sys/fs/bpf/confine/cg-*"); len(now) > len(pins) {
 		t.Errorf("pins left: %v (before: %v)", now, pins)
 	}
+}
+
+// TestGCRemovedCgroupPins: a run SIGKILLed and its cgroup then removed by
+// someone else (a harness's rmdir) leaves the device filter's pins; gc
+// removes them, and leaves a live run's.
+func TestGCRemovedCgroupPins(t *testing.T) {
+	bin := confineBinary(t)
+	parent, dir := runParent(t, "gcpins")
+	var runs [2]*exec.Cmd
+	var ids [2]string
+	for i := range runs {
+		runs[i] = exec.Command(bin, "run", "--cgroup-parent", parent, "sleep", "600")
+		if err := runs[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = runs[i].Process.Kill(); _ = runs[i].Wait() }()
+		ids[i] = runPinDir(t, dir, runs[i].Process.Pid)
+	}
+	abandoned, live := ids[0], ids[1]
+	cg, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("confine-%d-*", runs[0].Process.Pid)))
+	_ = runs[0].Process.Kill()
+	_ = runs[0].Wait()
+	rmdirCgroup(t, cg[0])
+	if _, err := os.Stat(abandoned); err != nil {
+		t.Fatalf("pins of the removed cgroup already gone before gc: %v", err)
+	}
+	r := confine(t, "gc", "--cgroup-parent", parent)
+	unpinned := gcLines(r, "unpinned ")
+	if r.code != 0 || !slices.Contains(unpinned, abandoned) || slices.Contains(unpinned, live) {
+		t.Fatalf("gc: exit %d, unpinned %q; want %s and not %s", r.code, unpinned, abandoned, live)
+	}
+	users, _ := filepath.Glob(filepath.Join(filepath.Dir(abandoned), "dev-*", filepath.Base(abandoned)))
+	if _, err := os.Stat(abandoned); !os.IsNotExist(err) || len(users) != 0 {
+		t.Fatalf("pins left after gc: %v, %v", err, users)
+	}
+	if _, err := os.Stat(filepath.Join(live, "devices")); err != nil {
+		t.Fatalf("gc removed a live run's device link: %v", err)
+	}
+}
+
+// rmdirCgroup removes the cgroup as a harness does: kill what is left in
+// it, rmdir. Not testutil.RemoveCgroupTree, which removes the pins too.
+func rmdirCgroup(t *testing.T, p string) {
+	t.Helper()
+	_ = os.WriteFile(filepath.Join(p, "cgroup.kill"), []byte("1"), 0)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := unix.Rmdir(p)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
+			t.Fatalf("rmdir %s: %v", p, err)
+		}
+	}
+}
+
+// runPinDir waits for the cgroup of the run with confine's pid in dir and
+// its device link pin, and returns the run's pin directory.
+func runPinDir(t *testing.T, dir string, pid int) string {
+	t.Helper()
+	for range 200 {
+		if cg, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("confine-%d-*", pid))); len(cg) == 1 {
+			var st unix.Stat_t
+			if unix.Stat(cg[0], &st) == nil {
+				pins := filepath.Join("/sys/fs/bpf/confine", fmt.Sprintf("cg-%d", st.Ino))
+				if _, err := os.Stat(filepath.Join(pins, "devices")); err == nil {
+					return pins
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no cgroup with a device link pin for run %d in %s", pid, dir)
+	return ""
+}
+
+// gcLines returns the paths of gc's output lines starting with prefix
+// ("removed ", "unpinned "). Other runs on the host may have left pins
+// that gc's sweep also reports.
+func gcLines(r result, prefix string) []string {
+	var out []string
+	for _, l := range strings.Split(r.stdout, "\n") {
+		if p, ok := strings.CutPrefix(l, prefix); ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // runParent returns a --cgroup-parent of the test's own (relative, and its

@@ -11,7 +11,7 @@
 //	go build -o confine ./examples/confine
 //	sudo ./confine run --memory 64m --cpus 0.5 --read-only --stats -- sh -c 'echo hello from $(hostname)'
 //	sudo ./confine run --help      # every flag, grouped, with units and defaults
-//	sudo ./confine gc              # remove cgroups left by runs that were SIGKILLed
+//	sudo ./confine gc              # remove cgroups and pins left by runs that were SIGKILLed
 //
 // On a hybrid host (controllers bound to cgroup v1) the flags needing those
 // controllers are refused with exit 125 naming the flag; everything else
@@ -20,6 +20,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,7 +38,7 @@ const usage = `Usage: confine COMMAND
 
 Commands:
   run [FLAGS] [--] COMMAND [ARG...]   run a command in a sandbox (see confine run --help)
-  gc [--cgroup-parent PATH]           remove cgroups left behind by dead confine runs
+  gc [--cgroup-parent PATH]           remove cgroups and pins left behind by dead confine runs
 `
 
 // run is the whole CLI: it dispatches the subcommand and returns the exit
@@ -68,7 +69,10 @@ const gcUsage = `Usage: confine gc [--cgroup-parent PATH]
 
 Remove the cgroups (and their pinned BPF programs) left by confine runs
 whose confine process is gone, e.g. killed with SIGKILL. A live run's
-cgroup is never touched (it is locked while confine runs).
+cgroup is never touched (it is locked while confine runs). Then remove
+the device-program pins of every cgroup that no longer exists (removed
+by something other than confine, e.g. a harness's rmdir), wherever its
+parent was.
 `
 
 // gcCommand implements `confine gc`.
@@ -100,7 +104,12 @@ func gcCommand(args []string, stdout, stderr io.Writer) int {
 	for _, p := range removed {
 		fmt.Fprintf(stdout, "removed %s\n", p)
 	}
-	if err != nil {
+	// After gc: a run it removed has already released its pins properly.
+	unpinned, serr := cgroup.SweepDevicePins()
+	for _, p := range unpinned {
+		fmt.Fprintf(stdout, "unpinned %s\n", p)
+	}
+	if err := errors.Join(err, serr); err != nil {
 		return fail(stderr, err)
 	}
 	return 0

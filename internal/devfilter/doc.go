@@ -45,6 +45,18 @@
 // rather than through cilium/ebpf, whose per-process feature probes cost a
 // short-lived launcher more than the attach.
 //
+// A cgroup removed without DetachShared (its manager was killed, then
+// someone else removed the directory) is a stale user: its pins would keep
+// its defunct link and the shared program loaded for good. A sweep removes
+// a user's pins once the kernel no longer finds its cgroup by id
+// (open_by_handle_at on the cgroup2 filesystem fails with ESTALE), then the
+// program when no user is left, as Release does. AttachShared and
+// DetachShared sweep the directories of the programs they attach and
+// release, so the next user of the same rules cleans up; Sweep cleans the
+// whole pin tree. A live cgroup's pins are never swept (see sweep.go for
+// why, without a lock); the sweep needs CAP_DAC_READ_SEARCH and leaves
+// everything in place without it.
+//
 // # Kernel requirements
 //
 // Linux 4.15 (cgroup device programs), 5.7 for bpf_link on cgroups, 5.6 for

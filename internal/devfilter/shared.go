@@ -94,15 +94,25 @@ func AttachShared(fs bpfpin.FS, cgroupPath string, cgID uint64, code *Code, link
 		return err
 	}
 	defer unix.Close(link)
+	sw, _ := newSweeper(fs, cg, linkName) // nil: no sweep
 	if updated {
-		if err := Release(fs, cgID, code.Name); err != nil {
+		if err := release(fs, cgID, code.Name, sw); err != nil {
 			return err
 		}
 	}
 	if err := addUser(fs, cgDir, code.Name, cgID, link); err != nil {
 		return err
 	}
-	return detachAll(cg, ebpf.ProgramID(info.ID))
+	if err := detachAll(cg, ebpf.ProgramID(info.ID)); err != nil {
+		return err
+	}
+	// After addUser: with this cgroup counted, the sweep cannot unpin
+	// the program it uses. A failure is about other cgroups' pins, not
+	// this attachment; Sweep reports it.
+	if sw != nil {
+		_ = sw.sweepProgram(filepath.Join(fs.Root(), code.Name))
+	}
+	return nil
 }
 
 // sharedProgram returns an fd of code's program: the pinned one when it is
@@ -196,7 +206,8 @@ func userName(cgID uint64) string { return "cg-" + fmt.Sprint(cgID) }
 // reference is dropped by closing an fd after every pin is gone, so that
 // the kernel frees the link, and with it a program no other cgroup uses,
 // before DetachShared returns (a dropped pin frees it later, from a work
-// queue).
+// queue). The released programs' other users are swept as AttachShared
+// does, when cgroupPath or its parent still exists.
 func DetachShared(fs bpfpin.FS, cgroupPath string, cgID uint64, linkName string) error {
 	pin := filepath.Join(fs.DirForID(cgID), linkName)
 	if l, err := objGet(pin); err == nil {
@@ -206,15 +217,40 @@ func DetachShared(fs bpfpin.FS, cgroupPath string, cgID uint64, linkName string)
 		_ = linkDetach(l)
 	}
 	errs := []error{Detach(cgroupPath, pin)}
-	errs = append(errs, Release(fs, cgID, ""))
+	var sw *sweeper
+	if dir := openCgroupFS(cgroupPath); dir != nil {
+		defer dir.Close()
+		sw, _ = newSweeper(fs, dir, linkName)
+	}
+	errs = append(errs, release(fs, cgID, "", sw))
 	return errors.Join(errs...)
+}
+
+// openCgroupFS opens the cgroup directory at path, or its parent when it
+// was removed already, for resolving cgroup ids; nil when neither opens.
+func openCgroupFS(path string) *os.File {
+	for _, p := range []string{path, filepath.Dir(path)} {
+		if f, err := openCgroup(p); err == nil {
+			return f
+		}
+	}
+	return nil
 }
 
 // Release ends the cgroup's use of every shared device program but keep
 // (a Name, or "" for all): its entries are removed, and a program no other
 // cgroup uses is unpinned with its directory. A cgroup that never used one
-// has nothing to release.
+// has nothing to release. Release does not sweep (it knows no cgroup
+// filesystem to ask); AttachShared and DetachShared do.
 func Release(fs bpfpin.FS, cgID uint64, keep string) error {
+	return release(fs, cgID, keep, nil)
+}
+
+// release is Release, and with a sweeper it also sweeps each released
+// program's directory, after removing the cgroup's own entry: stale users
+// left there would keep the program pinned after its last live user.
+// Sweep failures concern other cgroups and are not returned.
+func release(fs bpfpin.FS, cgID uint64, keep string, sw *sweeper) error {
 	cgDir := fs.DirForID(cgID)
 	names, err := os.ReadDir(cgDir)
 	if errors.Is(err, os.ErrNotExist) {
@@ -229,9 +265,13 @@ func Release(fs bpfpin.FS, cgID uint64, keep string) error {
 		if !strings.HasPrefix(name, sharedPrefix) || name == keep {
 			continue
 		}
-		if err := releaseOne(filepath.Join(fs.Root(), name), cgID); err != nil {
+		dir := filepath.Join(fs.Root(), name)
+		if err := releaseOne(dir, cgID); err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		if sw != nil {
+			_ = sw.sweepProgram(dir)
 		}
 		if err := unix.Rmdir(filepath.Join(cgDir, name)); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, &os.PathError{Op: "rmdir", Path: filepath.Join(cgDir, name), Err: err})
@@ -247,6 +287,12 @@ func releaseOne(dir string, cgID uint64) error {
 	if err := unix.Unlink(entry); err != nil && !errors.Is(err, unix.ENOENT) {
 		return &os.PathError{Op: "unlink", Path: entry, Err: err}
 	}
+	return dropIfUnused(dir)
+}
+
+// dropIfUnused unpins the shared program in dir, and removes dir, when no
+// user entry is left there.
+func dropIfUnused(dir string) error {
 	users, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
