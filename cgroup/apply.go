@@ -156,8 +156,9 @@ func (a *applier) rollback() {
 	a.c.disableControllers(a.enabled)
 }
 
-// oldValue reads what a write must restore. Per-device files keep one line
-// per device: the old line for that device, or all-"max" when absent.
+// oldValue reads what a write must restore. Keyed files (io.max,
+// io.weight, ...: keyedFiles) keep one line per key: the old line for the
+// write's key, or the file's reset line when the key had none.
 func (c *Cgroup) oldValue(w write) (string, error) {
 	b, err := c.readFile(w.file)
 	if err != nil {
@@ -169,11 +170,7 @@ func (c *Cgroup) oldValue(w write) (string, error) {
 				return string(line), nil
 			}
 		}
-		return w.dev + " rbps=max wbps=max riops=max wiops=max", nil
-	}
-	if w.file == "io.weight" {
-		line, _, _ := bytes.Cut(b, []byte{'\n'})
-		return string(line), nil
+		return w.dev + " " + keyedFiles[w.file], nil
 	}
 	return string(bytes.TrimSpace(b)), nil
 }

@@ -1,6 +1,7 @@
 package cgroup
 
 import (
+	"maps"
 	"strconv"
 	"time"
 
@@ -10,9 +11,12 @@ import (
 // FromOCI converts OCI runtime-spec resources to Resources the way runc
 // does on a cgroup v2 host. Settings cgroup v2 cannot honour (kernel
 // memory TCP, swappiness, disabling the OOM killer, realtime CPU,
-// per-device and leaf block-IO weights, net_cls/net_prio, rdma, raw unified
-// keys) are refused with an *InvalidError rather than silently dropped;
-// the deprecated Memory.Kernel is ignored as the spec allows.
+// per-device and leaf block-IO weights, net_cls/net_prio, rdma) are
+// refused with an *InvalidError rather than silently dropped; the
+// deprecated Memory.Kernel is ignored as the spec allows. Unified is
+// copied into Resources.Unified, whose keys Apply validates and writes
+// after the typed fields, as runc does (see Resources.Unified for the
+// rules and where they differ from runc's).
 func FromOCI(l *specs.LinuxResources) (Resources, error) {
 	var r Resources
 	if l == nil {
@@ -51,8 +55,9 @@ func FromOCI(l *specs.LinuxResources) (Resources, error) {
 		return r, invalid("LinuxResources.Network", "set", "net_cls/net_prio are cgroup v1 only")
 	case len(l.Rdma) > 0:
 		return r, invalid("LinuxResources.Rdma", len(l.Rdma), "rdma limits are not supported")
-	case len(l.Unified) > 0:
-		return r, invalid("LinuxResources.Unified", len(l.Unified), "raw unified keys are not supported; use typed fields")
+	}
+	if len(l.Unified) > 0 {
+		r.Unified = maps.Clone(l.Unified) // Resources is a value: share nothing with l
 	}
 	return r, nil
 }

@@ -152,6 +152,17 @@ func TestFromOCI(t *testing.T) {
 			{Type: CharDevice, Major: 1, Minor: 3, Access: DeviceRead | DeviceWrite, Allow: true}},
 	}
 	assert.Equal(t, want, got)
+	// runc's specconv copies the unified map: so does FromOCI.
+	uni := map[string]string{"memory.high": "64M", "pids.max": "64"}
+	got, err = FromOCI(&specs.LinuxResources{Unified: uni})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assert.Equal(t, Resources{Unified: map[string]string{"memory.high": "64M", "pids.max": "64"}}, got)
+	uni["pids.max"] = "1"
+	if got.Unified["pids.max"] != "64" {
+		t.Error("FromOCI's Unified shares the spec's map")
+	}
 	// runc's swap rules.
 	for _, tt := range []struct {
 		limit, swap int64
@@ -167,7 +178,6 @@ func TestFromOCI(t *testing.T) {
 		"LinuxMemory.KernelTCP":          {Memory: &specs.LinuxMemory{KernelTCP: i64(1)}},
 		"LinuxCPU.Idle":                  {CPU: &specs.LinuxCPU{Idle: i64(2)}},
 		"LinuxBlockIO.Weight":            {BlockIO: &specs.LinuxBlockIO{Weight: u16(5)}},
-		"LinuxResources.Unified":         {Unified: map[string]string{"memory.max": "1"}},
 		"LinuxResources.Network":         {Network: &specs.LinuxNetwork{}},
 		"LinuxResources.Devices[0].Type": {Devices: []specs.LinuxDeviceCgroup{{Type: "x"}}},
 	}

@@ -42,6 +42,30 @@
 // reading first: a New that fails disables the controllers it enabled and
 // removes the directories it made.
 //
+// # Raw unified keys
+//
+// [Resources].Unified carries OCI's and the CRI's "unified" map (the
+// kubelet sends memory.high and memory.min there, and it is the CRI's
+// only way to a container's pids.max): control files by name, decided as
+// runc v1.1/v1.2 does (libcontainer/cgroups/fs2 setUnified). A key must
+// be a file name (no slash) of the form CONTROLLER.PARAMETER; its
+// controller must be available and is enabled for the cgroup like a
+// typed field's (cgroup.* keys need none); values go to the kernel as
+// given, a multi-line value one line per write; entries are written after
+// every typed field, so they win. Where confine differs from runc:
+// everything is checked before the first write and a refused write is
+// rolled back (runc writes the typed fields, then explains a failed
+// unified write); keys are written in sorted order (runc: Go map order);
+// the typed write of a file Unified also sets is skipped rather than
+// written first; a hybrid host's unified hierarchy takes Unified keys
+// per controller, as it takes the typed fields (runc refuses Unified
+// unless the whole host is cgroup v2); and keys that are not settings are
+// refused: cgroup.* files other than cgroup.max.descendants,
+// cgroup.max.depth and cgroup.pressure (moving processes, freezing,
+// killing and enabling controllers have their own methods), PSI files
+// (a trigger dies with the file descriptor that wrote it) and values
+// with a NUL byte.
+//
 // # Observing
 //
 // [Cgroup.Stats] reads cpu.stat, memory.*, io.stat, pids.*, hugetlb.* and

@@ -16,6 +16,8 @@ var fakeFiles = map[string]string{
 	"cgroup.procs":           "",
 	"cgroup.type":            "domain\n",
 	"cgroup.events":          "populated 0\nfrozen 0\n",
+	"cgroup.max.depth":       "max\n",
+	"cgroup.max.descendants": "max\n",
 	"cpuset.cpus":            "\n",
 	"cpuset.mems":            "\n",
 	"cpu.weight":             "100\n",

@@ -35,7 +35,7 @@ func (o *IO) plan(ws []write) ([]write, error) {
 		if o.Weight > 10000 {
 			return nil, invalid("IO.Weight", o.Weight, "must be 1..10000")
 		}
-		ws = append(ws, write{ctrl: "io", file: "io.weight", value: "default " + itoa(o.Weight)})
+		ws = append(ws, write{ctrl: "io", file: "io.weight", value: "default " + itoa(o.Weight), dev: "default"})
 	}
 	for i := range o.Devices {
 		w, err := o.Devices[i].plan("IO.Devices[" + strconv.Itoa(i) + "]")

@@ -47,6 +47,33 @@ type Resources struct {
 	Devices []DeviceRule
 	// Network limits bandwidth; nil leaves it unchanged.
 	Network *Network
+	// Unified writes raw cgroup v2 control files, as OCI's
+	// LinuxResources.Unified and the CRI's unified map do: each key is a
+	// file name of the form CONTROLLER.PARAMETER ("memory.high",
+	// "pids.max"), each value is written as given, one write(2) per
+	// non-empty line (io.max takes one device per write). The kernel
+	// judges the values. Entries are written after every typed field's
+	// control file, in sorted key order, so a file that a typed field also
+	// sets ends with Unified's value, and the typed write is skipped (no
+	// passing through the typed value: a memory.max lowered on the way
+	// could reclaim or OOM-kill). In io.max, io.weight and the other files
+	// of one line per device or resource, each write changes one line and
+	// the kernel merges them: both are written, Unified's last. A value
+	// with no non-empty line writes nothing.
+	//
+	// Refused before anything is written, with an *InvalidError naming
+	// Unified["key"]: a key with a slash, one not of the form
+	// CONTROLLER.PARAMETER, a PSI file (*.pressure), a cgroup.* file other
+	// than cgroup.max.descendants, cgroup.max.depth and cgroup.pressure,
+	// and a value with a NUL byte. A controller the unified root does not
+	// offer gives a *V1BoundError or *ControllerError, as for the typed
+	// fields; the controller is enabled for the cgroup like theirs. Writes
+	// join Apply's plan: rollback restores the files Unified wrote too, so
+	// a file whose old value cannot be read (write-only, like
+	// memory.reclaim) fails an Apply of several writes with the kernel's
+	// read error before anything is written. Apply neither keeps nor
+	// changes the map.
+	Unified map[string]string
 }
 
 // write is one planned control-file write.
@@ -54,8 +81,9 @@ type write struct {
 	ctrl  string // controller that must be enabled for the file to exist
 	file  string // file name inside the cgroup directory
 	value string
-	// dev is "MAJ:MIN" for per-device files (io.max), whose snapshot and
-	// restore concern one line only.
+	// dev is the key of the line written in a keyed file (keyedFiles:
+	// "MAJ:MIN" in io.max, "default" or "MAJ:MIN" in io.weight), whose
+	// snapshot and restore concern that line only.
 	dev string
 }
 
@@ -98,6 +126,9 @@ func (r *Resources) plan(h *Hierarchy) ([]write, error) {
 			return nil, err
 		}
 	}
+	if len(r.Unified) > 0 {
+		return planUnified(ws, r.Unified)
+	}
 	return ws, nil
 }
 
@@ -105,6 +136,9 @@ func (r *Resources) plan(h *Hierarchy) ([]write, error) {
 // first-use order, to out (a caller's stack buffer keeps it allocation-free).
 func neededControllers(ws []write, out []string) []string {
 	for _, w := range ws {
+		if w.ctrl == "" { // a cgroup core file: every cgroup has it
+			continue
+		}
 		seen := false
 		for _, c := range out {
 			if c == w.ctrl {

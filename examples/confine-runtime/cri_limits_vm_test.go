@@ -2,14 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/internal/testutil"
@@ -98,8 +104,8 @@ func containerCgroup(t *testing.T, id string) (cg string, pid int) {
 // of a CRI container config are the container cgroup's memory.max,
 // cpu.max and cpu.weight (shares 512 is weight 20 by runc's formula).
 // The CRI has no pids field: the kubelet limits a pod's pids on the pod's
-// cgroup itself, and only linux.resources.unified could carry pids.max,
-// which confine-runtime refuses (raw unified keys).
+// cgroup itself, and only linux.resources.unified carries a container's
+// pids.max (testUnified).
 func (c *cri) testLimits(t *testing.T, pod, podJSON string) {
 	id := c.runContainer(t, pod, podJSON, ctrConfig("limits", []string{"sleep", "1000"}, map[string]any{
 		"memory_limit_in_bytes": 32 << 20, "cpu_period": 100000, "cpu_quota": 50000, "cpu_shares": 512}))
@@ -115,18 +121,49 @@ func (c *cri) testLimits(t *testing.T, pod, podJSON string) {
 	networkStats(t, cg) // the pod's bandwidth annotations reach every container
 }
 
-// testUnified: pids.max through linux.resources.unified, the one way the
-// CRI could carry a container's pids limit, is refused rather than
-// dropped: crictl start fails with confine-runtime's reason (CRI creates
-// the task, and with it the runtime's container, at start).
+// testUnified: linux.resources.unified, the CRI's one way to a
+// container's pids limit, reaches the container's cgroup as runc writes
+// it: unified["pids.max"] is the cgroup's pids.max, and the kernel holds
+// the container to it. Once the cgroup has that many tasks (the
+// container's sleep and /bin/sleep children the test starts in it with
+// CLONE_INTO_CGROUP) the next fork fails with EAGAIN, and pids.events
+// counts the refusal.
 func (c *cri) testUnified(t *testing.T, pod, podJSON string) {
-	id := c.createContainer(t, pod, podJSON, ctrConfig("unified", []string{"sleep", "1000"},
-		map[string]any{"unified": map[string]string{"pids.max": "64"}}))
-	defer c.mustCrictl(t, "rm", id)
-	_, errs, code := c.crictl(t, "start", id)
-	t.Logf("crictl start: exit %d, %s", code, strings.TrimSpace(errs))
-	if code == 0 || !strings.Contains(errs, "raw unified keys are not supported") {
-		t.Errorf("crictl start with unified pids.max: exit %d, stderr %q; want the runtime's refusal", code, errs)
+	const limit = 16
+	id := c.runContainer(t, pod, podJSON, ctrConfig("unified", []string{"sleep", "1000"},
+		map[string]any{"unified": map[string]string{"pids.max": strconv.Itoa(limit)}}))
+	defer c.removeContainer(t, id)
+	cg, _ := containerCgroup(t, id)
+	if got := readCgroupFile(t, cg, "pids.max"); got != strconv.Itoa(limit) {
+		t.Fatalf("%s/pids.max: %q, want %d from unified", cg, got, limit)
+	}
+	h, err := cgroup.Open(cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var kids []*exec.Cmd
+	defer func() { // before removeContainer: they are not in the container's pid namespace
+		for _, k := range kids {
+			_ = k.Process.Kill()
+			_ = k.Wait()
+		}
+	}()
+	var forkErr error
+	for i := 0; i < 2*limit && forkErr == nil; i++ {
+		k := exec.Command("/bin/sleep", "1000")
+		k.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: h.FD()}
+		if forkErr = k.Start(); forkErr == nil {
+			kids = append(kids, k)
+		}
+	}
+	cur, events := readCgroupFile(t, cg, "pids.current"), readCgroupFile(t, cg, "pids.events")
+	t.Logf("pids.max %d: %d children started, then %v; pids.current %s, pids.events %q", limit, len(kids), forkErr, cur, events)
+	if !errors.Is(forkErr, unix.EAGAIN) || cur != strconv.Itoa(limit) {
+		t.Errorf("fork into the container's cgroup at pids.current %s: %v; want EAGAIN at %d", cur, forkErr, limit)
+	}
+	if n, ok := strings.CutPrefix(events, "max "); !ok || n == "0" {
+		t.Errorf("pids.events %q: want the refused fork counted", events)
 	}
 }
 
