@@ -246,7 +246,31 @@ func waitGone(t *testing.T, cg string) {
 	for end := time.Now().Add(10 * time.Second); len(livingIn(cg)) > 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Errorf("processes %v outlived create", livingIn(cg))
+			for _, p := range livingIn(cg) {
+				t.Logf("pid %d: %s\n%s", p.pid, cmdline(p.pid), procStatus(p.pid))
+			}
 			return
 		}
 	}
+}
+
+// procStatus is what /proc says of pid: the state, parent, signals and
+// credentials from status, and where it waits (wchan, stack).
+func procStatus(pid int) string {
+	dir := "/proc/" + strconv.Itoa(pid) + "/"
+	var out strings.Builder
+	if b, err := os.ReadFile(dir + "status"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, k := range []string{"State:", "PPid:", "NSpid:", "Sig", "Shd", "Uid:", "CapEff:"} {
+				if strings.HasPrefix(l, k) {
+					out.WriteString(l + "\n")
+				}
+			}
+		}
+	}
+	for _, f := range []string{"wchan", "stack"} {
+		b, _ := os.ReadFile(dir + f)
+		out.WriteString(f + ": " + string(b) + "\n")
+	}
+	return out.String()
 }
