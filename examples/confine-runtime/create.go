@@ -65,9 +65,10 @@ func loadSpec(bundle string) (*specs.Spec, error) {
 }
 
 // create sets the container up to its gate: state directory, cgroup,
-// namespaces, root, credentials; hooks prestart and createRuntime; the
-// pid file. On any failure nothing of it remains. Without a gate (see
-// gated) the process is running when create returns.
+// namespaces, root, credentials; hooks prestart and createRuntime. The
+// caller writes the pid file (announce), after handing the init over
+// when it does (handOver). On any failure nothing of it remains. Without
+// a gate (see gated) the process is running when create returns.
 func (rt *runtime) create(id string, o createOptions) (c *container, err error) {
 	if err := checkID(id); err != nil {
 		return nil, err
@@ -128,13 +129,34 @@ func (rt *runtime) create(id string, o createOptions) (c *container, err error) 
 		return c, err
 	}
 	phase("hooks-run")
-	if o.pidFile != "" {
-		if err := writePidFile(o.pidFile, c.rec.Pid); err != nil {
-			return c, err
-		}
-		phase("pid-file-written")
-	}
 	return c, nil
+}
+
+// handOver detaches the init waiting at its gate, then writes --pid-file:
+// a pid file, once there, names an init that outlives this process (a
+// create killed before Detach leaves an init that dies with it, and no
+// pid file). On failure the container is destroyed.
+func (c *container) handOver(rt *runtime, o createOptions) error {
+	if err := c.cmd.Detach(); err != nil {
+		c.destroy(rt)
+		return err
+	}
+	phase("detached")
+	return c.announce(rt, o)
+}
+
+// announce writes --pid-file (if asked) for the container's init; on
+// failure the container is destroyed.
+func (c *container) announce(rt *runtime, o createOptions) error {
+	if o.pidFile == "" {
+		return nil
+	}
+	if err := writePidFile(o.pidFile, c.rec.Pid); err != nil {
+		c.destroy(rt)
+		return err
+	}
+	phase("pid-file-written")
+	return nil
 }
 
 // start records the cgroup and makes it (so that delete --force finds it

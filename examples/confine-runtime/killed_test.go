@@ -50,7 +50,7 @@ func phaseHook(logPath, killAt string) func(string) {
 // which the container's init belongs to the state directory (and so may
 // outlive the runtime).
 var createPhases = []string{"dir-created", "spec-saved", "cgroup-recorded", "cgroup-created",
-	"init-at-gate", "pid-recorded", "hooks-run", "pid-file-staged", "pid-file-written", "detached"}
+	"init-at-gate", "pid-recorded", "hooks-run", "detached", "pid-file-staged", "pid-file-written"}
 
 const handedOver = "detached"
 

@@ -184,8 +184,7 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 	if detach {
 		// Handed over while it waits at the gate (see create), then
 		// released.
-		if err := c.cmd.Detach(); err != nil {
-			c.destroy(rt)
+		if err := c.handOver(rt, o); err != nil {
 			return 0, err
 		}
 		err := rt.release(c.dir, c.rec)
@@ -193,6 +192,9 @@ func (rt *runtime) run(id string, o createOptions, detach bool) (int, error) {
 			c.destroy(rt)
 		}
 		c.dir.Close()
+		return 0, err
+	}
+	if err := c.announce(rt, o); err != nil {
 		return 0, err
 	}
 	if c.cmd.Gate == nil {

@@ -178,12 +178,7 @@ func (rt *runtime) cmdCreate(args []string) (int, error) {
 		return 0, err
 	}
 	defer c.dir.Close()
-	if err := c.cmd.Detach(); err != nil {
-		c.destroy(rt)
-		return 0, err
-	}
-	phase("detached")
-	return 0, nil
+	return 0, c.handOver(rt, o)
 }
 
 func (rt *runtime) cmdRun(args []string) (int, error) {
