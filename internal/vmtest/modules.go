@@ -14,11 +14,12 @@ import (
 var RequiredModules = []string{"veth", "loop", "sch_fq", "null_blk", "overlay"}
 
 // OptionalModules are copied into the initramfs when the kernel has them, so
-// tests can `modprobe` them, but are not loaded at boot.
+// tests can `modprobe` them, but are not loaded at boot. bridge (with stp
+// and llc) carries the pod network of the CNI bridge plugin (TestVMCRI).
 var OptionalModules = []string{
 	"dummy", "tun", "sch_htb", "sch_tbf", "sch_netem",
 	"sch_ingress", "cls_bpf", "act_bpf", "sch_prio", "ifb",
-	"tcp_dctcp", "tcp_bbr",
+	"tcp_dctcp", "tcp_bbr", "bridge",
 }
 
 // Module is a loadable kernel module found in a modules tree.
