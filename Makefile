@@ -21,10 +21,11 @@ RUN ?= ^TestVM
 VM_TIMEOUT ?= 30m
 HOST_TIMEOUT ?= 20m
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# containerd, ctr, the runc shim and crictl (internal/containerdbuild): built
-# on the host (they need the module proxy) and shipped into the VM, where
-# TestVMContainerd (ctr) and TestVMCRI (crictl, the CRI plugin) run them with
-# confine-runtime.
+# containerd, ctr, the runc shim, crictl and the CNI plugins bridge,
+# host-local and loopback (internal/containerdbuild): built on the host (they
+# need the module proxy) and shipped into the VM, where TestVMContainerd
+# (ctr) and TestVMCRI (crictl, the CRI plugin, a pod networked through CNI)
+# run them with confine-runtime.
 export CONFINE_CONTAINERD ?= $(CONFINE_CACHE)/containerd
 # The OCI conformance suite (runtime-tools v0.9.0, internal/ocisuite): built
 # on the host (it needs the module proxy) and shipped into the VM, where

@@ -233,7 +233,7 @@ func (d *ctrd) nsCgroup() string { return filepath.Join(testutil.UnifiedMount(),
 // imports it as image.
 func (d *ctrd) importImage(t *testing.T, image string, cmd []string) {
 	root := testutil.BusyboxRoot(t, []string{"proc", "sys", "dev", "tmp", "run", "etc"},
-		"sh", "echo", "cat", "dd", "sleep", "tr", "true", "tty", "nc", "grep")
+		"sh", "echo", "cat", "dd", "sleep", "tr", "true", "tty", "nc", "grep", "readlink")
 	archive := filepath.Join(d.base, "image.tar")
 	defer os.Remove(archive)
 	f, err := os.Create(archive)

@@ -205,11 +205,63 @@ func (c *cri) testOOM(t *testing.T, pod, podJSON string) {
 	}
 }
 
+// testCPUThrottle: cpu_quota/cpu_period 20000/100000 hold a busy loop
+// to a fifth of a CPU, and the kernel says it throttled it. Over
+// cpuWindow, the container cgroup's cpu.stat usage_usec grows by
+// 10-30% of the wall time (20% exactly, TCG's timing noise allowed), and
+// nr_throttled by at least half the periods that passed (the loop spends
+// its quota in every one). Unthrottled, the loop would take a whole vCPU
+// (100%) and nr_throttled would stay 0.
+func (c *cri) testCPUThrottle(t *testing.T, pod, podJSON string) {
+	const cpuWindow = 2 * time.Second
+	id := c.runContainer(t, pod, podJSON, ctrConfig("busy", []string{"sh", "-c", "while :; do :; done"},
+		map[string]any{"cpu_period": 100000, "cpu_quota": 20000}))
+	defer c.removeContainer(t, id)
+	cg, _ := containerCgroup(t, id)
+	if got := readCgroupFile(t, cg, "cpu.max"); got != "20000 100000" {
+		t.Fatalf("%s/cpu.max: %q, want \"20000 100000\"", cg, got)
+	}
+	h, err := cgroup.Open(cg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	read := func() (cgroup.CPUStats, time.Time) {
+		var s cgroup.Stats
+		if err := h.Stats(&s, cgroup.StatCPU); err != nil {
+			t.Fatal(err)
+		}
+		return s.CPU, time.Now()
+	}
+	// From the first throttled period on: the loop is running, and
+	// spending its quota.
+	s0, t0 := read()
+	for deadline := t0.Add(time.Minute); s0.NrThrottled == 0; s0, t0 = read() {
+		if t0.After(deadline) {
+			t.Fatalf("%s: not throttled a minute after start: cpu.stat %+v", cg, s0)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(cpuWindow)
+	s1, t1 := read()
+	share := float64(s1.UsageUsec-s0.UsageUsec) / float64(t1.Sub(t0).Microseconds())
+	periods, throttled := s1.NrPeriods-s0.NrPeriods, s1.NrThrottled-s0.NrThrottled
+	t.Logf("cpu.max 20000 100000, busy loop over %v: usage_usec +%d (%.1f%% of wall time), nr_periods +%d, nr_throttled +%d, throttled_usec +%d",
+		t1.Sub(t0).Round(time.Millisecond), s1.UsageUsec-s0.UsageUsec, 100*share, periods, throttled, s1.ThrottledUsec-s0.ThrottledUsec)
+	if share < 0.10 || share > 0.30 {
+		t.Errorf("the busy loop used %.1f%% of a CPU under a 20%% quota, want 10-30%%", 100*share)
+	}
+	if throttled == 0 || 2*throttled < periods {
+		t.Errorf("nr_throttled grew by %d in %d periods, want at least half of them", throttled, periods)
+	}
+}
+
 // testBandwidth: the pod's annotations limit its containers' sockets. The
-// pod has the host's network (no CNI in the VM), so the stream runs over
-// loopback inside one container, through its egress and its ingress
-// limiter: 2 MiB (after a first one) take about the time 8 Mbit/s
-// allows, where an unlimited stream takes milliseconds. The limiter's
+// stream runs over loopback inside one container (the pod netns's lo),
+// through its egress and its ingress limiter: 2 MiB (after a first one)
+// take about the time 8 Mbit/s allows, where an unlimited stream takes
+// milliseconds. testPodBandwidth measures each direction over the pod
+// network. The limiter's
 // counters (read through its pins in the runtime's bpffs) saw the stream,
 // and the sandbox's cgroup carries the limiter too (as testLimits'
 // container does).

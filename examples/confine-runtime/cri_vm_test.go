@@ -17,8 +17,11 @@ import (
 // the kubelet would drive it, runs a pod sandbox and a container with the
 // RuntimeClass handler `confine`, registered exactly as the README shows.
 // No network in the VM: the sandbox (pause) image is one this test makes
-// and imports, and the pod uses the host's network, so no CNI plugin is
-// involved. `make test-vm` runs it (crictl comes from internal/containerdbuild).
+// and imports. The pod is networked as a Kubernetes pod is: the CRI plugin
+// makes its netns, runs the CNI plugins bridge and host-local on it (a
+// bridge in the VM, a private subnet), and hands confine-runtime the
+// netns's path to join. `make test-vm` runs it (crictl and the CNI plugins
+// come from internal/containerdbuild).
 
 // criRuntimeConfig is the README's snippet registering confine-runtime as
 // the runtime handler `confine`, word for word (TestREADMECRIConfig holds
@@ -46,11 +49,26 @@ const (
 	bpfFS           = "/sys/fs/bpf" // where the runtime's cgroups pin their programs
 )
 
+// The pod network: CNI's bridge plugin puts each pod's veth on a bridge
+// of the VM's, holding the gateway address, and host-local hands out
+// addresses of a private subnet. No masquerading: nothing leaves the VM
+// (it has no network but lo), traffic only flows between the VM's own
+// side of the bridge and the pod.
+const (
+	criCNIBin  = "/opt/cni/bin" // where nodes keep CNI plugins (containerd's default bin_dirs)
+	criNetName = "confine-pod-net"
+	criBridge  = "cni0"
+	criSubnet  = "10.88.0.0/16"
+	criGateway = "10.88.0.1" // the bridge's address: isGateway, host-local's first
+	// CRI makes a pod's netns a file here (NewNetNS's mount directory),
+	// named cni-UUID.
+	criNetnsDir = "/var/run/netns"
+)
+
 // criConfig is the rest of containerd's CRI configuration: the sandbox
 // image is the imported one (CRI pulls it only when it is not already
-// there), and CNI looks at empty directories of the test's: with no
-// network config CRI reports the network not ready, and runs host-network
-// pods all the same.
+// there), and CNI finds the plugins at criCNIBin and the network config
+// (criConflist) in a directory of the test's.
 func criConfig(base string) string {
 	return criRuntimeConfig + fmt.Sprintf(`
 [plugins."io.containerd.cri.v1.images".pinned_images]
@@ -59,7 +77,32 @@ func criConfig(base string) string {
 [plugins."io.containerd.cri.v1.runtime".cni]
   bin_dirs = [%q]
   conf_dir = %q
-`, criPause, filepath.Join(base, "cni", "bin"), filepath.Join(base, "cni", "net.d"))
+`, criPause, criCNIBin, filepath.Join(base, "cni", "net.d"))
+}
+
+// criConflist is the pod network's CNI config: a bridge with the gateway
+// address and host-local addresses of criSubnet (a default route through
+// the gateway, as on a node), its reservations kept in dataDir. No
+// bandwidth plugin: the pod's annotations reach confine-runtime, whose
+// limiter holds the pod's traffic to them.
+func criConflist(dataDir string) string {
+	return fmt.Sprintf(`{
+  "cniVersion": "1.0.0",
+  "name": %q,
+  "plugins": [{
+    "type": "bridge",
+    "bridge": %q,
+    "isGateway": true,
+    "ipMasq": false,
+    "ipam": {
+      "type": "host-local",
+      "ranges": [[{"subnet": %q, "gateway": %q}]],
+      "routes": [{"dst": "0.0.0.0/0"}],
+      "dataDir": %q
+    }
+  }]
+}
+`, criNetName, criBridge, criSubnet, criGateway, dataDir)
 }
 
 // TestREADMECRIConfig: the README shows the configuration TestVMCRI runs.
@@ -76,7 +119,10 @@ func TestREADMECRIConfig(t *testing.T) {
 // cri is containerd with its CRI plugin, and crictl.
 type cri struct {
 	*ctrd
-	logDir string // the pod's log_directory
+	logDir  string          // the pod's log_directory
+	ipamDir string          // host-local's dataDir
+	veths   map[string]bool // veth devices of the VM before the pod
+	podNet  uint64          // the pod netns's inode, once checkPod saw it
 }
 
 func TestVMCRI(t *testing.T) {
@@ -101,14 +147,15 @@ func TestVMCRI(t *testing.T) {
 	for _, st := range []struct {
 		name string
 		fn   func(t *testing.T, pod, podJSON string)
-	}{{"limits", c.testLimits}, {"unified", c.testUnified}, {"oom", c.testOOM}, {"bandwidth", c.testBandwidth}} {
+	}{{"limits", c.testLimits}, {"unified", c.testUnified}, {"oom", c.testOOM}, {"cpu-throttle", c.testCPUThrottle},
+		{"network", c.testNetwork}, {"bandwidth", c.testBandwidth}, {"bandwidth-pod-network", c.testPodBandwidth}} {
 		t.Run(st.name, func(t *testing.T) { st.fn(t, pod, podJSON) })
 	}
 
 	// What checkNothingLeft looks for is there while the pod runs.
 	left := strings.Join(c.leftovers(t), "\n")
 	t.Logf("of the running pod:\n%s", left)
-	for _, k := range []string{"cgroup", "runtime state", "mount", "process", "pins"} {
+	for _, k := range []string{"cgroup", "runtime state", "mount", "process", "pins", "netns", "veth", "bridge port", "ip reservation"} {
 		if !strings.Contains("\n"+left, "\n"+k+" ") {
 			t.Errorf("no %s seen of the running pod; seen:\n%s", k, left)
 		}
@@ -126,8 +173,9 @@ func TestVMCRI(t *testing.T) {
 	}
 }
 
-// startCRI puts the runtime at the README's BinaryName and starts
-// containerd with the CRI plugin on the usual socket.
+// startCRI puts the runtime at the README's BinaryName, the CNI plugins
+// and the pod network's config in place (setupCNI), and starts containerd
+// with the CRI plugin on the usual socket.
 func startCRI(t *testing.T) *cri {
 	base := t.TempDir()
 	if _, err := os.Stat(criRuntime); err == nil {
@@ -138,14 +186,15 @@ func startCRI(t *testing.T) *cri {
 	}
 	writeRuntimeScript(t, criRuntime)
 	t.Cleanup(func() { os.Remove(criRuntime) })
-	for _, dir := range []string{"cni/bin", "cni/net.d", "logs"} {
+	for _, dir := range []string{"cni/net.d", "logs"} {
 		if err := os.MkdirAll(filepath.Join(base, dir), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	c := &cri{ctrd: &ctrd{bins: containerdBins(t), ns: criNS, base: base, sock: criSock,
 		log: filepath.Join(base, "containerd.log"), runtime: criRuntime},
-		logDir: filepath.Join(base, "logs")}
+		logDir: filepath.Join(base, "logs"), ipamDir: filepath.Join(base, "cni", "networks")}
+	c.setupCNI(t)
 	c.start(t, criConfig(base))
 	return c
 }
@@ -170,18 +219,18 @@ func (c *cri) mustCrictl(t *testing.T, args ...string) string {
 }
 
 // writeConfigs writes the pod's and the container's CRI configs, as the
-// kubelet would send them: a pod on the host's network (NODE, 2) in its
-// own cgroup parent, with DNS config of its own (the VM has no
-// /etc/resolv.conf to copy) and the bandwidth annotations
-// (criPodAnnotations); a container printing a line, then sleeping.
+// kubelet would send them: a pod with a network of its own (namespace
+// mode POD, the default) in its own cgroup parent, with DNS config of its
+// own (the VM has no /etc/resolv.conf to copy) and the bandwidth
+// annotations (criPodAnnotations); a container printing a line, then
+// sleeping.
 func (c *cri) writeConfigs(t *testing.T) (pod, ctr string) {
 	podCfg := map[string]any{
 		"metadata":      map[string]any{"name": "confine-pod", "namespace": "default", "uid": "confine-pod-uid", "attempt": 1},
 		"log_directory": c.logDir,
 		"dns_config":    map[string]any{"searches": []string{"confine.test"}},
 		"annotations":   criPodAnnotations,
-		"linux": map[string]any{"cgroup_parent": criCgroupParent,
-			"security_context": map[string]any{"namespace_options": map[string]any{"network": 2}}},
+		"linux":         map[string]any{"cgroup_parent": criCgroupParent},
 	}
 	ctrCfg := map[string]any{
 		"metadata": map[string]any{"name": "hello"},
@@ -198,7 +247,9 @@ func (c *cri) writeConfigs(t *testing.T) (pod, ctr string) {
 
 // checkPod: the pod is ready with the handler confine, and its sandbox
 // (pause) container is confine-runtime's: its state under the shim's
-// --root says running, in the pod's cgroup parent.
+// --root says running, in the pod's cgroup parent. Its network namespace
+// is the one CRI made and handed the runtime (podNetwork); leftovers
+// looks for it from here on.
 func (c *cri) checkPod(t *testing.T, pod string) {
 	var st struct {
 		Status struct {
@@ -210,7 +261,13 @@ func (c *cri) checkPod(t *testing.T, pod string) {
 	if st.Status.State != "SANDBOX_READY" || st.Status.RuntimeHandler != "confine" {
 		t.Errorf("crictl inspectp: state %s, runtime handler %q; want SANDBOX_READY, confine", st.Status.State, st.Status.RuntimeHandler)
 	}
-	rtState(t, pod, filepath.Join(criCgroupParent, pod))
+	pid := rtState(t, pod, filepath.Join(criCgroupParent, pod))
+	pn := c.podNetwork(t, pod)
+	c.podNet = nsInode(t, pn.netns)
+	if got := nsInode(t, fmt.Sprintf("/proc/%d/ns/net", pid)); got != c.podNet {
+		t.Errorf("the sandbox (pid %d) is in netns %d, not in %s (%d), the one CRI made", pid, got, pn.netns, c.podNet)
+	}
+	t.Logf("pod address %s, netns %s (inode %d)", pn.ip, pn.netns, c.podNet)
 }
 
 // rtState checks confine-runtime's own view of container id: running, in
@@ -308,8 +365,9 @@ func (c *cri) checkNothingLeft(t *testing.T) {
 
 // leftovers lists what exists of the pod: pods and containers CRI or
 // containerd know, cgroups below the pod's parent, confine-runtime state,
-// mounts below containerd's directories, and processes (shims, runtimes,
-// anything in the pod's cgroups).
+// mounts below containerd's directories, processes (shims, runtimes,
+// anything in the pod's cgroups), and its network (networkLeftovers:
+// netns, veth, bridge port, address reservation).
 func (c *cri) leftovers(t *testing.T) []string {
 	t.Helper()
 	var left []string
@@ -351,5 +409,5 @@ func (c *cri) leftovers(t *testing.T) []string {
 	for _, p := range c.ownProcesses(criCgroupParent) {
 		left = append(left, "process "+p)
 	}
-	return left
+	return append(left, c.networkLeftovers(t, string(mi))...)
 }

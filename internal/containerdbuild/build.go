@@ -22,9 +22,19 @@ const Version = "v2.4.2"
 // client the CRI test drives containerd's CRI plugin with.
 const CrictlVersion = "v1.37.0"
 
-// Commands are the binaries Build makes, each named as containerd names it
-// (containerd finds the shim by this name in PATH).
+// CNIVersion is the containernetworking/plugins release the CNI plugins
+// are built from: the pod network of the CRI test.
+const CNIVersion = "v1.10.0"
+
+// Commands are the binaries Build makes in Bins.Dir, each named as
+// containerd names it (containerd finds the shim by this name in PATH).
 var Commands = []string{"containerd", "ctr", "containerd-shim-runc-v2", "crictl"}
+
+// CNIPlugins are the CNI plugins Build makes in Bins.CNIDir: a bridge
+// with host-local addresses, and loopback, which containerd's CRI plugin
+// runs on every pod's lo. They live apart from Commands, whose directory
+// is in containerd's PATH, as a CNI bin_dirs entry of their own.
+var CNIPlugins = []string{"bridge", "host-local", "loopback"}
 
 // A part is one module's commands, built in a scratch module of its own so
 // that one module's requirements never raise another's (Go's minimal
@@ -32,6 +42,7 @@ var Commands = []string{"containerd", "ctr", "containerd-shim-runc-v2", "crictl"
 type part struct {
 	module, version string
 	cmds            []string // package paths below module
+	subdir          string   // where below Bins.Dir the commands go
 	tags            string
 	ldflags         string
 	stampName       string
@@ -55,6 +66,13 @@ var parts = []part{{
 	cmds:      []string{"cmd/crictl"},
 	ldflags:   "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=" + CrictlVersion,
 	stampName: ".crictl-complete",
+}, {
+	module:    "github.com/containernetworking/plugins",
+	version:   CNIVersion,
+	cmds:      []string{"plugins/main/bridge", "plugins/ipam/host-local", "plugins/main/loopback"},
+	subdir:    cniSubdir,
+	ldflags:   "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=" + CNIVersion,
+	stampName: ".cni-complete",
 }}
 
 const (
@@ -64,6 +82,7 @@ const (
 	// genVersion changes whenever what Build writes changes, so a build
 	// made by an older harness is redone.
 	genVersion = "1"
+	cniSubdir  = "cni"
 )
 
 // ErrUnreachable matches every *UnreachableError.
@@ -77,7 +96,8 @@ type UnreachableError struct {
 }
 
 func (e *UnreachableError) Error() string {
-	return fmt.Sprintf("containerdbuild: containerd %s and crictl %s not built: %v: %s", Version, CrictlVersion, ErrUnreachable, e.Reason)
+	return fmt.Sprintf("containerdbuild: containerd %s, crictl %s and the CNI plugins %s not built: %v: %s",
+		Version, CrictlVersion, CNIVersion, ErrUnreachable, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrUnreachable) work.
@@ -90,6 +110,9 @@ type Bins struct {
 
 // Path returns the path of one of Commands.
 func (b *Bins) Path(command string) string { return filepath.Join(b.Dir, command) }
+
+// CNIDir is the directory holding CNIPlugins: a CNI bin_dirs entry.
+func (b *Bins) CNIDir() string { return filepath.Join(b.Dir, cniSubdir) }
 
 // DefaultDir is where Build puts the binaries below cache (the test bed's
 // $CONFINE_CACHE).
@@ -106,16 +129,21 @@ func (p part) complete(dir string) error {
 		return fmt.Errorf("containerdbuild: %s holds no build of %s (`make containerd` makes it)", dir, p)
 	}
 	for _, c := range p.cmds {
-		c = path.Base(c)
-		fi, err := os.Stat(filepath.Join(dir, c))
+		bin := p.bin(dir, c)
+		fi, err := os.Stat(bin)
 		if err != nil {
 			return fmt.Errorf("containerdbuild: %w", err)
 		}
 		if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-			return fmt.Errorf("containerdbuild: %s/%s: not an executable file", dir, c)
+			return fmt.Errorf("containerdbuild: %s: not an executable file", bin)
 		}
 	}
 	return nil
+}
+
+// bin is where below dir p puts its command cmd (a package path).
+func (p part) bin(dir, cmd string) string {
+	return filepath.Join(dir, p.subdir, path.Base(cmd))
 }
 
 // Open returns the binaries Build made in dir. When dir records that the
@@ -150,14 +178,16 @@ func MarkUnavailable(dir string, why error) error {
 	return os.WriteFile(filepath.Join(dir, unavailableName), []byte(reason+"\n"), 0o644)
 }
 
-// Build makes the Commands in dir unless they are there already: for each
+// Build makes the Commands in dir, and the CNIPlugins in its cni
+// directory (Bins.CNIDir), unless they are there already: for each
 // part, a scratch module requiring its module at its version, built with
 // CGO_ENABLED=0. It needs the go command and the module proxy (or a module
 // cache holding the modules); the go commands it runs are logged to log.
 // A failure for want of the network is an *UnreachableError.
 //
 // A directory holding containerd's part whole keeps it, and only the
-// missing parts are added (crictl, to a cache made before it was built).
+// missing parts are added (crictl or the CNI plugins, to a cache made
+// before they were built).
 func Build(ctx context.Context, dir string, log io.Writer) (*Bins, error) {
 	if b, err := Open(dir); err == nil {
 		return b, nil
@@ -204,9 +234,11 @@ func addParts(ctx context.Context, tmp, dir string, log io.Writer) error {
 		if err := build(ctx, p, tmp, log); err != nil {
 			return err
 		}
+		if err := os.MkdirAll(filepath.Join(dir, p.subdir), 0o755); err != nil {
+			return err
+		}
 		for _, c := range p.cmds {
-			c = path.Base(c)
-			if err := os.Rename(filepath.Join(tmp, c), filepath.Join(dir, c)); err != nil {
+			if err := os.Rename(p.bin(tmp, c), p.bin(dir, c)); err != nil {
 				return err
 			}
 		}
@@ -239,12 +271,14 @@ func (p part) scratch() (gomod, tools string) {
 }
 
 // build writes p's scratch module into out/src, resolves it and builds
-// p's commands into out; src is removed afterwards (only binaries are
-// shipped).
+// p's commands into out (out/p.subdir); src is removed afterwards (only
+// binaries are shipped).
 func build(ctx context.Context, p part, out string, log io.Writer) error {
 	src := filepath.Join(out, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		return err
+	for _, d := range []string{src, filepath.Join(out, p.subdir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
 	}
 	defer os.RemoveAll(src)
 	gomod, tools := p.scratch()
@@ -257,7 +291,7 @@ func build(ctx context.Context, p part, out string, log io.Writer) error {
 	if err := goCmd(ctx, src, log, "mod", "tidy"); err != nil {
 		return err
 	}
-	args := []string{"build", "-ldflags", p.ldflags, "-o", out + "/"}
+	args := []string{"build", "-ldflags", p.ldflags, "-o", filepath.Join(out, p.subdir) + "/"}
 	if p.tags != "" {
 		args = append(args, "-tags", p.tags)
 	}

@@ -53,9 +53,14 @@ func TestOpen(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, unavailableName)); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range Commands {
-		if err := os.WriteFile(filepath.Join(dir, c), []byte("#!/bin/sh\n"), 0o755); err != nil {
+	for _, p := range parts {
+		if err := os.MkdirAll(filepath.Join(dir, p.subdir), 0o755); err != nil {
 			t.Fatal(err)
+		}
+		for _, c := range p.cmds {
+			if err := os.WriteFile(p.bin(dir, c), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	writeStamp := func(p part, s string) {
@@ -65,7 +70,9 @@ func TestOpen(t *testing.T) {
 		}
 	}
 	writeStamp(parts[0], "v0.0.1 "+genVersion+"\n")
-	writeStamp(parts[1], parts[1].stamp())
+	for _, p := range parts[1:] {
+		writeStamp(p, p.stamp())
+	}
 	if _, err := Open(dir); err == nil {
 		t.Error("a build of another containerd version was accepted")
 	}
@@ -79,8 +86,30 @@ func TestOpen(t *testing.T) {
 		t.Errorf("no crictl stamp: %v, want an error naming cri-tools %s", err, CrictlVersion)
 	}
 	writeStamp(parts[1], parts[1].stamp())
-	if b, err := Open(dir); err != nil || b.Path("crictl") != filepath.Join(dir, "crictl") {
+	// A CNI plugin of an older release: not the build Open wants.
+	cni := parts[len(parts)-1]
+	writeStamp(cni, "v1.0.0 "+genVersion+"\n")
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "plugins "+CNIVersion) {
+		t.Errorf("CNI plugins of another version: %v, want an error naming plugins %s", err, CNIVersion)
+	}
+	writeStamp(cni, cni.stamp())
+	b, err := Open(dir)
+	if err != nil || b.Path("crictl") != filepath.Join(dir, "crictl") {
 		t.Fatalf("whole build: %v, %v", b, err)
+	}
+	for _, p := range CNIPlugins {
+		if fi, err := os.Stat(filepath.Join(b.CNIDir(), p)); err != nil || !fi.Mode().IsRegular() {
+			t.Errorf("CNI plugin %s not in Bins.CNIDir %s: %v", p, b.CNIDir(), err)
+		}
+	}
+	if err := os.Remove(filepath.Join(b.CNIDir(), "loopback")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil {
+		t.Error("a build without the loopback plugin was accepted")
+	}
+	if err := os.WriteFile(filepath.Join(b.CNIDir(), "loopback"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Chmod(filepath.Join(dir, "ctr"), 0o644); err != nil {
 		t.Fatal(err)
@@ -90,16 +119,24 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// Commands are exactly the parts' commands; containerd's stamp is what it
+// Commands and CNIPlugins are exactly the parts' commands, the plugins
+// (and nothing else) in the cni directory; containerd's stamp is what it
 // was before crictl was added (a cache shared with older builds stays
 // valid); every part has a stamp of its own; the scratch modules require
 // one module each at its version.
 func TestParts(t *testing.T) {
-	var cmds []string
+	var cmds, plugins []string
 	stamps := map[string]bool{}
 	for _, p := range parts {
 		for _, c := range p.cmds {
-			cmds = append(cmds, path.Base(c))
+			switch p.subdir {
+			case "":
+				cmds = append(cmds, path.Base(c))
+			case cniSubdir:
+				plugins = append(plugins, path.Base(c))
+			default:
+				t.Errorf("%s: commands in %q, want the top directory or %q", p, p.subdir, cniSubdir)
+			}
 		}
 		if stamps[p.stampName] {
 			t.Errorf("stamp %s used twice", p.stampName)
@@ -117,6 +154,9 @@ func TestParts(t *testing.T) {
 	}
 	if !slices.Equal(cmds, Commands) {
 		t.Errorf("parts build %v, Commands says %v", cmds, Commands)
+	}
+	if !slices.Equal(plugins, CNIPlugins) {
+		t.Errorf("parts build the CNI plugins %v, CNIPlugins says %v", plugins, CNIPlugins)
 	}
 	if parts[0].stampName != ".complete" || parts[0].stamp() != Version+" 1\n" {
 		t.Errorf("containerd's stamp %s %q changed: caches made before crictl would be rebuilt", parts[0].stampName, parts[0].stamp())

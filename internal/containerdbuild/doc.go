@@ -1,9 +1,11 @@
 // Package containerdbuild builds containerd, ctr and containerd-shim-runc-v2
-// from the containerd Go module, and crictl from cri-tools' module, into the
-// test bed's cache, for the tier-3 tests that run containerd with
+// from the containerd Go module, crictl from cri-tools' module, and the CNI
+// plugins bridge, host-local and loopback from containernetworking/plugins,
+// into the test bed's cache, for the tier-3 tests that run containerd with
 // confine-runtime as its runc (examples/confine-runtime, TestVMContainerd
-// through ctr, TestVMCRI through crictl and containerd's CRI plugin).
-// Nothing of containerd or cri-tools is kept in this repository.
+// through ctr, TestVMCRI through crictl and containerd's CRI plugin, its
+// pod networked through CNI). Nothing of containerd, cri-tools or the CNI
+// plugins is kept in this repository.
 //
 // # Building
 //
@@ -13,13 +15,16 @@
 // commands static with CGO_ENABLED=0 and the build tags that drop the
 // snapshotters needing cgo or host tools (btrfs, devmapper, zfs, aufs),
 // symbols stripped to keep the VM's in-memory root small; then crictl the
-// same way from sigs.k8s.io/cri-tools at CrictlVersion, in a scratch module
-// of its own (one build list would let cri-tools' Kubernetes requirements
-// raise containerd's). It needs the go command and the Go module proxy (or a
+// same way from sigs.k8s.io/cri-tools at CrictlVersion, and the CNI plugins
+// from github.com/containernetworking/plugins at CNIVersion into the
+// directory's cni/ (Bins.CNIDir), each in a scratch module of its own (one
+// build list would let cri-tools' Kubernetes requirements raise
+// containerd's). It needs the go command and the Go module proxy (or a
 // module cache that holds the modules), once: later calls find the
 // binaries in place, whole or not at all (built aside, renamed into place,
 // each part stamped with its version). A cache holding containerd's part
-// from before crictl was added keeps it: only crictl is built and moved in.
+// from before crictl or the CNI plugins were added keeps it: only the
+// missing parts are built and moved in.
 //
 // The VM has neither network nor Go, so `make containerd` (and `make
 // test-vm` for confine-runtime's package) builds on the host and the VM

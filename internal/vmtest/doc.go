@@ -12,7 +12,7 @@
 // provision.sh (`make provision`) with an initramfs built here: busybox
 // with its applets at /bin, /init, and the kernel modules veth, loop,
 // sch_fq and null_blk (loaded at boot) plus a few optional ones (dummy, tun,
-// overlay, sch_htb, sch_tbf, sch_netem, ...) with a modules.dep for
+// overlay, sch_htb, sch_tbf, sch_netem, bridge, ...) with a modules.dep for
 // modprobe. /init moves the root into a tmpfs (so pivot_root works), mounts
 // proc, sysfs, devtmpfs, devpts, mqueue, tmpfs on /tmp, /run and /dev/shm,
 // cgroup2 at /sys/fs/cgroup with every controller enabled in the root's

@@ -17,7 +17,7 @@ import (
 
 // baseFormat changes whenever the base image's layout changes, so stale
 // cached images are not reused.
-const baseFormat = "vmtest-base-3"
+const baseFormat = "vmtest-base-4"
 
 // Busybox is where busybox-static installs its binary.
 const Busybox = "/bin/busybox"

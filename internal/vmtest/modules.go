@@ -14,11 +14,12 @@ import (
 var RequiredModules = []string{"veth", "loop", "sch_fq", "null_blk", "overlay"}
 
 // OptionalModules are copied into the initramfs when the kernel has them, so
-// tests can `modprobe` them, but are not loaded at boot.
+// tests can `modprobe` them, but are not loaded at boot. bridge (with stp
+// and llc) carries the pod network of the CNI bridge plugin (TestVMCRI).
 var OptionalModules = []string{
 	"dummy", "tun", "sch_htb", "sch_tbf", "sch_netem",
 	"sch_ingress", "cls_bpf", "act_bpf", "sch_prio", "ifb",
-	"tcp_dctcp", "tcp_bbr",
+	"tcp_dctcp", "tcp_bbr", "bridge",
 }
 
 // Module is a loadable kernel module found in a modules tree.
@@ -130,7 +131,10 @@ func ModuleClosure(dir string, mods map[string]*Module, want []string) (order []
 }
 
 // ModulesDep renders a modules.dep file for the given modules, each line
-// "path: dep paths", dependencies of dependencies after them, as depmod does.
+// "path: dep paths" as depmod writes it: every dependency listed before
+// the ones it needs itself, since modprobe loads the list from its end.
+// (In breadth-first order, bridge's "llc stp" had busybox modprobe load
+// stp before llc, which stp needs: unknown symbols.)
 func ModulesDep(mods []*Module) []byte {
 	byName := map[string]*Module{}
 	for _, m := range mods {
@@ -140,22 +144,26 @@ func ModulesDep(mods []*Module) []byte {
 	sorted := append([]*Module(nil), mods...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Path < sorted[j].Path })
 	for _, m := range sorted {
-		var deps []string
+		// Depth first, each module after its dependencies: a load order.
+		var load []string
 		seen := map[string]bool{m.Name: true}
-		queue := append([]string(nil), m.Depends...)
-		for len(queue) > 0 {
-			d := queue[0]
-			queue = queue[1:]
-			if seen[d] || byName[d] == nil {
-				continue
+		var visit func(name string)
+		visit = func(name string) {
+			if seen[name] || byName[name] == nil {
+				return
 			}
-			seen[d] = true
-			deps = append(deps, byName[d].Path)
-			queue = append(queue, byName[d].Depends...)
+			seen[name] = true
+			for _, d := range byName[name].Depends {
+				visit(d)
+			}
+			load = append(load, byName[name].Path)
+		}
+		for _, d := range m.Depends {
+			visit(d)
 		}
 		fmt.Fprintf(&b, "%s:", m.Path)
-		for _, d := range deps {
-			fmt.Fprintf(&b, " %s", d)
+		for i := len(load) - 1; i >= 0; i-- {
+			fmt.Fprintf(&b, " %s", load[i])
 		}
 		b.WriteByte('\n')
 	}

@@ -44,6 +44,18 @@ func TestModulesDep(t *testing.T) {
 	if got := string(ModulesDep(mods)); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
+	// bridge's case: a direct dependency (llc) that another direct one
+	// (stp) needs is listed after it, so modprobe, loading from the end,
+	// loads llc first.
+	mods = []*Module{
+		{Name: "bridge", Path: "net/bridge.ko", Depends: []string{"llc", "stp"}},
+		{Name: "llc", Path: "net/llc.ko"},
+		{Name: "stp", Path: "net/stp.ko", Depends: []string{"llc"}},
+	}
+	want = "net/bridge.ko: net/stp.ko net/llc.ko\nnet/llc.ko:\nnet/stp.ko: net/llc.ko\n"
+	if got := string(ModulesDep(mods)); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
 }
 
 // TestModuleClosureKernel checks the dependency walk on the provisioned

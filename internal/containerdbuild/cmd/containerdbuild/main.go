@@ -1,6 +1,8 @@
 // Command containerdbuild builds containerd, ctr and containerd-shim-runc-v2
-// (containerd v2.4.2) and crictl (cri-tools v1.37.0), static, no cgo, into
-// the test bed's cache and prints their directory, for the Makefile:
+// (containerd v2.4.2), crictl (cri-tools v1.37.0) and the CNI plugins
+// bridge, host-local and loopback (containernetworking/plugins v1.10.0),
+// static, no cgo, into the test bed's cache and prints their directory,
+// for the Makefile:
 //
 //	go run ./internal/containerdbuild/cmd/containerdbuild [-dir DIR]
 //
