@@ -205,6 +205,7 @@ type Cmd struct {
 
 	ecmd      *exec.Cmd
 	pre       *prestarted   // set by Prestart, taken by Start
+	handed    *handover     // stdio handed over at Start (after Prestart)
 	keeper    chan struct{} // closed by wait: ends the thread the init was forked from
 	pidfd     int
 	cgroup    cgroupRef

@@ -3,7 +3,6 @@ package namespace
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -37,9 +36,9 @@ func Init() {
 // runInit reads the config from fd base, reports on fd base+1, and execs.
 // It only returns on failure.
 func runInit(base, pdeathsig int) int {
+	var cfg *initConfig
 	unix.CloseOnExec(base + 1)
 	status := os.NewFile(uintptr(base+1), "status")
-	cfgFile := os.NewFile(uintptr(base), "config")
 	if pdeathsig != 0 {
 		// Armed before the ready byte: if the parent died before this,
 		// writing to the status pipe (whose only reader was the parent)
@@ -57,12 +56,14 @@ func runInit(base, pdeathsig int) int {
 	if _, err := status.Write([]byte{readyByte}); err != nil {
 		return 125
 	}
-	payload, err := io.ReadAll(io.LimitReader(cfgFile, maxConfig))
-	cfgFile.Close()
-	if err != nil {
-		return fail(status, StepConfig, err)
+	payload, stdio, err := readConfig(base)
+	unix.Close(base)
+	if err == nil {
+		cfg, err = decodeConfig(payload)
 	}
-	cfg, err := decodeConfig(payload)
+	if err == nil {
+		err = checkStdio(cfg.Stdio, stdio)
+	}
 	if err != nil {
 		return fail(status, StepConfig, err)
 	}
@@ -77,6 +78,11 @@ func runInit(base, pdeathsig int) int {
 	step, err := setup(cfg, report)
 	if err != nil {
 		return fail(status, step, err)
+	}
+	// Stdio handed over at Start replaces the init's own (/dev/null) only
+	// now: nothing of the setup wrote to it.
+	if err := installStdio(cfg.Stdio, stdio); err != nil {
+		return fail(status, StepStdio, err)
 	}
 	// The explicit "exec reached" record: without it the parent treats the
 	// pipe's EOF as the init's death. It also proves the parent still

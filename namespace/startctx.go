@@ -37,7 +37,7 @@ func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.Fil
 		}
 	}
 	// A failed write means the init died early; the status pipe says why.
-	_, _ = cfgW.Write(payload)
+	_ = c.handed.send(cfgW, payload)
 	cfgW.Close()
 	rep, rerr := readStatusFunc(status, c.adoptEntered)
 	fired := !stop()
