@@ -90,12 +90,15 @@
 // A Pool keeps inits prestarted for a long-running caller (a test
 // harness, a build tool confining every step): PoolConfig.New returns a
 // Cmd with what is fixed per init (namespaces, id maps, Pdeathsig, a
-// cgroup to be born in, made empty and limited there), a goroutine
-// prestarts up to Size of them and refills as they are taken, Get hands
-// one out to be completed (command, environment, root, credentials,
-// capabilities, seccomp, stdio) and started, and Close kills and reaps
-// those still waiting (Discard releases what New made for them). A start
-// from the pool skips the clone and the init's Go runtime start; the
+// cgroup to be born in, made empty and limited there, and what belongs to
+// the namespaces: Root, Hostname, Domainname, Sysctl), a goroutine
+// prestarts up to Size of them, has each build its namespaces' side
+// (CGROUP namespace, sysctls, root and pivot_root, lo, names) and wait,
+// and refills as they are taken; Get hands one out to be completed
+// (command, environment, directory, limits, credentials, capabilities,
+// seccomp, stdio) and started, and Close kills and reaps those still
+// waiting (Discard releases what New made for them). A start from the
+// pool skips the clone, the init's Go runtime start and the root; the
 // refill costs the same CPU as before, only earlier. A waiting init dies
 // with the pool's process (Pdeathsig SIGKILL unless New set another).
 //

@@ -1,6 +1,7 @@
 package namespace
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -185,38 +186,91 @@ func interfaceEqual(a, b any) (eq bool) {
 	return a == b
 }
 
-// readConfig reads the init's config from the socket fd until EOF, with
-// the files handed over (received close-on-exec).
-func readConfig(fd int) ([]byte, []int, error) {
-	var fds []int
-	var buf []byte
-	chunk := make([]byte, 16<<10)
-	oob := make([]byte, unix.CmsgSpace(3*4))
-	for {
-		n, oobn, flags, _, err := unix.Recvmsg(fd, chunk, oob, unix.MSG_CMSG_CLOEXEC)
-		if err == unix.EINTR {
-			continue
+// configReader reads the init's config from its socket, with the files
+// handed over (received close-on-exec). The config is what comes until
+// EOF, unless it starts with presetupMagic: then a first config, framed
+// with its length, comes ahead (see Cmd.presetup).
+type configReader struct {
+	fd    int
+	buf   []byte
+	fds   []int
+	eof   bool
+	chunk []byte
+	oob   []byte
+}
+
+// presetupMagic and a 4-byte little-endian length frame the first config.
+const presetupMagic = "PRE1"
+
+func newConfigReader(fd int) *configReader {
+	return &configReader{fd: fd, chunk: make([]byte, 16<<10), oob: make([]byte, unix.CmsgSpace(3*4))}
+}
+
+// next returns the next config, and whether it was the framed first one.
+func (r *configReader) next() ([]byte, bool, error) {
+	if err := r.need(8); err != nil {
+		return nil, false, err
+	}
+	if len(r.buf) >= 8 && string(r.buf[:4]) == presetupMagic {
+		n := int(binary.LittleEndian.Uint32(r.buf[4:8]))
+		if n > maxConfig {
+			return nil, false, fmt.Errorf("%w: longer than %d bytes", errConfigWire, maxConfig)
 		}
-		if err != nil {
-			return nil, fds, os.NewSyscallError("recvmsg", err)
+		if err := r.need(8 + n); err != nil {
+			return nil, false, err
 		}
-		if oobn > 0 {
-			got, err := parseRights(oob[:oobn])
-			fds = append(fds, got...)
-			if err != nil {
-				return nil, fds, err
-			}
+		if len(r.buf) < 8+n {
+			return nil, false, fmt.Errorf("%w: first config cut short", errConfigWire)
 		}
-		if flags&unix.MSG_CTRUNC != 0 {
-			return nil, fds, fmt.Errorf("%w: more than 3 files handed over", errConfigWire)
-		}
-		if n == 0 {
-			return buf, fds, nil
-		}
-		if buf = append(buf, chunk[:n]...); len(buf) > maxConfig {
-			return nil, fds, fmt.Errorf("%w: longer than %d bytes", errConfigWire, maxConfig)
+		p := r.buf[8 : 8+n]
+		r.buf = r.buf[8+n:]
+		return p, true, nil
+	}
+	for !r.eof {
+		if err := r.fill(); err != nil {
+			return nil, false, err
 		}
 	}
+	return r.buf, false, nil
+}
+
+// need reads until n bytes are buffered or EOF.
+func (r *configReader) need(n int) error {
+	for len(r.buf) < n && !r.eof {
+		if err := r.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fill reads once.
+func (r *configReader) fill() error {
+	n, oobn, flags, _, err := unix.Recvmsg(r.fd, r.chunk, r.oob, unix.MSG_CMSG_CLOEXEC)
+	if err == unix.EINTR {
+		return nil
+	}
+	if err != nil {
+		return os.NewSyscallError("recvmsg", err)
+	}
+	if oobn > 0 {
+		got, err := parseRights(r.oob[:oobn])
+		r.fds = append(r.fds, got...)
+		if err != nil {
+			return err
+		}
+	}
+	if flags&unix.MSG_CTRUNC != 0 {
+		return fmt.Errorf("%w: more than 3 files handed over", errConfigWire)
+	}
+	if n == 0 {
+		r.eof = true
+		return nil
+	}
+	if r.buf = append(r.buf, r.chunk[:n]...); len(r.buf) > maxConfig+8 {
+		return fmt.Errorf("%w: longer than %d bytes", errConfigWire, maxConfig)
+	}
+	return nil
 }
 
 func parseRights(oob []byte) ([]int, error) {

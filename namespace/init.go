@@ -56,32 +56,47 @@ func runInit(base, pdeathsig int) int {
 	if _, err := status.Write([]byte{readyByte}); err != nil {
 		return 125
 	}
-	payload, stdio, err := readConfig(base)
+	report := func(step string) error {
+		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
+		return err
+	}
+	cr := newConfigReader(base)
+	payload, first, err := cr.next()
+	if err == nil && first {
+		// A Pool's init builds the namespaces' side (the root...) ahead,
+		// then waits for the rest: the command's config.
+		if step, err := presetup(payload, status, report); err != nil {
+			return fail(status, step, err)
+		}
+		payload, _, err = cr.next()
+	}
 	unix.Close(base)
 	if err == nil {
 		cfg, err = decodeConfig(payload)
 	}
 	if err == nil {
-		err = checkStdio(cfg.Stdio, stdio)
+		err = checkStdio(cfg.Stdio, cr.fds)
 	}
 	if err != nil {
 		return fail(status, StepConfig, err)
-	}
-	report := func(step string) error {
-		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
-		return err
 	}
 	if cfg.Enter != nil {
 		cfg.initPdeathsig = pdeathsig
 		return runEntered(cfg, status, report)
 	}
-	step, err := setup(cfg, report)
+	step := ""
+	if !first {
+		step, err = setupNamespaces(cfg, report)
+	}
+	if err == nil {
+		step, err = setupProcess(cfg, report)
+	}
 	if err != nil {
 		return fail(status, step, err)
 	}
 	// Stdio handed over at Start replaces the init's own (/dev/null) only
 	// now: nothing of the setup wrote to it.
-	if err := installStdio(cfg.Stdio, stdio); err != nil {
+	if err := installStdio(cfg.Stdio, cr.fds); err != nil {
 		return fail(status, StepStdio, err)
 	}
 	// The explicit "exec reached" record: without it the parent treats the
@@ -105,4 +120,18 @@ func fail(status *os.File, step string, err error) int {
 	_, _ = status.Write(append(b, '\n'))
 	status.Close()
 	return 125
+}
+
+// presetup runs the namespaces' side of the setup from the first config,
+// then tells the parent it waits for the second ("W").
+func presetup(payload []byte, status *os.File, report func(string) error) (string, error) {
+	cfg, err := decodeConfig(payload)
+	if err != nil {
+		return StepConfig, err
+	}
+	if step, err := setupNamespaces(cfg, report); err != nil {
+		return step, err
+	}
+	_, err = status.Write([]byte{recWait, '\n'})
+	return StepConfig, err
 }

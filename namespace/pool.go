@@ -19,12 +19,15 @@ type PoolConfig struct {
 	Size int
 	// New returns the Cmd for one init, with the fields Prestart reads
 	// (Namespaces, Join, UIDMappings, GIDMappings, Pdeathsig,
-	// OOMScoreAdj, ExtraFiles, Gate) and, to be born in it, CgroupFD or
-	// CgroupPath: prefer a cgroup made empty here, with its limits and
-	// device filter applied, since a birth in a cgroup is cheaper than a
-	// move (see Prestart). Stdin, Stdout, Stderr, TTY and Console must be
-	// nil: the caller of Get hands its own over at Start. A Pdeathsig of
-	// 0 becomes SIGKILL, so that no waiting init outlives the pool's
+	// OOMScoreAdj, ExtraFiles, Gate), the cgroup to be born in (CgroupFD
+	// or CgroupPath: the init cannot be moved later, its CGROUP namespace
+	// is made ahead; make the cgroup empty here, with its limits and
+	// device filter applied), and what belongs to the namespaces: Root,
+	// Hostname, Domainname and Sysctl. The init builds those ahead too
+	// (mounts, pivot_root, lo up, names) and then waits; Start refuses
+	// other values of them. Stdin, Stdout, Stderr, TTY and Console must
+	// be nil: the caller of Get hands its own over at Start. A Pdeathsig
+	// of 0 becomes SIGKILL, so that no waiting init outlives the pool's
 	// process. New runs on the pool's refill goroutine, one call at a
 	// time, never concurrently with itself.
 	New func() (*Cmd, error)
@@ -36,13 +39,14 @@ type PoolConfig struct {
 	Discard func(*Cmd)
 }
 
-// Pool keeps inits prestarted (see Cmd.Prestart) so that a Start pays
-// neither the clone nor the init's Go runtime start: a long-running
-// caller starting many sandboxes of one shape (a test harness, a build
-// tool confining every step) takes a waiting one with Get, completes it
-// (Path, Args, Env, Dir, Root, Hostname, Credential, Capabilities,
-// Seccomp, Stdin, Stdout, Stderr...) and calls Start and Wait as with
-// any Cmd. A goroutine refills the pool in the background, on the
+// Pool keeps inits prestarted (see Cmd.Prestart) and set up as far as
+// their namespaces go, so that a Start pays neither the clone, nor the
+// init's Go runtime start, nor building the root: a long-running caller
+// starting many sandboxes of one shape (a test harness, a build tool
+// confining every step) takes a waiting one with Get, completes it
+// (Path, Args, Env, Dir, Credential, Capabilities, NoNewPrivileges,
+// Rlimits, Seccomp, Stdin, Stdout, Stderr...) and calls Start and Wait
+// as with any Cmd. A goroutine refills the pool in the background, on the
 // caller's CPUs: on a busy host the refill competes with the commands it
 // serves.
 //
@@ -55,7 +59,9 @@ type Pool struct {
 	ready  chan poolItem
 	slots  chan struct{} // a token per init the pool may make: Size at most wait
 	done   chan struct{}
-	exited chan struct{} // closed when the refill goroutine has returned
+	exited chan struct{}   // closed when the refill goroutine has returned
+	ctx    context.Context // ended by Close: bounds a presetup under way
+	cancel context.CancelFunc
 	once   sync.Once
 }
 
@@ -82,6 +88,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	for range cfg.Size {
 		p.slots <- struct{}{}
 	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
 	go p.refill()
 	return p, nil
 }
@@ -129,6 +136,10 @@ func (p *Pool) prestart() poolItem {
 		c.Pdeathsig = syscall.SIGKILL
 	}
 	if err := c.Prestart(); err != nil {
+		p.release(c)
+		return poolItem{err: err}
+	}
+	if err := c.presetup(p.ctx); err != nil { // reaps the init
 		p.release(c)
 		return poolItem{err: err}
 	}
@@ -188,6 +199,7 @@ func (p *Pool) Close() error {
 	}
 	p.once.Do(func() {
 		close(p.done)
+		p.cancel()
 		<-p.exited
 		for {
 			select {

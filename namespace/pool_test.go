@@ -77,9 +77,9 @@ func TestPoolHandsOverStdio(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer unix.Close(leaky)
-	root := busyboxRoot(t)
+	root := &mount.Root{Path: busyboxRoot(t), Readonly: true, Mounts: []mount.Mount{mount.Proc("/proc")}}
 	p, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
-		New: func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS}, nil }})
+		New: func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS, Root: root}, nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,6 @@ func TestPoolHandsOverStdio(t *testing.T) {
 		}
 		var out, errb bytes.Buffer
 		c.Path, c.Args, c.Env = "/bin/sh", sh("read x; echo in $x; echo oops >&2; ls -l /proc/self/fd/"), []string{}
-		c.Root = &mount.Root{Path: root, Readonly: true, Mounts: []mount.Mount{mount.Proc("/proc")}}
 		c.Stdin, c.Stdout, c.Stderr = strings.NewReader("hello"+strconv.Itoa(i)+"\n"), &out, &errb
 		if st, err := c.Run(); err != nil || !st.Success() {
 			t.Fatalf("run %d: state %+v, %v; stderr %q", i, st, err, errb.String())
@@ -214,6 +213,20 @@ func TestPoolErrorsAndDeadInits(t *testing.T) {
 	}
 	p.Close()
 
+	// A hostname the kernel refuses fails the init's presetup, as Start
+	// would.
+	p, _ = namespace.NewPool(namespace.PoolConfig{Size: 1, New: func() (*namespace.Cmd, error) {
+		return &namespace.Cmd{Namespaces: fiveNS, Hostname: strings.Repeat("x", 100)}, nil
+	}})
+	var se *namespace.StepError
+	if _, err := p.Get(context.Background()); !errors.As(err, &se) || se.Step != namespace.StepHostname || !errors.Is(err, unix.EINVAL) {
+		t.Errorf("Get with a bad Hostname: %v, want a StepError of step %q matching EINVAL", err, namespace.StepHostname)
+	}
+	p.Close()
+	if kids := children(t); kids != "" {
+		t.Errorf("failed presetup left: %s", kids)
+	}
+
 	var discarded atomic.Int32
 	p, _ = namespace.NewPool(namespace.PoolConfig{Size: 1,
 		New:     func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS}, nil },
@@ -232,7 +245,13 @@ func TestPoolErrorsAndDeadInits(t *testing.T) {
 		_, _ = unix.Poll([]unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}, 5000)
 		unix.Close(pidfd)
 	}
+	// Killed while it waited (Get skips it) or while it built its root
+	// (Get returns that error): either way it is not handed out.
 	c, err := p.Get(context.Background())
+	var ide *namespace.InitDiedError
+	if errors.As(err, &ide) {
+		c, err = p.Get(context.Background())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,5 +303,56 @@ func TestPoolDiesWithOwner(t *testing.T) {
 		if err != nil || n != 1 {
 			t.Errorf("waiting init %d still runs 5s after its owner was killed (%v)", i, err)
 		}
+	}
+}
+
+// What New set for the namespaces is built before Get: the command finds
+// the hostname and the root, and Start refuses other ones.
+func TestPoolBuildsRootAhead(t *testing.T) {
+	testutil.RequireRoot(t)
+	checkLeaks(t)
+	root := &mount.Root{Path: busyboxRoot(t), Readonly: true, Mounts: []mount.Mount{mount.Proc("/proc")}}
+	p, err := namespace.NewPool(namespace.PoolConfig{Size: 1,
+		New: func() (*namespace.Cmd, error) {
+			return &namespace.Cmd{Namespaces: fiveNS, Root: root, Hostname: "pooled"}, nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := p.Get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	c.Path, c.Args, c.Stdout, c.Dir = "/bin/sh", sh("hostname; pwd; ls /"), &out, "/etc"
+	if st, err := c.Run(); err != nil || !st.Success() {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+	if !strings.HasPrefix(out.String(), "pooled\n/etc\n") || !strings.Contains(out.String(), "\nbin\n") {
+		t.Errorf("output %q: want the hostname, Dir and the root set up ahead", out.String())
+	}
+	for _, change := range []struct {
+		field string
+		set   func(c *namespace.Cmd)
+	}{
+		{"Root", func(c *namespace.Cmd) { c.Root = &mount.Root{Path: "/"} }},
+		{"Hostname", func(c *namespace.Cmd) { c.Hostname = "other" }},
+		{"CgroupPath", func(c *namespace.Cmd) { c.CgroupPath = testutil.TempCgroup(t) }},
+	} {
+		c, err := p.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Path = "/bin/true"
+		change.set(c)
+		var ie *namespace.InvalidError
+		if err := c.Start(); !errors.As(err, &ie) || ie.Field != change.field {
+			t.Errorf("Start after changing %s: %v, want an InvalidError naming it", change.field, err)
+		}
+	}
+	// The refill's one waiting init is all that may be left.
+	if kids := strings.Fields(children(t)); len(kids) > 1 {
+		t.Errorf("refused Starts left inits: %v", kids)
 	}
 }

@@ -77,9 +77,10 @@ type prestarted struct {
 	joinMount   bool
 	gateFD      int
 	consoleFD   int
-	move        bool    // born outside any cgroup of Cmd's: Start moves it
-	stdio       [3]bool // stdin, stdout, stderr set at the fork: not handed over
-	tty         bool    // TTY set at the fork
+	move        bool         // born outside any cgroup of Cmd's: Start moves it
+	stdio       [3]bool      // stdin, stdout, stderr set at the fork: not handed over
+	tty         bool         // TTY set at the fork
+	preset      *presetState // set by presetup
 	cfgW, statR *os.File
 }
 
@@ -107,6 +108,9 @@ func (c *Cmd) startPrestarted(ctx context.Context) error {
 	}
 	if int(c.Pdeathsig) != p.pdeathsig {
 		return fail(&InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "changed after Prestart"})
+	}
+	if err := c.checkPreset(p); err != nil {
+		return fail(err)
 	}
 	if c.TTY != nil && !p.tty {
 		return fail(&InvalidError{Pkg: "namespace", Field: "TTY", Value: c.TTY.Name(), Reason: "set after Prestart: a controlling terminal is given at the fork"})

@@ -93,6 +93,11 @@ func (c *Cmd) validate() error {
 	if c.Path == "" {
 		return &InvalidError{Pkg: "namespace", Field: "Path", Value: "", Reason: "must not be empty"}
 	}
+	return c.validateSetup()
+}
+
+// validateSetup is validate without the command.
+func (c *Cmd) validateSetup() error {
 	if c.Sandbox != nil {
 		if err := c.validateEnter(); err != nil {
 			return err
@@ -333,7 +338,7 @@ func (c *Cmd) fork(cfg *initConfig) (*prestarted, error) {
 // close (exec done) or to carry a setup error.
 func (c *Cmd) send(ctx context.Context, p *prestarted, cfg *initConfig) error {
 	defer p.statR.Close()
-	return c.handshake(ctx, encodeConfig(cfg), p.cfgW, p.statR)
+	return c.handshake(ctx, encodeConfig(cfg), p.cfgW, p.statR, p.preset != nil)
 }
 
 // abort kills and reaps the forked init before its setup.
