@@ -36,7 +36,6 @@ func Init() {
 // runInit reads the config from fd base, reports on fd base+1, and execs.
 // It only returns on failure.
 func runInit(base, pdeathsig int) int {
-	var cfg *initConfig
 	unix.CloseOnExec(base + 1)
 	status := os.NewFile(uintptr(base+1), "status")
 	if pdeathsig != 0 {
@@ -60,32 +59,15 @@ func runInit(base, pdeathsig int) int {
 		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
 		return err
 	}
-	cr := newConfigReader(base)
-	payload, first, err := cr.next()
-	if err == nil && first {
-		// A Pool's init builds the namespaces' side (the root...) ahead,
-		// then waits for the rest: the command's config.
-		if step, err := presetup(payload, status, report); err != nil {
-			return fail(status, step, err)
-		}
-		payload, _, err = cr.next()
-	}
-	unix.Close(base)
-	if err == nil {
-		cfg, err = decodeConfig(payload)
-	}
-	if err == nil {
-		err = checkStdio(cfg.Stdio, cr.fds)
-	}
+	cfg, stdio, preset, step, err := readInitConfig(base, status, report)
 	if err != nil {
-		return fail(status, StepConfig, err)
+		return fail(status, step, err)
 	}
 	if cfg.Enter != nil {
 		cfg.initPdeathsig = pdeathsig
 		return runEntered(cfg, status, report)
 	}
-	step := ""
-	if !first {
+	if !preset {
 		step, err = setupNamespaces(cfg, report)
 	}
 	if err == nil {
@@ -96,7 +78,7 @@ func runInit(base, pdeathsig int) int {
 	}
 	// Stdio handed over at Start replaces the init's own (/dev/null) only
 	// now: nothing of the setup wrote to it.
-	if err := installStdio(cfg.Stdio, cr.fds); err != nil {
+	if err := installStdio(cfg.Stdio, stdio); err != nil {
 		return fail(status, StepStdio, err)
 	}
 	// The explicit "exec reached" record: without it the parent treats the
@@ -120,6 +102,34 @@ func fail(status *os.File, step string, err error) int {
 	_, _ = status.Write(append(b, '\n'))
 	status.Close()
 	return 125
+}
+
+// readInitConfig reads the config from fd base, with the stdio fds
+// handed over, and closes base. A Pool's init gets a first config ahead
+// (see Cmd.presetup): it builds the namespaces' side then (preset), and
+// waits for the command's config. On failure it returns the step.
+func readInitConfig(base int, status *os.File, report func(string) error) (*initConfig, []int, bool, string, error) {
+	defer unix.Close(base)
+	cr := newConfigReader(base)
+	payload, preset, err := cr.next()
+	if err == nil && preset {
+		if step, err := presetup(payload, status, report); err != nil {
+			return nil, nil, false, step, err
+		}
+		payload, _, err = cr.next()
+	}
+	var cfg *initConfig
+	if err == nil {
+		cfg, err = decodeConfig(payload)
+	}
+	if err == nil {
+		err = checkStdio(cfg.Stdio, cr.fds)
+	}
+	if err != nil {
+		closeFDs(cr.fds)
+		return nil, nil, false, StepConfig, err
+	}
+	return cfg, cr.fds, preset, "", nil
 }
 
 // presetup runs the namespaces' side of the setup from the first config,
