@@ -356,3 +356,44 @@ func TestPoolBuildsRootAhead(t *testing.T) {
 		t.Errorf("refused Starts left inits: %v", kids)
 	}
 }
+
+// Get from several goroutines at once, each command with its own output,
+// while Close may come at any time.
+func TestPoolConcurrentGet(t *testing.T) {
+	testutil.RequireRoot(t)
+	checkLeaks(t)
+	p, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
+		New: func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 4)
+	for i := range 4 {
+		go func() {
+			for j := range 3 {
+				c, err := p.Get(context.Background())
+				if err != nil {
+					errc <- err
+					return
+				}
+				var out bytes.Buffer
+				want := strconv.Itoa(i) + "-" + strconv.Itoa(j)
+				c.Path, c.Args, c.Stdout = "/bin/echo", []string{"echo", want}, &out
+				if st, err := c.Run(); err != nil || !st.Success() || out.String() != want+"\n" {
+					errc <- fmt.Errorf("state %+v, %v, output %q, want %q", st, err, out.String(), want)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+	p.Close()
+	if kids := children(t); kids != "" {
+		t.Errorf("left after Close: %s", kids)
+	}
+}
