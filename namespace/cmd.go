@@ -60,7 +60,8 @@ type Cmd struct {
 
 	// Stdin, Stdout and Stderr work as in exec.Cmd: an *os.File is passed
 	// as is, anything else through a pipe copied by a goroutine; nil means
-	// /dev/null.
+	// /dev/null. After Prestart (and from a Pool) those still nil may be
+	// set for Start: they are handed over then (see Prestart).
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
