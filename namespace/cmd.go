@@ -60,7 +60,8 @@ type Cmd struct {
 
 	// Stdin, Stdout and Stderr work as in exec.Cmd: an *os.File is passed
 	// as is, anything else through a pipe copied by a goroutine; nil means
-	// /dev/null.
+	// /dev/null. After Prestart (and from a Pool) those still nil may be
+	// set for Start: they are handed over then (see Prestart).
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
@@ -205,6 +206,7 @@ type Cmd struct {
 
 	ecmd      *exec.Cmd
 	pre       *prestarted   // set by Prestart, taken by Start
+	handed    *handover     // stdio handed over at Start (after Prestart)
 	keeper    chan struct{} // closed by wait: ends the thread the init was forked from
 	pidfd     int
 	cgroup    cgroupRef

@@ -7,7 +7,7 @@ import (
 )
 
 // initConfig is what the parent sends the re-executed init over an
-// inherited pipe, encoded by encodeConfig (configwire.go).
+// inherited socket, encoded by encodeConfig (configwire.go).
 type initConfig struct {
 	Path            string
 	Args            []string
@@ -29,6 +29,7 @@ type initConfig struct {
 	JoinMount       bool // a MNT namespace fd follows the status pipe
 	GateFD          int  // the Gate's listening socket, or 0
 	ConsoleFD       int  // the Console socket, or 0
+	Stdio           int  // bit i: fd i is handed over with the config (see handover.go)
 	Enter           *enterConfig
 
 	holdAdmin     bool // set by the init: see holdAdmin

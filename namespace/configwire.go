@@ -24,7 +24,7 @@ import (
 // added to initConfig, mount.Root or their parts without being added here.
 
 // configMagic starts an encoded config; a layout change gets a new one.
-const configMagic = "CFG1"
+const configMagic = "CFG2"
 
 // maxConfig bounds what the init accepts.
 const maxConfig = 64 << 20
@@ -188,7 +188,7 @@ func encodeConfig(cfg *initConfig) []byte {
 		w.b = append(w.b, f.Jt, f.Jf)
 		w.b = binary.LittleEndian.AppendUint32(w.b, f.K)
 	}
-	for _, v := range []int{cfg.FirstFreeFD, cfg.Pdeathsig, cfg.GateFD, cfg.ConsoleFD} {
+	for _, v := range []int{cfg.FirstFreeFD, cfg.Pdeathsig, cfg.GateFD, cfg.ConsoleFD, cfg.Stdio} {
 		w.int(int64(v))
 	}
 	w.bool(cfg.JoinMount)
@@ -308,7 +308,7 @@ func decodeConfig(b []byte) (*initConfig, error) {
 		}
 		r.b = r.b[8*n:]
 	}
-	for _, v := range []*int{&cfg.FirstFreeFD, &cfg.Pdeathsig, &cfg.GateFD, &cfg.ConsoleFD} {
+	for _, v := range []*int{&cfg.FirstFreeFD, &cfg.Pdeathsig, &cfg.GateFD, &cfg.ConsoleFD, &cfg.Stdio} {
 		*v = int(r.int())
 	}
 	cfg.JoinMount = r.bool()

@@ -54,6 +54,7 @@ const (
 	StepNoNewPrivs   = "no_new_privs"
 	StepSeccomp      = "seccomp"
 	StepFDs          = "close_range"
+	StepStdio        = "stdio"
 	StepConsole      = "console"
 	StepExec         = "exec"
 )

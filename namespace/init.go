@@ -3,7 +3,6 @@ package namespace
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strconv"
@@ -39,7 +38,6 @@ func Init() {
 func runInit(base, pdeathsig int) int {
 	unix.CloseOnExec(base + 1)
 	status := os.NewFile(uintptr(base+1), "status")
-	cfgFile := os.NewFile(uintptr(base), "config")
 	if pdeathsig != 0 {
 		// Armed before the ready byte: if the parent died before this,
 		// writing to the status pipe (whose only reader was the parent)
@@ -57,26 +55,31 @@ func runInit(base, pdeathsig int) int {
 	if _, err := status.Write([]byte{readyByte}); err != nil {
 		return 125
 	}
-	payload, err := io.ReadAll(io.LimitReader(cfgFile, maxConfig))
-	cfgFile.Close()
-	if err != nil {
-		return fail(status, StepConfig, err)
-	}
-	cfg, err := decodeConfig(payload)
-	if err != nil {
-		return fail(status, StepConfig, err)
-	}
 	report := func(step string) error {
 		_, err := status.Write([]byte(string(rune(recStep)) + step + "\n"))
 		return err
+	}
+	cfg, stdio, preset, step, err := readInitConfig(base, status, report)
+	if err != nil {
+		return fail(status, step, err)
 	}
 	if cfg.Enter != nil {
 		cfg.initPdeathsig = pdeathsig
 		return runEntered(cfg, status, report)
 	}
-	step, err := setup(cfg, report)
+	if !preset {
+		step, err = setupNamespaces(cfg, report)
+	}
+	if err == nil {
+		step, err = setupProcess(cfg, report)
+	}
 	if err != nil {
 		return fail(status, step, err)
+	}
+	// Stdio handed over at Start replaces the init's own (/dev/null) only
+	// now: nothing of the setup wrote to it.
+	if err := installStdio(cfg.Stdio, stdio); err != nil {
+		return fail(status, StepStdio, err)
 	}
 	// The explicit "exec reached" record: without it the parent treats the
 	// pipe's EOF as the init's death. It also proves the parent still
@@ -99,4 +102,46 @@ func fail(status *os.File, step string, err error) int {
 	_, _ = status.Write(append(b, '\n'))
 	status.Close()
 	return 125
+}
+
+// readInitConfig reads the config from fd base, with the stdio fds
+// handed over, and closes base. A Pool's init gets a first config ahead
+// (see Cmd.presetup): it builds the namespaces' side then (preset), and
+// waits for the command's config. On failure it returns the step.
+func readInitConfig(base int, status *os.File, report func(string) error) (*initConfig, []int, bool, string, error) {
+	defer unix.Close(base)
+	cr := newConfigReader(base)
+	payload, preset, err := cr.next()
+	if err == nil && preset {
+		if step, err := presetup(payload, status, report); err != nil {
+			return nil, nil, false, step, err
+		}
+		payload, _, err = cr.next()
+	}
+	var cfg *initConfig
+	if err == nil {
+		cfg, err = decodeConfig(payload)
+	}
+	if err == nil {
+		err = checkStdio(cfg.Stdio, cr.fds)
+	}
+	if err != nil {
+		closeFDs(cr.fds)
+		return nil, nil, false, StepConfig, err
+	}
+	return cfg, cr.fds, preset, "", nil
+}
+
+// presetup runs the namespaces' side of the setup from the first config,
+// then tells the parent it waits for the second ("W").
+func presetup(payload []byte, status *os.File, report func(string) error) (string, error) {
+	cfg, err := decodeConfig(payload)
+	if err != nil {
+		return StepConfig, err
+	}
+	if step, err := setupNamespaces(cfg, report); err != nil {
+		return step, err
+	}
+	_, err = status.Write([]byte{recWait, '\n'})
+	return StepConfig, err
 }

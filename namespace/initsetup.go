@@ -11,10 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setup builds the sandbox in the order that keeps privileges until they
-// are no longer needed. It returns the failed step and its error; report
-// tells the parent which step begins (so a crash is attributed to it).
-func setup(cfg *initConfig, report func(step string) error) (string, error) {
+// setupNamespaces and then setupProcess build the sandbox in the order
+// that keeps privileges until they are no longer needed. They return the
+// failed step and its error; report tells the parent which step begins
+// (so a crash is attributed to it). setupNamespaces does what belongs to
+// the namespaces (root, hostname, lo, sysctls): a Pool's init does it
+// ahead of need (see Cmd.presetup).
+func setupNamespaces(cfg *initConfig, report func(step string) error) (string, error) {
 	if cfg.JoinMount {
 		if err := joinMount(cfg.FirstFreeFD + 2); err != nil {
 			return StepJoin, err
@@ -74,6 +77,12 @@ func setup(cfg *initConfig, report func(step string) error) (string, error) {
 			return StepHostname, err
 		}
 	}
+	return "", nil
+}
+
+// setupProcess does what belongs to the command: limits, directory,
+// credentials, capabilities, and the fds it keeps.
+func setupProcess(cfg *initConfig, report func(step string) error) (string, error) {
 	if err := setRlimits(cfg.Rlimits); err != nil {
 		return StepRlimit, err
 	}

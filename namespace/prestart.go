@@ -17,7 +17,16 @@ import (
 // Join, UIDMappings, GIDMappings, Stdin, Stdout, Stderr, ExtraFiles, TTY,
 // Console, Gate, Pdeathsig and OOMScoreAdj; changing them afterwards has
 // no effect, except that Start refuses other Namespaces, ExtraFiles or
-// Pdeathsig than Prestart saw. The other fields are read by Start. A
+// Pdeathsig than Prestart saw, and a TTY it did not see. The other fields
+// are read by Start. Stdin, Stdout and Stderr are the exception when nil
+// at Prestart (and TTY and Console are nil): the init is forked with
+// /dev/null there, and a value set for Start is handed over, as exec.Cmd
+// takes it (an *os.File as is, anything else through a pipe and a
+// copying goroutine that Wait waits for): Start sends the files with the
+// config over a unix socket (SCM_RIGHTS), and the init installs them as
+// fds 0, 1 and 2 after its setup, right before seccomp and exec, so that
+// neither its start-up nor its setup can write there. This is what lets
+// a Pool fork inits before it knows whose they are. A
 // CgroupFD or CgroupPath set before Prestart is where the init is born
 // (CLONE_INTO_CGROUP); one set only for Start is where Start moves the
 // init (through cgroup.procs) before the init does anything, in either
@@ -68,7 +77,10 @@ type prestarted struct {
 	joinMount   bool
 	gateFD      int
 	consoleFD   int
-	move        bool // born outside any cgroup of Cmd's: Start moves it
+	move        bool         // born outside any cgroup of Cmd's: Start moves it
+	stdio       [3]bool      // stdin, stdout, stderr set at the fork: not handed over
+	tty         bool         // TTY set at the fork
+	preset      *presetState // set by presetup
 	cfgW, statR *os.File
 }
 
@@ -97,21 +109,39 @@ func (c *Cmd) startPrestarted(ctx context.Context) error {
 	if int(c.Pdeathsig) != p.pdeathsig {
 		return fail(&InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "changed after Prestart"})
 	}
+	if err := c.checkPreset(p); err != nil {
+		return fail(err)
+	}
+	if c.TTY != nil && !p.tty {
+		return fail(&InvalidError{Pkg: "namespace", Field: "TTY", Value: c.TTY.Name(), Reason: "set after Prestart: a controlling terminal is given at the fork"})
+	}
 	if err := c.checkSeccomp(); err != nil {
 		return fail(err)
 	}
+	h, err := c.prepareHandover(p)
+	if err != nil {
+		return fail(err)
+	}
 	cfg := c.setupConfig(&initConfig{Flags: p.flags, FirstFreeFD: p.firstFreeFD, Pdeathsig: p.pdeathsig,
-		JoinMount: p.joinMount, GateFD: p.gateFD, ConsoleFD: p.consoleFD})
+		JoinMount: p.joinMount, GateFD: p.gateFD, ConsoleFD: p.consoleFD, Stdio: h.mask})
 	if p.move && (c.CgroupFD != 0 || c.CgroupPath != "") {
 		cg, err := openCgroup(c.CgroupFD, c.CgroupPath)
 		if err != nil {
+			h.closeAll()
 			return fail(err)
 		}
 		c.cgroup = cg
 		c.oomBefore = cg.oomKills()
 		if err := cg.addProcess(c.Process.Pid); err != nil {
+			h.closeAll()
 			return fail(err)
 		}
 	}
-	return c.send(ctx, p, cfg)
+	c.handed = h
+	if err := c.send(ctx, p, cfg); err != nil {
+		h.closeAll()
+		return err
+	}
+	h.start()
+	return nil
 }

@@ -3,6 +3,8 @@ package namespace_test
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,5 +125,43 @@ func TestPrestartRefusedAndAbandoned(t *testing.T) {
 	}
 	if kids := children(t); kids != "" {
 		t.Errorf("abandoned inits left: %s", kids)
+	}
+}
+
+// Files are handed over as they are: the command writes into the caller's
+// file, and a stdio field set before Prestart stays the init's.
+func TestPrestartHandsOverFiles(t *testing.T) {
+	testutil.RequireRoot(t)
+	checkLeaks(t)
+	f, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var errb bytes.Buffer
+	c := &namespace.Cmd{Namespaces: fiveNS, Stderr: &errb}
+	if err := c.Prestart(); err != nil {
+		t.Fatal(err)
+	}
+	c.Path, c.Args, c.Stdout = "/bin/sh", sh("echo to-file; echo to-stderr >&2"), f
+	if st, err := c.Run(); err != nil || !st.Success() {
+		t.Fatalf("state %+v, %v", st, err)
+	}
+	if b, _ := os.ReadFile(f.Name()); string(b) != "to-file\n" {
+		t.Errorf("file holds %q", b)
+	}
+	if errb.String() != "to-stderr\n" {
+		t.Errorf("stderr %q", errb.String())
+	}
+
+	// A terminal is given at the fork: refused after Prestart.
+	c = &namespace.Cmd{Namespaces: fiveNS}
+	if err := c.Prestart(); err != nil {
+		t.Fatal(err)
+	}
+	c.Path, c.TTY = "/bin/true", f
+	var ie *namespace.InvalidError
+	if err := c.Start(); !errors.As(err, &ie) || ie.Field != "TTY" {
+		t.Errorf("TTY after Prestart: %v, want an InvalidError naming TTY", err)
 	}
 }

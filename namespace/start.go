@@ -93,6 +93,11 @@ func (c *Cmd) validate() error {
 	if c.Path == "" {
 		return &InvalidError{Pkg: "namespace", Field: "Path", Value: "", Reason: "must not be empty"}
 	}
+	return c.validateSetup()
+}
+
+// validateSetup is validate without the command.
+func (c *Cmd) validateSetup() error {
 	if c.Sandbox != nil {
 		if err := c.validateEnter(); err != nil {
 			return err
@@ -291,10 +296,13 @@ func (c *Cmd) fork(cfg *initConfig) (*prestarted, error) {
 		return nil, err
 	}
 	defer release()
-	cfgR, cfgW, err := os.Pipe()
+	// A socket, not a pipe: stdio handed over at Start travels with the
+	// config (see handover.go).
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("namespace: creating config pipe: %w", err)
+		return nil, fmt.Errorf("namespace: creating config socket: %w", err)
 	}
+	cfgR, cfgW := os.NewFile(uintptr(sp[0]), "config"), os.NewFile(uintptr(sp[1]), "config")
 	statR, statW, err := os.Pipe()
 	if err != nil {
 		cfgR.Close()
@@ -305,7 +313,14 @@ func (c *Cmd) fork(cfg *initConfig) (*prestarted, error) {
 	cfgR.Close()
 	statW.Close()
 	p := &prestarted{flags: cfg.Flags, firstFreeFD: cfg.FirstFreeFD, pdeathsig: cfg.Pdeathsig,
-		joinMount: cfg.JoinMount, gateFD: cfg.GateFD, consoleFD: cfg.ConsoleFD, cfgW: cfgW, statR: statR}
+		joinMount: cfg.JoinMount, gateFD: cfg.GateFD, consoleFD: cfg.ConsoleFD, cfgW: cfgW, statR: statR,
+		tty: c.TTY != nil}
+	if c.Console != nil || c.TTY != nil {
+		p.stdio = [3]bool{true, true, true} // the terminal's (Console), or as set
+	}
+	p.stdio[0] = p.stdio[0] || c.Stdin != nil
+	p.stdio[1] = p.stdio[1] || c.Stdout != nil
+	p.stdio[2] = p.stdio[2] || c.Stderr != nil
 	if err != nil {
 		p.close()
 		c.ecmd = nil
@@ -323,7 +338,7 @@ func (c *Cmd) fork(cfg *initConfig) (*prestarted, error) {
 // close (exec done) or to carry a setup error.
 func (c *Cmd) send(ctx context.Context, p *prestarted, cfg *initConfig) error {
 	defer p.statR.Close()
-	return c.handshake(ctx, encodeConfig(cfg), p.cfgW, p.statR)
+	return c.handshake(ctx, encodeConfig(cfg), p.cfgW, p.statR, p.preset != nil)
 }
 
 // abort kills and reaps the forked init before its setup.
@@ -469,6 +484,11 @@ func (c *Cmd) wait() {
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		c.waitErr = fmt.Errorf("namespace: waiting for command: %w", err)
+	}
+	if c.handed != nil {
+		if err := c.handed.wait(); err != nil && c.waitErr == nil {
+			c.waitErr = fmt.Errorf("namespace: copying stdio: %w", err)
+		}
 	}
 	if ps := c.ecmd.ProcessState; ps != nil {
 		st := &State{Pid: ps.Pid(), ExitCode: ps.ExitCode()}

@@ -26,20 +26,28 @@ func (c *Cmd) StartContext(ctx context.Context) error {
 // handshake sends the init its config and waits until the status pipe
 // closes (the command was exec'd) or reports a setup error. When ctx ends
 // first the init is killed, which closes the pipe and ends the wait.
-func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.File) error {
+//
+// After a presetup the ready byte has been read already.
+func (c *Cmd) handshake(ctx context.Context, payload []byte, cfgW, statR *os.File, preset bool) error {
 	// c.Process is set before the AfterFunc is registered, and os.Process
 	// signals through a pidfd, so the kill cannot hit a recycled pid.
 	stop := context.AfterFunc(ctx, func() { _ = c.Process.Kill() })
 	status := bufio.NewReader(statR)
-	if testHookStarted != nil {
+	if testHookStarted != nil && !preset {
 		if b, err := status.Peek(1); err == nil && b[0] == readyByte {
 			testHookStarted(c.Process.Pid)
 		}
 	}
 	// A failed write means the init died early; the status pipe says why.
-	_, _ = cfgW.Write(payload)
+	_ = c.handed.send(cfgW, payload)
 	cfgW.Close()
-	rep, rerr := readStatusFunc(status, c.adoptEntered)
+	var rep statusReport
+	var rerr error
+	if preset {
+		rep, rerr = readStatusLines(status, statusReport{ready: true, step: StepConfig}, c.adoptEntered)
+	} else {
+		rep, rerr = readStatusFunc(status, c.adoptEntered)
+	}
 	fired := !stop()
 	if err := c.settleEntered(rep, !fired && rerr == nil && rep.execReady && rep.setupError == nil); err != nil {
 		_ = c.Process.Kill()

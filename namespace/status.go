@@ -22,6 +22,7 @@ const (
 	recStep = 'S'
 	recExec = 'X'
 	recPid  = 'P' // the pid of the command a Cmd with a Sandbox forked
+	recWait = 'W' // a presetup is done: the init waits for the rest
 )
 
 // statusReport is what the parent learnt from the status pipe.
@@ -29,6 +30,7 @@ type statusReport struct {
 	ready      bool   // the init reached the handshake
 	step       string // the last step the init began
 	execReady  bool   // the init reached exec
+	waiting    bool   // the init finished a presetup
 	setupError error  // a step failure the init reported
 	childPid   int    // with a Sandbox: the command's pid, once forked
 }
@@ -44,7 +46,12 @@ func readStatusFunc(r io.Reader, onPid func(pid int)) (statusReport, error) {
 	if err != nil || b != readyByte {
 		return rep, nil
 	}
-	rep.ready, rep.step = true, StepConfig
+	return readStatusLines(br, statusReport{ready: true, step: StepConfig}, onPid)
+}
+
+// readStatusLines reads the records after the ready byte into rep, until
+// EOF or a recWait.
+func readStatusLines(br *bufio.Reader, rep statusReport, onPid func(pid int)) (statusReport, error) {
 	for {
 		line, err := br.ReadString('\n')
 		line = strings.TrimSuffix(line, "\n")
@@ -54,6 +61,9 @@ func readStatusFunc(r io.Reader, onPid func(pid int)) (statusReport, error) {
 			rep.step = line[1:]
 		case line[0] == recExec:
 			rep.execReady = true
+		case line[0] == recWait:
+			rep.waiting = true
+			return rep, nil
 		case line[0] == recPid:
 			rep.childPid, _ = strconv.Atoi(line[1:])
 			if onPid != nil {
