@@ -29,8 +29,9 @@ type PoolConfig struct {
 	// be nil: the caller of Get hands its own over at Start. A Pdeathsig
 	// of 0 becomes SIGKILL, so that no waiting init outlives the pool's
 	// process; it stays the command's (see Cmd.Pdeathsig): set another
-	// here for commands that must outlive it. New runs on the pool's refill goroutine, one call at a
-	// time, never concurrently with itself.
+	// here for commands that must outlive it. New runs on the pool's
+	// refill goroutine, one call at a time, never concurrently with
+	// itself.
 	New func() (*Cmd, error)
 	// Discard, when set, is called with each Cmd New made that is never
 	// handed out by Get (Close, an init that died while it waited, a
