@@ -85,17 +85,8 @@ func BenchmarkSpawn(b *testing.B) {
 // /tmp /bin/true`, so both see the same machine; it reports both medians
 // and the median of the per-iteration ratios (confine/bwrap).
 func BenchmarkSpawnFullVsBwrap(b *testing.B) {
-	testutil.RequireRoot(b)
-	bwrap := testutil.RequireCommand(b, "bwrap")
-	root := busyboxRoot(b)
-	parent := testutil.TempCgroup(b)
+	bw, parent, prog, r := spawnVsBwrap(b)
 	caps := seccomp.DefaultCaps
-	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: caps})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := mount.DefaultRoot(root, true)
-	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
 	n := 0
 	library := func() error {
 		n++
@@ -122,10 +113,6 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 			err = fmt.Errorf("state %+v", st)
 		}
 		return err
-	}
-	bw := func() error {
-		return exec.Command(bwrap, "--unshare-all", "--ro-bind", root, "/", "--proc", "/proc",
-			"--dev", "/dev", "--tmpfs", "/tmp", "/bin/true").Run()
 	}
 	for _, f := range []func() error{library, bw} { // warm caches; fail early
 		if err := f(); err != nil {
@@ -168,17 +155,8 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 // runs back to back, then b.N bwrap runs, mean ms per run: the rate when
 // starts come faster than the refill, which then competes with them.
 func BenchmarkSpawnPooledVsBwrap(b *testing.B) {
-	testutil.RequireRoot(b)
-	bwrap := testutil.RequireCommand(b, "bwrap")
-	root := busyboxRoot(b)
-	parent := testutil.TempCgroup(b)
+	bw, parent, prog, r := spawnVsBwrap(b)
 	caps := seccomp.DefaultCaps
-	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: caps})
-	if err != nil {
-		b.Fatal(err)
-	}
-	r := mount.DefaultRoot(root, true)
-	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
 	var cgs sync.Map // *namespace.Cmd -> *cgroup.Cgroup
 	n := 0
 	pool, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
@@ -216,10 +194,6 @@ func BenchmarkSpawnPooledVsBwrap(b *testing.B) {
 		}
 		return err
 	}
-	bw := func() error {
-		return exec.Command(bwrap, "--unshare-all", "--ro-bind", root, "/", "--proc", "/proc",
-			"--dev", "/dev", "--tmpfs", "/tmp", "/bin/true").Run()
-	}
 	b.Run("interleaved", func(b *testing.B) {
 		testutil.Interleave(b, []testutil.Run{{Name: "pooled", Once: pooled}, {Name: "bwrap", Once: bw}})
 	})
@@ -238,6 +212,28 @@ func BenchmarkSpawnPooledVsBwrap(b *testing.B) {
 		b.ReportMetric(mean[1], "bwrap-ms/op")
 		b.ReportMetric(mean[0]/mean[1], "ratio")
 	})
+}
+
+// spawnVsBwrap is the setup both ...VsBwrap benchmarks share: the bwrap
+// run they compare with (/bin/true in a read-only busybox root, tmpfs
+// /tmp, every namespace), a parent cgroup, Docker's default seccomp
+// program and the same root for confine.
+func spawnVsBwrap(b *testing.B) (bw func() error, parent string, prog *seccomp.Program, r mount.Root) {
+	testutil.RequireRoot(b)
+	bwrap := testutil.RequireCommand(b, "bwrap")
+	root := busyboxRoot(b)
+	parent = testutil.TempCgroup(b)
+	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: seccomp.DefaultCaps})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r = mount.DefaultRoot(root, true)
+	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
+	bw = func() error {
+		return exec.Command(bwrap, "--unshare-all", "--ro-bind", root, "/", "--proc", "/proc",
+			"--dev", "/dev", "--tmpfs", "/tmp", "/bin/true").Run()
+	}
+	return bw, parent, prog, r
 }
 
 func median(v []float64) float64 {

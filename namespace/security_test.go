@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -32,19 +31,7 @@ func TestNoStrayFDs(t *testing.T) {
 	// ls itself holds one more fd: the /proc/self/fd directory it reads.
 	c := &namespace.Cmd{Path: "/bin/ls", Args: []string{"ls", "-l", "/proc/self/fd/"},
 		ExtraFiles: []*os.File{extra}, Namespaces: namespace.Set{namespace.MNT}}
-	fds := map[int]string{}
-	for _, line := range strings.Split(run(t, c), "\n") {
-		before, target, ok := strings.Cut(line, " -> ")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(before)
-		fd, err := strconv.Atoi(f[len(f)-1])
-		if err != nil {
-			t.Fatalf("parsing %q", line)
-		}
-		fds[fd] = target
-	}
+	fds := fdTargets(t, strings.Split(run(t, c), "\n"))
 	if fds[3] != "/dev/zero" {
 		t.Errorf("fd 3 = %q, want /dev/zero", fds[3])
 	}

@@ -343,6 +343,14 @@ func loopbackTime(t *testing.T, size int64) time.Duration {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return streamTime(t, l, size, "unlimited loopback stream")
+}
+
+// streamTime sends size bytes to l from a socket of this process and
+// returns how long they took to arrive, from the connect to the last byte
+// read; it closes l.
+func streamTime(t *testing.T, l net.Listener, size int64, what string) time.Duration {
+	t.Helper()
 	defer l.Close()
 	got := make(chan int64, 1)
 	go func() {
@@ -363,7 +371,7 @@ func loopbackTime(t *testing.T, size int64) time.Duration {
 	_, err = conn.Write(make([]byte, size))
 	conn.Close()
 	if n := <-got; err != nil || n != size {
-		t.Fatalf("unlimited loopback stream: %d of %d bytes (%v)", n, size, err)
+		t.Fatalf("%s: %d of %d bytes (%v)", what, n, size, err)
 	}
 	return time.Since(begin)
 }

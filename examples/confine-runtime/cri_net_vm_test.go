@@ -512,27 +512,5 @@ func unlimitedPodRate(t *testing.T, pn podNet) float64 {
 	}, h); err != nil {
 		t.Fatalf("listening in the pod's netns: %v", err)
 	}
-	defer l.Close()
-	got := make(chan int64, 1)
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			got <- -1
-			return
-		}
-		defer conn.Close()
-		n, _ := io.Copy(io.Discard, conn)
-		got <- n
-	}()
-	begin := time.Now()
-	conn, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = conn.Write(make([]byte, size))
-	conn.Close()
-	if n := <-got; err != nil || n != size {
-		t.Fatalf("unlimited stream to the pod's netns: %d of %d bytes (%v)", n, size, err)
-	}
-	return size * 8 / time.Since(begin).Seconds()
+	return size * 8 / streamTime(t, l, size, "unlimited stream to the pod's netns").Seconds()
 }
