@@ -4,10 +4,11 @@
 // next to `unshare`, `bwrap` and `runc` when they are installed (and,
 // alternating with bwrap: the paired ratio, the throughput of 1, 2 and 8
 // parallel loops, and the memory supervising 100 running sandboxes
-// takes), the cost of cgroup create/apply/delete and Stats, the seccomp compiler's time and
-// the filter's executed instructions, and the bandwidth limiter's accuracy
-// next to `tc tbf` at the same rate; it prints one markdown table of
-// medians.
+// takes), the library path from a warm namespace.Pool against bwrap, the
+// cost of cgroup create/apply/delete and Stats, the seccomp compiler's
+// time and the filter's executed instructions, and the bandwidth
+// limiter's accuracy next to `tc tbf` at the same rate; it prints one
+// markdown table of medians.
 //
 // Run it as root (`make bench-suite` builds confine statically, installs
 // bubblewrap and runc when missing, and saves the table to
@@ -26,9 +27,12 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/confinelab/confine/namespace"
 )
 
 func main() {
+	namespace.Init() // the pooled spawn row starts sandboxes in-process
 	confine := flag.String("confine", "", "path of a statically built confine binary (required)")
 	n := flag.Int("n", 30, "repetitions per measurement (the median is shown)")
 	out := flag.String("o", "", "also write the table to this file")
@@ -69,6 +73,7 @@ func suite(w io.Writer, confine string, n int, only string) error {
 	}{
 		{"spawn", func() ([]row, error) { return spawnRows(confine, root, n) }},
 		{"spawn", func() ([]row, error) { return spawnVsRows(confine, root, n) }},
+		{"spawn", func() ([]row, error) { r, err := pooledVsRow(root, n); return []row{r}, err }},
 		{"cgroup", func() ([]row, error) { return cgroupRows(n) }},
 		{"seccomp", func() ([]row, error) { return seccompRows(n) }},
 		{"bandwidth", func() ([]row, error) { return bandwidthRows(confine, n) }},

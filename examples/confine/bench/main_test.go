@@ -8,7 +8,13 @@ import (
 	"testing"
 
 	"github.com/confinelab/confine/internal/testutil"
+	"github.com/confinelab/confine/namespace"
 )
+
+func TestMain(m *testing.M) {
+	namespace.Init() // the pooled spawn row re-executes this binary as its inits
+	os.Exit(m.Run())
+}
 
 // TestSuite runs the whole benchmark briefly (tier 2: root on the host)
 // and checks every measurement produced a value or says why it could not.
@@ -33,7 +39,8 @@ func TestSuite(t *testing.T) {
 	// The paired ratio, the throughput and the memory rows are measured
 	// against bwrap; hosts of this kind do not all have it installed.
 	if _, err := exec.LookPath("bwrap"); err == nil {
-		required = append(required, "spawn: `confine run` / `bwrap", "spawn throughput, 8 parallel", "supervisor memory")
+		required = append(required, "spawn: `confine run` / `bwrap", "spawn throughput, 8 parallel", "supervisor memory",
+			"spawn, library from a warm `namespace.Pool`")
 	} else if !strings.Contains(table, "| n/a | bwrap not installed |") {
 		t.Errorf("bwrap is not installed, but the table does not say so")
 	}

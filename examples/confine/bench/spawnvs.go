@@ -48,20 +48,9 @@ func spawnVsRows(confine, root string, n int) ([]row, error) {
 			return nil, err
 		}
 	}
-	var ta, tb, ratio []float64
-	for range n {
-		t0 := time.Now()
-		if err := runArgs(a); err != nil {
-			return nil, err
-		}
-		t1 := time.Now()
-		if err := runArgs(b); err != nil {
-			return nil, err
-		}
-		t2 := time.Now()
-		ta = append(ta, float64(t1.Sub(t0))/1e6)
-		tb = append(tb, float64(t2.Sub(t1))/1e6)
-		ratio = append(ratio, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+	ta, tb, ratio, err := paired(n, func() error { return runArgs(a) }, func() error { return runArgs(b) })
+	if err != nil {
+		return nil, err
 	}
 	rows := []row{{"spawn: `confine run` / `bwrap --unshare-all` (paired)",
 		fmt.Sprintf("%.2fx", med(ratio)),
@@ -83,6 +72,26 @@ func spawnVsRows(confine, root string, n int) ([]row, error) {
 		return nil, err
 	}
 	return append(rows, mem...), nil
+}
+
+// paired runs a then b, n times, and returns the milliseconds of each
+// run and the per-pair ratios a/b.
+func paired(n int, a, b func() error) (ta, tb, ratio []float64, err error) {
+	for range n {
+		t0 := time.Now()
+		if err := a(); err != nil {
+			return nil, nil, nil, err
+		}
+		t1 := time.Now()
+		if err := b(); err != nil {
+			return nil, nil, nil, err
+		}
+		t2 := time.Now()
+		ta = append(ta, float64(t1.Sub(t0))/1e6)
+		tb = append(tb, float64(t2.Sub(t1))/1e6)
+		ratio = append(ratio, float64(t1.Sub(t0))/float64(t2.Sub(t1)))
+	}
+	return ta, tb, ratio, nil
 }
 
 func med(v []float64) float64 {

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/mount"
+	"github.com/confinelab/confine/namespace"
+	"github.com/confinelab/confine/seccomp"
+)
+
+// pooledVsRow times the library path from a warm namespace.Pool against
+// bwrap, in turn (A B A B ...): the sandbox of the `confine run` row
+// (five new namespaces and a CGROUP one, the read-only busybox root with
+// a tmpfs /tmp, Docker's default seccomp filter and capabilities, a
+// cgroup of its own with Docker's device allowlist), started and waited
+// for in this process. The pool (two inits) forks each init into a fresh
+// cgroup and builds its root ahead of need, on the same CPUs as what is
+// measured; a start completes a waiting init with its command, runs it
+// and deletes its cgroup. This process must have called namespace.Init.
+func pooledVsRow(root string, n int) (row, error) {
+	what := "spawn, library from a warm `namespace.Pool` / `bwrap --unshare-all` (paired)"
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		return row{what, "n/a", "bwrap not installed"}, nil
+	}
+	h, err := cgroup.Detect()
+	if err != nil {
+		return row{}, err
+	}
+	parent := filepath.Join(h.Root, fmt.Sprintf("confine-bench-pool-%d", os.Getpid()))
+	defer os.Remove(parent)
+	caps := seccomp.DefaultCaps
+	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: caps})
+	if err != nil {
+		return row{}, err
+	}
+	r := mount.DefaultRoot(root, true)
+	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
+	var cgs sync.Map // *namespace.Cmd -> *cgroup.Cgroup
+	made := 0
+	pool, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
+		New: func() (*namespace.Cmd, error) {
+			made++
+			cg, err := cgroup.New(filepath.Join(parent, fmt.Sprint(made)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
+			if err != nil {
+				return nil, err
+			}
+			c := &namespace.Cmd{Namespaces: namespace.Set{namespace.CGROUP, namespace.PID, namespace.NET,
+				namespace.IPC, namespace.MNT, namespace.UTS}, CgroupFD: cg.FD(), Root: &r}
+			cgs.Store(c, cg)
+			return c, nil
+		},
+		Discard: func(c *namespace.Cmd) {
+			if cg, ok := cgs.LoadAndDelete(c); ok {
+				_ = cg.(*cgroup.Cgroup).Delete()
+			}
+		}})
+	if err != nil {
+		return row{}, err
+	}
+	defer pool.Close()
+	pooled := func() error {
+		c, err := pool.Get(context.Background())
+		if err != nil {
+			return err
+		}
+		cg, _ := cgs.LoadAndDelete(c)
+		defer cg.(*cgroup.Cgroup).Delete()
+		c.Path, c.Seccomp, c.Env = "/bin/true", prog, []string{}
+		c.Capabilities = &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
+		st, err := c.Run()
+		if err == nil && !st.Success() {
+			err = fmt.Errorf("pooled /bin/true: %+v", st)
+		}
+		return err
+	}
+	bw := bwrapArgs(root, "/bin/true")
+	for _, f := range []func() error{pooled, func() error { return runArgs(bw) }} { // warm caches; fail early
+		if err := f(); err != nil {
+			return row{}, err
+		}
+	}
+	// The refill of the init just taken overlaps bwrap's run.
+	ta, tb, ratio, err := paired(n, pooled, func() error { return runArgs(bw) })
+	if err != nil {
+		return row{}, err
+	}
+	return row{what, fmt.Sprintf("%.2fx", med(ratio)),
+		fmt.Sprintf("medians %.1f ms / %.1f ms of %d alternating runs; the same sandbox as `confine run`'s, in-process; the pool's refill (fork, Go start, root built ahead) overlaps bwrap's turn", med(ta), med(tb), n)}, nil
+}
