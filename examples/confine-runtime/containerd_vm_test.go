@@ -420,17 +420,33 @@ func (d *ctrd) testTaskOps(t *testing.T) {
 		d.mustCtr(t, "container", "delete", id)
 	}()
 	pid, _ := d.task(t, id)
+	// `echo $i > /tmp/n` truncates the file before it writes: a read in
+	// between finds it empty, which is not the counter going back to 0.
+	// An empty read is retried; a file that stays empty (frozen in
+	// between) reads 0.
 	counter := func() int {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/root/tmp/n", pid))
-		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		return n
+		for range 20 {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/root/tmp/n", pid))
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				return n
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return 0
 	}
-	advancing := func() bool {
+	// advancing: whether the counter moves within d. For "it runs" d is
+	// generous (the TCG VM shares a busy host: a second without a turn
+	// happens); "it is frozen" watches a whole second.
+	advancing := func(d time.Duration) bool {
 		n := counter()
-		time.Sleep(time.Second)
-		return counter() > n
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			if counter() > n {
+				return true
+			}
+		}
+		return false
 	}
-	if !advancing() {
+	if !advancing(10 * time.Second) {
 		t.Fatalf("the counter loop does not run (at %d)", counter())
 	}
 
@@ -441,7 +457,7 @@ func (d *ctrd) testTaskOps(t *testing.T) {
 	if st := mustRT(t, filepath.Join(d.runcRoot, ctrdNS), "state", id); !strings.Contains(st, `"status": "paused"`) {
 		t.Errorf("confine-runtime state after pause: %s", st)
 	}
-	if advancing() {
+	if advancing(time.Second) {
 		t.Error("the counter advances in a paused container")
 	}
 	// Frozen, the process set is stable: ps must list exactly the cgroup's.
@@ -473,7 +489,7 @@ func (d *ctrd) testTaskOps(t *testing.T) {
 	if _, st := d.task(t, id); st != "RUNNING" {
 		t.Errorf("ctr task ls after resume: %s, want RUNNING", st)
 	}
-	if !advancing() {
+	if !advancing(10 * time.Second) {
 		t.Error("the counter does not advance after resume")
 	}
 }
