@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -157,35 +156,27 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 func BenchmarkSpawnPooledVsBwrap(b *testing.B) {
 	bw, parent, prog, r := spawnVsBwrap(b)
 	caps := seccomp.DefaultCaps
-	var cgs sync.Map // *namespace.Cmd -> *cgroup.Cgroup
 	n := 0
-	pool, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
-		New: func() (*namespace.Cmd, error) {
+	pool, err := namespace.NewPool(namespace.PoolConfig[*cgroup.Cgroup]{Size: 2,
+		New: func() (*namespace.Cmd, *cgroup.Cgroup, error) {
 			n++
 			cg, err := cgroup.New(filepath.Join(parent, "p"+strconv.Itoa(n)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			c := &namespace.Cmd{Namespaces: append(namespace.Set{namespace.CGROUP}, fiveNS...), CgroupFD: cg.FD(), Root: &r}
-			cgs.Store(c, cg)
-			return c, nil
+			return &namespace.Cmd{Namespaces: append(namespace.Set{namespace.CGROUP}, fiveNS...), CgroupFD: cg.FD(), Root: &r}, cg, nil
 		},
-		Discard: func(c *namespace.Cmd) {
-			if cg, ok := cgs.LoadAndDelete(c); ok {
-				_ = cg.(*cgroup.Cgroup).Delete()
-			}
-		}})
+		Discard: func(_ *namespace.Cmd, cg *cgroup.Cgroup) { _ = cg.Delete() }})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { pool.Close() })
 	pooled := func() error {
-		c, err := pool.Get(context.Background())
+		c, cg, err := pool.Get(context.Background())
 		if err != nil {
 			return err
 		}
-		cg, _ := cgs.LoadAndDelete(c)
-		defer cg.(*cgroup.Cgroup).Delete()
+		defer cg.Delete()
 		c.Path, c.Seccomp, c.Env = "/bin/true", prog, []string{}
 		c.Capabilities = &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
 		st, err := c.Run()

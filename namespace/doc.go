@@ -97,7 +97,9 @@
 // and refills as they are taken; Get hands one out to be completed
 // (command, environment, directory, limits, credentials, capabilities,
 // seccomp, stdio) and started, and Close kills and reaps those still
-// waiting (Discard releases what New made for them). A start from the
+// waiting (Discard releases what New made for them). A Pool[T] carries a
+// value of the caller's beside each init, made by New and handed out with
+// it: the init's cgroup, to delete after Wait. A start from the
 // pool skips the clone, the init's Go runtime start and the root; the
 // refill costs the same CPU as before, only earlier. A waiting init dies
 // with the pool's process (Pdeathsig SIGKILL unless New set another).

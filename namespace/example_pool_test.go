@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/mount"
@@ -17,32 +16,22 @@ import (
 // cgroup of their own with a memory limit) for a build tool that runs
 // every step in a fresh one; each step gets its own command and output.
 func ExamplePool() {
-	var mu sync.Mutex
-	cgroups := map[*namespace.Cmd]*cgroup.Cgroup{}
 	root := &mount.Root{Path: "/srv/rootfs", Readonly: true, Mounts: []mount.Mount{mount.Proc("/proc")}}
 	n := 0
-	pool, err := namespace.NewPool(namespace.PoolConfig{
+	pool, err := namespace.NewPool(namespace.PoolConfig[*cgroup.Cgroup]{
 		Size: 2,
-		New: func() (*namespace.Cmd, error) {
+		New: func() (*namespace.Cmd, *cgroup.Cgroup, error) {
 			n++ // New is never called concurrently with itself
 			cg, err := cgroup.New(filepath.Join("build", "step"+strconv.Itoa(n)),
 				cgroup.Resources{Memory: &cgroup.Memory{Max: 512 << 20}})
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c := &namespace.Cmd{Namespaces: namespace.Set{namespace.PID, namespace.NET, namespace.IPC,
 				namespace.MNT, namespace.UTS}, Root: root, CgroupFD: cg.FD()}
-			mu.Lock()
-			cgroups[c] = cg
-			mu.Unlock()
-			return c, nil
+			return c, cg, nil // the cgroup travels with its init
 		},
-		Discard: func(c *namespace.Cmd) { // an init never handed out
-			mu.Lock()
-			defer mu.Unlock()
-			cgroups[c].Delete()
-			delete(cgroups, c)
-		},
+		Discard: func(_ *namespace.Cmd, cg *cgroup.Cgroup) { cg.Delete() }, // an init never handed out
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -50,7 +39,7 @@ func ExamplePool() {
 	}
 	defer pool.Close()
 	for _, step := range []string{"make -C /src", "make -C /src check"} {
-		c, err := pool.Get(context.Background())
+		c, cg, err := pool.Get(context.Background())
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -59,9 +48,6 @@ func ExamplePool() {
 		c.Stdout, c.Stderr = os.Stdout, os.Stderr // handed over at Start
 		st, err := c.Run()
 		fmt.Println(step, st, err)
-		mu.Lock()
-		cgroups[c].Delete()
-		delete(cgroups, c)
-		mu.Unlock()
+		cg.Delete()
 	}
 }

@@ -13,8 +13,11 @@ import (
 // ErrPoolClosed is returned by Pool.Get after Close.
 var ErrPoolClosed = errors.New("namespace: pool closed")
 
-// PoolConfig describes the inits a Pool keeps prestarted.
-type PoolConfig struct {
+// PoolConfig describes the inits a Pool keeps prestarted. T is what the
+// caller keeps beside each init, made with it by New and handed back with
+// it by Get and Discard: typically the *cgroup.Cgroup the init is born in,
+// to be deleted after Wait (struct{} when there is nothing).
+type PoolConfig[T any] struct {
 	// Size is how many inits wait at most (1 or more).
 	Size int
 	// New returns the Cmd for one init, with the fields Prestart reads
@@ -31,14 +34,15 @@ type PoolConfig struct {
 	// process; it stays the command's (see Cmd.Pdeathsig): set another
 	// here for commands that must outlive it. New runs on the pool's
 	// refill goroutine, one call at a time, never concurrently with
-	// itself.
-	New func() (*Cmd, error)
+	// itself. Its T travels with the Cmd; when it fails, it has released
+	// what it made.
+	New func() (*Cmd, T, error)
 	// Discard, when set, is called with each Cmd New made that is never
 	// handed out by Get (Close, an init that died while it waited, a
-	// failed Prestart), after its init is reaped: it releases what New
-	// made for it (say, deletes its cgroup). A Cmd handed out is the
-	// caller's to clean up after Wait.
-	Discard func(*Cmd)
+	// failed Prestart), and its T, after its init is reaped: it releases
+	// what New made for it (say, deletes its cgroup). A Cmd handed out,
+	// and its T, are the caller's to clean up after Wait.
+	Discard func(*Cmd, T)
 }
 
 // Pool keeps inits prestarted (see Cmd.Prestart) and set up as far as
@@ -56,9 +60,9 @@ type PoolConfig struct {
 // a locked OS thread of the caller (its Pdeathsig). It dies with the
 // pool's process. Close kills and reaps the waiting ones. The methods are
 // safe for concurrent use.
-type Pool struct {
-	cfg    PoolConfig
-	ready  chan poolItem
+type Pool[T any] struct {
+	cfg    PoolConfig[T]
+	ready  chan poolItem[T]
 	slots  chan struct{} // a token per init the pool may make: Size at most wait
 	done   chan struct{}
 	exited chan struct{}   // closed when the refill goroutine has returned
@@ -67,15 +71,17 @@ type Pool struct {
 	once   sync.Once
 }
 
-// poolItem is a prestarted Cmd or the error that prevented one.
-type poolItem struct {
+// poolItem is a prestarted Cmd with its value, or the error that
+// prevented one.
+type poolItem[T any] struct {
 	c   *Cmd
+	v   T
 	err error
 }
 
 // NewPool starts filling a pool: it returns at once, while the first
 // inits start up. Invalid input is an *InvalidError.
-func NewPool(cfg PoolConfig) (*Pool, error) {
+func NewPool[T any](cfg PoolConfig[T]) (*Pool[T], error) {
 	if !initCalled.Load() {
 		return nil, ErrInitNotCalled
 	}
@@ -85,7 +91,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	if cfg.New == nil {
 		return nil, &InvalidError{Pkg: "namespace", Field: "PoolConfig.New", Value: "nil", Reason: "must be set"}
 	}
-	p := &Pool{cfg: cfg, ready: make(chan poolItem, cfg.Size), slots: make(chan struct{}, cfg.Size),
+	p := &Pool[T]{cfg: cfg, ready: make(chan poolItem[T], cfg.Size), slots: make(chan struct{}, cfg.Size),
 		done: make(chan struct{}), exited: make(chan struct{})}
 	for range cfg.Size {
 		p.slots <- struct{}{}
@@ -99,7 +105,7 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 // soon as one is taken, and an error holds its slot until a Get takes it
 // like an init, so a failing New is not retried faster than Get is
 // called.
-func (p *Pool) refill() {
+func (p *Pool[T]) refill() {
 	defer close(p.exited)
 	for {
 		select {
@@ -117,66 +123,68 @@ func (p *Pool) refill() {
 }
 
 // prestart makes one pool item.
-func (p *Pool) prestart() poolItem {
-	c, err := p.cfg.New()
+func (p *Pool[T]) prestart() poolItem[T] {
+	c, v, err := p.cfg.New()
 	if err != nil {
-		return poolItem{err: err}
+		return poolItem[T]{err: err}
 	}
 	if c == nil {
-		return poolItem{err: &InvalidError{Pkg: "namespace", Field: "PoolConfig.New", Value: "nil Cmd", Reason: "must return a Cmd or an error"}}
+		return poolItem[T]{err: &InvalidError{Pkg: "namespace", Field: "PoolConfig.New", Value: "nil Cmd", Reason: "must return a Cmd or an error"}}
 	}
 	for _, f := range []struct {
 		set   bool
 		field string
 	}{{c.Stdin != nil, "Stdin"}, {c.Stdout != nil, "Stdout"}, {c.Stderr != nil, "Stderr"}, {c.TTY != nil, "TTY"}, {c.Console != nil, "Console"}} {
 		if f.set {
-			p.release(c)
-			return poolItem{err: &InvalidError{Pkg: "namespace", Field: f.field, Value: "set", Reason: "must be nil in a pooled Cmd: set it after Get"}}
+			p.release(c, v)
+			return poolItem[T]{err: &InvalidError{Pkg: "namespace", Field: f.field, Value: "set", Reason: "must be nil in a pooled Cmd: set it after Get"}}
 		}
 	}
 	if c.Pdeathsig == 0 {
 		c.Pdeathsig = syscall.SIGKILL
 	}
 	if err := c.Prestart(); err != nil {
-		p.release(c)
-		return poolItem{err: err}
+		p.release(c, v)
+		return poolItem[T]{err: err}
 	}
 	if err := c.presetup(p.ctx); err != nil { // reaps the init
-		p.release(c)
-		return poolItem{err: err}
+		p.release(c, v)
+		return poolItem[T]{err: err}
 	}
-	return poolItem{c: c}
+	return poolItem[T]{c: c, v: v}
 }
 
-// Get returns a Cmd whose init waits for Start, waiting for one when none
+// Get returns a Cmd whose init waits for Start, with the value New made
+// beside it, waiting for one when none
 // is ready, until ctx ends or the pool is closed (ErrPoolClosed). An
 // error of New or Prestart is returned by the Get that would have taken
 // its init. An init found dead (killed while it waited) is reaped,
 // discarded and replaced by the next. The Cmd is the caller's: complete
 // it and call Start (or StartContext) and Wait; to give it up, Signal
 // SIGKILL and Wait.
-func (p *Pool) Get(ctx context.Context) (*Cmd, error) {
+func (p *Pool[T]) Get(ctx context.Context) (*Cmd, T, error) {
+	var zero T
 	for {
 		select {
 		case <-p.done:
-			return nil, ErrPoolClosed
+			return nil, zero, ErrPoolClosed
 		default:
 		}
 		select {
 		case it := <-p.ready:
 			p.slots <- struct{}{} // never blocks: the item held it
 			if it.err != nil {
-				return nil, it.err
+				return nil, zero, it.err
 			}
 			if exited(it.c) {
 				p.discard(it)
 				continue
 			}
-			return it.c, nil
+			return it.c, it.v, nil
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, zero, ctx.Err()
 		case <-p.done:
-			return nil, ErrPoolClosed
+			return nil, zero, ErrPoolClosed
 		}
 	}
 }
@@ -195,7 +203,7 @@ func exited(c *Cmd) bool {
 // Close stops the refill and kills and reaps every waiting init, calling
 // Discard for each. Cmds already handed out are not touched. Close is
 // idempotent and nil-safe; Get fails with ErrPoolClosed afterwards.
-func (p *Pool) Close() error {
+func (p *Pool[T]) Close() error {
 	if p == nil {
 		return nil
 	}
@@ -216,17 +224,18 @@ func (p *Pool) Close() error {
 }
 
 // discard kills and reaps a waiting init and releases what New made.
-func (p *Pool) discard(it poolItem) {
+func (p *Pool[T]) discard(it poolItem[T]) {
 	if it.c == nil {
 		return
 	}
 	_ = it.c.Signal(syscall.SIGKILL)
 	_, _ = it.c.Wait()
-	p.release(it.c)
+	p.release(it.c, it.v)
 }
 
-func (p *Pool) release(c *Cmd) {
+// release hands what New made back to Discard.
+func (p *Pool[T]) release(c *Cmd, v T) {
 	if p.cfg.Discard != nil {
-		p.cfg.Discard(c)
+		p.cfg.Discard(c, v)
 	}
 }

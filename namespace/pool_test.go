@@ -25,6 +25,18 @@ import (
 
 func init() { testutil.RegisterHelper("poolowner", helperPoolOwner) }
 
+// only makes a PoolConfig.New for pools that keep nothing beside their
+// inits.
+func only(cmd func() *namespace.Cmd) func() (*namespace.Cmd, struct{}, error) {
+	return func() (*namespace.Cmd, struct{}, error) { return cmd(), struct{}{}, nil }
+}
+
+// get is Get for such a pool, without a deadline.
+func get(p *namespace.Pool[struct{}]) (*namespace.Cmd, error) {
+	c, _, err := p.Get(context.Background())
+	return c, err
+}
+
 // waitChildren waits until this process has n children and returns them.
 func waitChildren(n int) ([]string, error) {
 	deadline := time.Now().Add(10 * time.Second)
@@ -48,8 +60,8 @@ func waitChildren(n int) ([]string, error) {
 // helperPoolOwner fills a pool of two, prints the pids of its waiting
 // inits and sleeps: it is meant to be killed.
 func helperPoolOwner([]string) int {
-	p, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
-		New: func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS}, nil }})
+	p, err := namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 2,
+		New: only(func() *namespace.Cmd { return &namespace.Cmd{Namespaces: fiveNS} })})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -78,14 +90,14 @@ func TestPoolHandsOverStdio(t *testing.T) {
 	}
 	defer unix.Close(leaky)
 	root := &mount.Root{Path: busyboxRoot(t), Readonly: true, Mounts: []mount.Mount{mount.Proc("/proc")}}
-	p, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
-		New: func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS, Root: root}, nil }})
+	p, err := namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 2,
+		New: only(func() *namespace.Cmd { return &namespace.Cmd{Namespaces: fiveNS, Root: root} })})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	for i := range 3 { // more than Size: refilled ones too
-		c, err := p.Get(context.Background())
+		c, err := get(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,20 +156,20 @@ func TestPoolCloseLeavesNothing(t *testing.T) {
 	checkLeaks(t)
 	parent := testutil.TempCgroup(t)
 	var made, discarded atomic.Int32
-	p, err := namespace.NewPool(namespace.PoolConfig{Size: 3,
-		New: func() (*namespace.Cmd, error) {
+	p, err := namespace.NewPool(namespace.PoolConfig[string]{Size: 3,
+		New: func() (*namespace.Cmd, string, error) {
 			cg, err := cgroup.New(filepath.Join(parent, "p"+strconv.Itoa(int(made.Add(1)))), cgroup.Resources{})
 			if err != nil {
-				return nil, err
+				return nil, "", err
 			}
 			path := cg.Path()
 			cg.Close()
-			return &namespace.Cmd{Namespaces: fiveNS, CgroupPath: path}, nil
+			return &namespace.Cmd{Namespaces: fiveNS, CgroupPath: path}, path, nil
 		},
-		Discard: func(c *namespace.Cmd) {
+		Discard: func(_ *namespace.Cmd, path string) {
 			discarded.Add(1)
-			if err := os.Remove(c.CgroupPath); err != nil {
-				t.Errorf("removing %s: %v", c.CgroupPath, err)
+			if err := os.Remove(path); err != nil {
+				t.Errorf("removing %s: %v", path, err)
 			}
 		}})
 	if err != nil {
@@ -185,7 +197,7 @@ func TestPoolCloseLeavesNothing(t *testing.T) {
 			}
 		}
 	}
-	if _, err := p.Get(context.Background()); !errors.Is(err, namespace.ErrPoolClosed) {
+	if _, _, err := p.Get(context.Background()); !errors.Is(err, namespace.ErrPoolClosed) {
 		t.Errorf("Get after Close: %v, want ErrPoolClosed", err)
 	}
 }
@@ -196,30 +208,30 @@ func TestPoolErrorsAndDeadInits(t *testing.T) {
 	testutil.RequireRoot(t)
 	checkLeaks(t)
 	var ie *namespace.InvalidError
-	if _, err := namespace.NewPool(namespace.PoolConfig{Size: 0}); !errors.As(err, &ie) {
+	if _, err := namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 0}); !errors.As(err, &ie) {
 		t.Errorf("Size 0: %v", err)
 	}
 	boom := errors.New("boom")
-	p, _ := namespace.NewPool(namespace.PoolConfig{Size: 1, New: func() (*namespace.Cmd, error) { return nil, boom }})
-	if _, err := p.Get(context.Background()); !errors.Is(err, boom) {
+	p, _ := namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 1, New: func() (*namespace.Cmd, struct{}, error) { return nil, struct{}{}, boom }})
+	if _, err := get(p); !errors.Is(err, boom) {
 		t.Errorf("Get: %v, want New's error", err)
 	}
 	p.Close()
-	p, _ = namespace.NewPool(namespace.PoolConfig{Size: 1, New: func() (*namespace.Cmd, error) {
-		return &namespace.Cmd{Namespaces: fiveNS, Stdout: os.Stdout}, nil
-	}})
-	if _, err := p.Get(context.Background()); !errors.As(err, &ie) || ie.Field != "Stdout" {
+	p, _ = namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 1, New: only(func() *namespace.Cmd {
+		return &namespace.Cmd{Namespaces: fiveNS, Stdout: os.Stdout}
+	})})
+	if _, err := get(p); !errors.As(err, &ie) || ie.Field != "Stdout" {
 		t.Errorf("Get with Stdout in the template: %v, want an InvalidError naming Stdout", err)
 	}
 	p.Close()
 
 	// A hostname the kernel refuses fails the init's presetup, as Start
 	// would.
-	p, _ = namespace.NewPool(namespace.PoolConfig{Size: 1, New: func() (*namespace.Cmd, error) {
-		return &namespace.Cmd{Namespaces: fiveNS, Hostname: strings.Repeat("x", 100)}, nil
-	}})
+	p, _ = namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 1, New: only(func() *namespace.Cmd {
+		return &namespace.Cmd{Namespaces: fiveNS, Hostname: strings.Repeat("x", 100)}
+	})})
 	var se *namespace.StepError
-	if _, err := p.Get(context.Background()); !errors.As(err, &se) || se.Step != namespace.StepHostname || !errors.Is(err, unix.EINVAL) {
+	if _, err := get(p); !errors.As(err, &se) || se.Step != namespace.StepHostname || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("Get with a bad Hostname: %v, want a StepError of step %q matching EINVAL", err, namespace.StepHostname)
 	}
 	p.Close()
@@ -228,9 +240,9 @@ func TestPoolErrorsAndDeadInits(t *testing.T) {
 	}
 
 	var discarded atomic.Int32
-	p, _ = namespace.NewPool(namespace.PoolConfig{Size: 1,
-		New:     func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS}, nil },
-		Discard: func(*namespace.Cmd) { discarded.Add(1) }})
+	p, _ = namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 1,
+		New:     only(func() *namespace.Cmd { return &namespace.Cmd{Namespaces: fiveNS} }),
+		Discard: func(*namespace.Cmd, struct{}) { discarded.Add(1) }})
 	defer p.Close()
 	kids, err := waitChildren(1)
 	if err != nil {
@@ -247,10 +259,10 @@ func TestPoolErrorsAndDeadInits(t *testing.T) {
 	}
 	// Killed while it waited (Get skips it) or while it built its root
 	// (Get returns that error): either way it is not handed out.
-	c, err := p.Get(context.Background())
+	c, err := get(p)
 	var ide *namespace.InitDiedError
 	if errors.As(err, &ide) {
-		c, err = p.Get(context.Background())
+		c, err = get(p)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -312,15 +324,15 @@ func TestPoolBuildsRootAhead(t *testing.T) {
 	testutil.RequireRoot(t)
 	checkLeaks(t)
 	root := &mount.Root{Path: busyboxRoot(t), Readonly: true, Mounts: []mount.Mount{mount.Proc("/proc")}}
-	p, err := namespace.NewPool(namespace.PoolConfig{Size: 1,
-		New: func() (*namespace.Cmd, error) {
-			return &namespace.Cmd{Namespaces: fiveNS, Root: root, Hostname: "pooled"}, nil
-		}})
+	p, err := namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 1,
+		New: only(func() *namespace.Cmd {
+			return &namespace.Cmd{Namespaces: fiveNS, Root: root, Hostname: "pooled"}
+		})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	c, err := p.Get(context.Background())
+	c, err := get(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +352,7 @@ func TestPoolBuildsRootAhead(t *testing.T) {
 		{"Hostname", func(c *namespace.Cmd) { c.Hostname = "other" }},
 		{"CgroupPath", func(c *namespace.Cmd) { c.CgroupPath = testutil.TempCgroup(t) }},
 	} {
-		c, err := p.Get(context.Background())
+		c, err := get(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,8 +374,8 @@ func TestPoolBuildsRootAhead(t *testing.T) {
 func TestPoolConcurrentGet(t *testing.T) {
 	testutil.RequireRoot(t)
 	checkLeaks(t)
-	p, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
-		New: func() (*namespace.Cmd, error) { return &namespace.Cmd{Namespaces: fiveNS}, nil }})
+	p, err := namespace.NewPool(namespace.PoolConfig[struct{}]{Size: 2,
+		New: only(func() *namespace.Cmd { return &namespace.Cmd{Namespaces: fiveNS} })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +383,7 @@ func TestPoolConcurrentGet(t *testing.T) {
 	for i := range 4 {
 		go func() {
 			for j := range 3 {
-				c, err := p.Get(context.Background())
+				c, err := get(p)
 				if err != nil {
 					errc <- err
 					return

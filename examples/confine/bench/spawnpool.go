@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 
 	"github.com/confinelab/confine/cgroup"
 	"github.com/confinelab/confine/mount"
@@ -41,36 +40,28 @@ func pooledVsRow(root string, n int) (row, error) {
 	}
 	r := mount.DefaultRoot(root, true)
 	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
-	var cgs sync.Map // *namespace.Cmd -> *cgroup.Cgroup
 	made := 0
-	pool, err := namespace.NewPool(namespace.PoolConfig{Size: 2,
-		New: func() (*namespace.Cmd, error) {
+	pool, err := namespace.NewPool(namespace.PoolConfig[*cgroup.Cgroup]{Size: 2,
+		New: func() (*namespace.Cmd, *cgroup.Cgroup, error) {
 			made++
 			cg, err := cgroup.New(filepath.Join(parent, fmt.Sprint(made)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			c := &namespace.Cmd{Namespaces: namespace.Set{namespace.CGROUP, namespace.PID, namespace.NET,
-				namespace.IPC, namespace.MNT, namespace.UTS}, CgroupFD: cg.FD(), Root: &r}
-			cgs.Store(c, cg)
-			return c, nil
+			return &namespace.Cmd{Namespaces: namespace.Set{namespace.CGROUP, namespace.PID, namespace.NET,
+				namespace.IPC, namespace.MNT, namespace.UTS}, CgroupFD: cg.FD(), Root: &r}, cg, nil
 		},
-		Discard: func(c *namespace.Cmd) {
-			if cg, ok := cgs.LoadAndDelete(c); ok {
-				_ = cg.(*cgroup.Cgroup).Delete()
-			}
-		}})
+		Discard: func(_ *namespace.Cmd, cg *cgroup.Cgroup) { _ = cg.Delete() }})
 	if err != nil {
 		return row{}, err
 	}
 	defer pool.Close()
 	pooled := func() error {
-		c, err := pool.Get(context.Background())
+		c, cg, err := pool.Get(context.Background())
 		if err != nil {
 			return err
 		}
-		cg, _ := cgs.LoadAndDelete(c)
-		defer cg.(*cgroup.Cgroup).Delete()
+		defer cg.Delete()
 		c.Path, c.Seccomp, c.Env = "/bin/true", prog, []string{}
 		c.Capabilities = &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
 		st, err := c.Run()
