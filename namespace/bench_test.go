@@ -1,7 +1,6 @@
 package namespace_test
 
 import (
-	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/internal/spawnbench"
 	"github.com/confinelab/confine/internal/testutil"
 	"github.com/confinelab/confine/mount"
 	"github.com/confinelab/confine/namespace"
@@ -94,7 +94,7 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 			return err
 		}
 		defer cg.Delete()
-		c := &namespace.Cmd{Path: "/bin/true", Namespaces: append(namespace.Set{namespace.CGROUP}, fiveNS...),
+		c := &namespace.Cmd{Path: "/bin/true", Namespaces: spawnbench.Namespaces,
 			Root: &r, Seccomp: prog, CgroupFD: cg.FD(), Env: []string{},
 			Capabilities: &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}}
 		// The init is born in the cgroup and starts up while the device
@@ -155,36 +155,12 @@ func BenchmarkSpawnFullVsBwrap(b *testing.B) {
 // starts come faster than the refill, which then competes with them.
 func BenchmarkSpawnPooledVsBwrap(b *testing.B) {
 	bw, parent, prog, r := spawnVsBwrap(b)
-	caps := seccomp.DefaultCaps
-	n := 0
-	pool, err := namespace.NewPool(namespace.PoolConfig[*cgroup.Cgroup]{Size: 2,
-		New: func() (*namespace.Cmd, *cgroup.Cgroup, error) {
-			n++
-			cg, err := cgroup.New(filepath.Join(parent, "p"+strconv.Itoa(n)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
-			if err != nil {
-				return nil, nil, err
-			}
-			return &namespace.Cmd{Namespaces: append(namespace.Set{namespace.CGROUP}, fiveNS...), CgroupFD: cg.FD(), Root: &r}, cg, nil
-		},
-		Discard: func(_ *namespace.Cmd, cg *cgroup.Cgroup) { _ = cg.Delete() }})
+	p, err := spawnbench.NewPooled(parent, &r, prog)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { pool.Close() })
-	pooled := func() error {
-		c, cg, err := pool.Get(context.Background())
-		if err != nil {
-			return err
-		}
-		defer cg.Delete()
-		c.Path, c.Seccomp, c.Env = "/bin/true", prog, []string{}
-		c.Capabilities = &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
-		st, err := c.Run()
-		if err == nil && !st.Success() {
-			err = fmt.Errorf("state %+v", st)
-		}
-		return err
-	}
+	b.Cleanup(func() { p.Close() })
+	pooled := p.Run
 	b.Run("interleaved", func(b *testing.B) {
 		testutil.Interleave(b, []testutil.Run{{Name: "pooled", Once: pooled}, {Name: "bwrap", Once: bw}})
 	})
@@ -214,16 +190,13 @@ func spawnVsBwrap(b *testing.B) (bw func() error, parent string, prog *seccomp.P
 	bwrap := testutil.RequireCommand(b, "bwrap")
 	root := busyboxRoot(b)
 	parent = testutil.TempCgroup(b)
-	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: seccomp.DefaultCaps})
+	prog, err := spawnbench.Filter()
 	if err != nil {
 		b.Fatal(err)
 	}
-	r = mount.DefaultRoot(root, true)
-	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
-	bw = func() error {
-		return exec.Command(bwrap, "--unshare-all", "--ro-bind", root, "/", "--proc", "/proc",
-			"--dev", "/dev", "--tmpfs", "/tmp", "/bin/true").Run()
-	}
+	r = spawnbench.Root(root)
+	args := spawnbench.BwrapArgs(root, "/bin/true")
+	bw = func() error { return exec.Command(bwrap, args[1:]...).Run() }
 	return bw, parent, prog, r
 }
 

@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 
 	"github.com/confinelab/confine/cgroup"
-	"github.com/confinelab/confine/mount"
-	"github.com/confinelab/confine/namespace"
-	"github.com/confinelab/confine/seccomp"
+	"github.com/confinelab/confine/internal/spawnbench"
 )
 
 // pooledVsRow times the library path from a warm namespace.Pool against
@@ -33,43 +30,17 @@ func pooledVsRow(root string, n int) (row, error) {
 	}
 	parent := filepath.Join(h.Root, fmt.Sprintf("confine-bench-pool-%d", os.Getpid()))
 	defer os.Remove(parent)
-	caps := seccomp.DefaultCaps
-	prog, _, err := seccomp.CompileProfile(seccomp.Default(), seccomp.Target{Caps: caps})
+	prog, err := spawnbench.Filter()
 	if err != nil {
 		return row{}, err
 	}
-	r := mount.DefaultRoot(root, true)
-	r.Mounts = append(r.Mounts, mount.Tmpfs("/tmp", 0, 0o1777, mount.NoSuid|mount.NoDev))
-	made := 0
-	pool, err := namespace.NewPool(namespace.PoolConfig[*cgroup.Cgroup]{Size: 2,
-		New: func() (*namespace.Cmd, *cgroup.Cgroup, error) {
-			made++
-			cg, err := cgroup.New(filepath.Join(parent, fmt.Sprint(made)), cgroup.Resources{Devices: cgroup.DefaultDevices()})
-			if err != nil {
-				return nil, nil, err
-			}
-			return &namespace.Cmd{Namespaces: namespace.Set{namespace.CGROUP, namespace.PID, namespace.NET,
-				namespace.IPC, namespace.MNT, namespace.UTS}, CgroupFD: cg.FD(), Root: &r}, cg, nil
-		},
-		Discard: func(_ *namespace.Cmd, cg *cgroup.Cgroup) { _ = cg.Delete() }})
+	r := spawnbench.Root(root)
+	p, err := spawnbench.NewPooled(parent, &r, prog)
 	if err != nil {
 		return row{}, err
 	}
-	defer pool.Close()
-	pooled := func() error {
-		c, cg, err := pool.Get(context.Background())
-		if err != nil {
-			return err
-		}
-		defer cg.Delete()
-		c.Path, c.Seccomp, c.Env = "/bin/true", prog, []string{}
-		c.Capabilities = &namespace.Capabilities{Bounding: caps, Effective: caps, Permitted: caps}
-		st, err := c.Run()
-		if err == nil && !st.Success() {
-			err = fmt.Errorf("pooled /bin/true: %+v", st)
-		}
-		return err
-	}
+	defer p.Close()
+	pooled := p.Run
 	bw := bwrapArgs(root, "/bin/true")
 	for _, f := range []func() error{pooled, func() error { return runArgs(bw) }} { // warm caches; fail early
 		if err := f(); err != nil {

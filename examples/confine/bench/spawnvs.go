@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/confinelab/confine/internal/spawnbench"
 )
 
 // The issue-13 comparisons with bwrap: the same sandbox (five or more new
@@ -21,10 +23,8 @@ func confineArgs(confine, root string, cmd ...string) []string {
 	return append([]string{confine, "run", "--rootfs", root, "--read-only", "--tmpfs", "/tmp", "--"}, cmd...)
 }
 
-func bwrapArgs(root string, cmd ...string) []string {
-	return append([]string{"bwrap", "--unshare-all", "--ro-bind", root, "/", "--proc", "/proc",
-		"--dev", "/dev", "--tmpfs", "/tmp"}, cmd...)
-}
+// bwrapArgs is the bwrap side of every comparison.
+var bwrapArgs = spawnbench.BwrapArgs
 
 func runArgs(args []string) error {
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
