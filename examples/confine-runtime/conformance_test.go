@@ -75,7 +75,6 @@ var conformance = map[string]verdict{
 	"hostname":                      {kind: mustPass},
 	"kill":                          {kind: mustPass},
 	"kill_no_effect":                {kind: mustPass},
-	"killsig":                       {kind: mustPass},
 	"linux_devices":                 {kind: mustPass},
 	"linux_masked_paths":            {kind: mustPass},
 	"linux_ns_nopath":               {kind: mustPass},
@@ -112,6 +111,11 @@ var conformance = map[string]verdict{
 	"misc_props": {kind: testBug, reason: "its annotation case runs the default process /runtimetest (misc_props.go:48) " +
 		"in a bundle without it: util.RuntimeLifecycleValidate copies no runtimetest (util/test.go:307; only the Inside/Outside variants do, :202,279), " +
 		"so create or start must fail"},
+	"killsig": {kind: racy, reason: "signals as soon as state says running (killsig.go:49-50), which start makes " +
+		"true at the execve of `sh -c \"trap ...; sleep 10 & wait\"` (killsig.go:39), before the shell may have set " +
+		"its trap; a PID namespace's init ignores a signal it has no handler for (pid_namespaces(7)), so sh sleeps " +
+		"on and the delete after 5 s finds it running (seen once under CI load; runc the same). " +
+		"TestKillSignalReachesHandler checks delivery once the trap is set"},
 	"pidfile": {kind: racy, reason: "runs `true` (pidfile.go:32), then kills the stopped container and returns kill's " +
 		"error (pidfile.go:60-64); runtime.md: a signal to a container neither created nor running MUST " +
 		"generate an error (kill_no_effect checks just that); it passes only if `true` still runs then"},

@@ -302,3 +302,31 @@ func TestConsoleSocket(t *testing.T) {
 	mustRT(t, root, "delete", "t1")
 	expectGone(t, cg, "", st.Pid, start)
 }
+
+// kill delivers the named signal to a container's init that handles it,
+// for every way runc's command line names one (name, SIG-prefixed name,
+// number). This is what the conformance suite's killsig means to check;
+// that program signals right after start, before its shell may have set
+// its trap, and an init without a handler ignores the signal (see its
+// verdict), so here the container first says it is ready.
+func TestKillSignalReachesHandler(t *testing.T) {
+	root := stateRoot(t)
+	out, mount := outMount(t)
+	for i, c := range []struct{ arg, trap string }{{"TERM", "TERM"}, {"SIGUSR1", "USR1"}, {"12", "USR2"}} {
+		id := "k" + strconv.Itoa(i)
+		script := "trap 'echo " + c.trap + " > /out/" + id + "; exit 3' " + c.trap +
+			"; echo > /out/ready-" + id + "; sleep 100 & wait $!"
+		dir, _ := bundle(t, []string{"sh", "-c", script}, mount)
+		mustRT(t, root, "run", "--detach", "--bundle", dir, id)
+		waitFor(t, id+" to set its trap", func() bool {
+			_, err := os.Stat(filepath.Join(out, "ready-"+id))
+			return err == nil
+		})
+		mustRT(t, root, "kill", id, c.arg)
+		waitFor(t, id+" to stop", func() bool { return stateOf(t, root, id).Status == specs.StateStopped })
+		if got := readOut(t, out, id); got != c.trap {
+			t.Errorf("kill %s: the handler wrote %q, want %q", c.arg, got, c.trap)
+		}
+		mustRT(t, root, "delete", id)
+	}
+}
