@@ -284,6 +284,8 @@ type clientResult struct {
 	ICMPSent, ICMPLost int
 	// RX samples received bytes over time (receive mode, tag 'r').
 	RX []rxSample
+	// Stalls are the UDP flooder's (tag 'u'), since its start.
+	Stalls []stall
 }
 
 type rxSample struct {
@@ -368,6 +370,10 @@ func (c *client) wait(t testing.TB) clientResult {
 			at, _ := strconv.ParseInt(f[1], 10, 64)
 			n, _ := strconv.ParseUint(f[2], 10, 64)
 			r.RX = append(r.RX, rxSample{At: time.Duration(at), Bytes: n})
+		case "stall":
+			at, _ := strconv.ParseInt(f[1], 10, 64)
+			n, _ := strconv.ParseInt(f[2], 10, 64)
+			r.Stalls = append(r.Stalls, stall{At: time.Duration(at), Len: time.Duration(n)})
 		case "done":
 			var ecn int
 			fmt.Sscanf(c.out.Text(), "done sent=%d segs=%d retrans=%d ecn=%d maxpace=%d",

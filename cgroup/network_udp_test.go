@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +96,9 @@ func udpClient(addr string, tag byte, deadline time.Time) (string, error) {
 	buf := make([]byte, udpPayload)
 	buf[0] = udpTag
 	var sent, pkts, refused uint64
+	runtime.LockOSThread() // the stall meter reads this thread's
+	m := newStallMeter()
+	defer m.close()
 	for time.Now().Before(deadline) {
 		for range 64 {
 			n, err := c.Write(buf)
@@ -102,8 +108,92 @@ func udpClient(addr string, tag byte, deadline time.Time) (string, error) {
 			}
 			sent, pkts = sent+uint64(n), pkts+1
 		}
+		m.tick()
+	}
+	for _, st := range m.stalls {
+		fmt.Printf("stall %d %d\n", st.At.Nanoseconds(), st.Len.Nanoseconds())
 	}
 	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=0", sent, pkts, refused), nil
+}
+
+// stall is a time a flooding thread was ready to run and not run: from At
+// (since the meter started) on, for Len in all.
+type stall struct{ At, Len time.Duration }
+
+// minStall is the shortest wait a stallMeter records: far below any
+// limiter's burst, far above the scheduler's usual latency.
+const minStall = time.Millisecond
+
+// stallMeter records when the calling thread (locked to its goroutine)
+// waited on a runqueue: the kernel's run_delay for the thread
+// (/proc/thread-self/schedstat, second field) read after each batch of
+// sends. A flood the loaded host does not run offers the limiter nothing
+// to pass, and the line time lost beyond the limiter's burst is the
+// host's, not the limiter's. Without schedstat it records nothing.
+type stallMeter struct {
+	f      *os.File
+	start  time.Time
+	last   time.Duration
+	stalls []stall
+}
+
+func newStallMeter() *stallMeter {
+	m := &stallMeter{start: time.Now()}
+	f, err := os.Open("/proc/thread-self/schedstat")
+	if err != nil {
+		return m
+	}
+	m.f = f
+	m.last = m.read()
+	return m
+}
+
+// read returns the thread's run_delay so far (0 without schedstat).
+func (m *stallMeter) read() time.Duration {
+	if m.f == nil {
+		return 0
+	}
+	var b [96]byte
+	n, err := m.f.ReadAt(b[:], 0)
+	if n == 0 && err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[:n]))
+	if len(f) < 2 {
+		return 0
+	}
+	d, _ := strconv.ParseInt(f[1], 10, 64)
+	return time.Duration(d)
+}
+
+// tick records the wait since the last tick when it reaches minStall.
+func (m *stallMeter) tick() {
+	if m.f == nil {
+		return
+	}
+	if d := m.read(); d-m.last >= minStall {
+		m.stalls = append(m.stalls, stall{At: time.Since(m.start), Len: d - m.last})
+		m.last = d
+	}
+}
+
+func (m *stallMeter) close() {
+	if m.f != nil {
+		m.f.Close()
+	}
+}
+
+// lostLineTime is the line time stalls within [from, from+window) cost a
+// flood: each stall's part beyond what the limiter lets a sender catch up
+// on (tolerance: its idle credit and the backlog it may hold).
+func lostLineTime(stalls []stall, from, window, tolerance time.Duration) time.Duration {
+	var lost time.Duration
+	for _, st := range stalls {
+		if st.At >= from && st.At < from+window && st.Len > tolerance {
+			lost += st.Len - tolerance
+		}
+	}
+	return lost
 }
 
 // forceRcvBuf gives pc a receive buffer of udpRcvBuf beyond rmem_max
@@ -137,8 +227,9 @@ func (udpReader) RemoteAddr() net.Addr      { return nil }
 
 // floodUDP floods bedCliIP:bedPort from srv until stop is closed; the
 // returned func waits for it to end. Sends refused while the child is not
-// listening yet (ICMP port unreachable) are ignored.
-func (b *bed) floodUDP(t testing.TB, stop <-chan struct{}) (wait func()) {
+// listening yet (ICMP port unreachable) are ignored. wait returns the
+// flooding thread's stalls.
+func (b *bed) floodUDP(t testing.TB, stop <-chan struct{}) (wait func() []stall) {
 	t.Helper()
 	var c net.Conn
 	err := inNetns(b.srvNS, func() (err error) {
@@ -149,9 +240,13 @@ func (b *bed) floodUDP(t testing.TB, stop <-chan struct{}) (wait func()) {
 		t.Fatalf("dialing the udp flood: %v", err)
 	}
 	done := make(chan struct{})
+	var m *stallMeter
 	go func() {
 		defer close(done)
 		defer c.Close()
+		runtime.LockOSThread() // the stall meter reads this thread's; ends with it
+		m = newStallMeter()
+		defer m.close()
 		buf := make([]byte, udpPayload)
 		for {
 			select {
@@ -162,9 +257,10 @@ func (b *bed) floodUDP(t testing.TB, stop <-chan struct{}) (wait func()) {
 			for range 64 {
 				_, _ = c.Write(buf)
 			}
+			m.tick()
 		}
 	}()
-	return func() { <-done }
+	return func() []stall { <-done; return m.stalls }
 }
 
 // waitReady reads the child's "ready" line.
@@ -205,7 +301,10 @@ func TestNetworkUDPFlood(t *testing.T) {
 				c := limitedCgroup(t, n)
 				low, high := floodSlack(cfg, floodWindow)
 				alone := b.flood(t, c, dir, false)
-				t.Logf("flood alone: %.2f%% of ideal (want %.1f-%.1f%%)", 100*alone.udp/idealUDPGoodput(rate), 100*low, 100*high)
+				lost := lostLineTime(alone.stalls, 1500*time.Millisecond, floodWindow, time.Duration(cfg.OtherDropNs+cfg.BurstNs))
+				low -= float64(lost) / float64(floodWindow)
+				t.Logf("flood alone: %.2f%% of ideal (want %.1f-%.1f%%; the host did not run the flood for %v beyond the limiter's burst)",
+					100*alone.udp/idealUDPGoodput(rate), 100*low, 100*high, lost)
 				if r := alone.udp / idealUDPGoodput(rate); r < low || r > high {
 					t.Errorf("flood alone: %.1f%% of ideal, want %.1f-%.1f%%", 100*r, 100*low, 100*high)
 				}
@@ -243,14 +342,20 @@ const floodWindow = 8 * time.Second
 // covers the receiver's reads lagging the window's edges. Below, 2% more:
 // a flooding sender that this loaded 2-core host does not run for longer
 // than OtherDropNs+BurstNs (15 ms at 100 Mbit/s) leaves line time unused,
-// which no limiter gives back.
+// which no limiter gives back. The test lowers the bound by the line time
+// it measured so lost (lostLineTime), beyond those 2%: under CI's load
+// plus other work the flood once read 95.5% against 96.7%.
 func floodSlack(c bwprog.Config, window time.Duration) (low, high float64) {
 	s := float64(c.OtherDropNs+c.BurstNs) / float64(window)
 	return 1 - s - 0.03, 1 + s + 0.01
 }
 
-// floodResult is the goodput (bytes/s) of the flood and of the TCP flow.
-type floodResult struct{ udp, tcp float64 }
+// floodResult is the goodput (bytes/s) of the flood and of the TCP flow,
+// and the flooding thread's stalls (since about the flood's start).
+type floodResult struct {
+	udp, tcp float64
+	stalls   []stall
+}
 
 // flood runs a UDP flood from (egress) or to (ingress) cgroup c for
 // floodWindow + 2 s, with a TCP bulk flow of c in the same direction when
@@ -270,7 +375,7 @@ func (b *bed) flood(t *testing.T, c *Cgroup, dir bwprog.Direction, withTCP bool)
 		wg.Go(func() { r.tcp = b.measure('A', from, from+floodWindow) })
 		r.udp = b.measure(udpTag, from, from+floodWindow)
 		wg.Wait()
-		u.wait(t)
+		r.stalls = u.wait(t).Stalls
 		if tc != nil {
 			tc.wait(t)
 		}
@@ -286,7 +391,7 @@ func (b *bed) flood(t *testing.T, c *Cgroup, dir bwprog.Direction, withTCP bool)
 	}
 	ur := u.wait(t)
 	close(stop)
-	waitFlood()
+	r.stalls = waitFlood()
 	r.udp = ur.rxGoodput(from)
 	if tc != nil {
 		r.tcp = tc.wait(t).rxGoodput(from)
