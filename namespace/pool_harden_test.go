@@ -710,3 +710,75 @@ exec busybox sleep 600`)
 		t.Errorf("the host sees the command in\n%s\nwant %s", host, want)
 	}
 }
+
+// The stdio a command gets for nil Stdin, Stdout or Stderr is /dev/null,
+// opened by the caller on the host: through /proc/self/fd the command
+// reaches that inode even where its root has no host /dev. A pooled
+// init is forked with it for all three, and keeps those the caller of
+// Get does not set. Its metadata must not change from inside (here with
+// Docker's CAP_FOWNER); reads and writes still work.
+func TestPoolHardenNilStdioNotHostDevNull(t *testing.T) {
+	checkLeaks(t)
+	var before unix.Stat_t
+	if err := unix.Stat("/dev/null", &before); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { restoreHostNode(t, "/dev/null", &before) })
+	r := defaultRoot(t)
+	hp := hardenedPool(t, 1, r, "")
+	// Copies of stdin and stderr as fds 3 and 4: the probes' own stderr
+	// goes to the sandbox's /dev/null.
+	const script = `exec 3<&0 4>&2
+for fd in 3 4; do
+  busybox touch -c -d 2001-01-01 /proc/self/fd/$fd 2>/dev/null; echo touch$fd $?
+  busybox chmod 0666 /proc/self/fd/$fd 2>/dev/null; echo chmod$fd $?
+done
+echo x >&2 && echo write ok; echo read $(cat | wc -c)`
+	for _, pooled := range []bool{true, false} {
+		c := &namespace.Cmd{Namespaces: fiveNS, Root: r, Path: "/bin/sh", Env: []string{"PATH=/bin"}}
+		if pooled {
+			c, _ = hp.get(t)
+		}
+		c.Args, c.Capabilities = sh(script), dockerCaps
+		var out strings.Builder
+		c.Stdout = &out
+		if st, err := c.Run(); err != nil || !st.Success() {
+			t.Fatalf("pooled %v: state %+v, %v", pooled, st, err)
+		}
+		want := map[string]string{"touch3": "1", "chmod3": "1", "touch4": "1", "chmod4": "1", "write": "ok", "read": "0"}
+		f := fields(out.String())
+		for k, v := range want {
+			if f[k] != v {
+				t.Errorf("pooled %v: %s = %q, want %q", pooled, k, f[k], v)
+			}
+		}
+		checkHostNode(t, "/dev/null", &before)
+	}
+}
+
+// checkHostNode fails the test if the host's node p lost the mode, owner
+// or times it had in before.
+func checkHostNode(t *testing.T, p string, before *unix.Stat_t) {
+	t.Helper()
+	var now unix.Stat_t
+	if err := unix.Stat(p, &now); err != nil {
+		t.Fatal(err)
+	}
+	if now.Mode != before.Mode || now.Uid != before.Uid || now.Gid != before.Gid || now.Mtim != before.Mtim {
+		t.Errorf("host %s changed: mode %#o uid %d gid %d mtime %v, was %#o %d %d %v", p,
+			now.Mode, now.Uid, now.Gid, now.Mtim, before.Mode, before.Uid, before.Gid, before.Mtim)
+	}
+}
+
+// restoreHostNode puts the host's node p back as it was in st should a
+// test have changed it (on code without the hardening).
+func restoreHostNode(t *testing.T, p string, st *unix.Stat_t) {
+	var now unix.Stat_t
+	if unix.Stat(p, &now) != nil || (now.Mode == st.Mode && now.Uid == st.Uid && now.Gid == st.Gid && now.Mtim == st.Mtim) {
+		return
+	}
+	_ = unix.Chmod(p, st.Mode&0o7777)
+	_ = unix.Chown(p, int(st.Uid), int(st.Gid))
+	_ = unix.UtimesNano(p, []unix.Timespec{st.Atim, st.Mtim})
+	t.Logf("restored the host's %s", p)
+}

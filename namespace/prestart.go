@@ -20,17 +20,17 @@ import (
 // Pdeathsig than Prestart saw, and a TTY it did not see. The other fields
 // are read by Start. Stdin, Stdout and Stderr are the exception when nil
 // at Prestart (and TTY and Console are nil): the init is forked with
-// /dev/null there, and a value set for Start is handed over, as exec.Cmd
-// takes it (an *os.File as is, anything else through a pipe and a
-// copying goroutine that Wait waits for): Start sends the files with the
-// config over a unix socket (SCM_RIGHTS), and the init installs them as
-// fds 0, 1 and 2 after its setup, right before seccomp and exec, so that
-// neither its start-up nor its setup can write there. This is what lets
-// a Pool fork inits before it knows whose they are. A
-// CgroupFD or CgroupPath set before Prestart is where the init is born
-// (CLONE_INTO_CGROUP); one set only for Start is where Start moves the
-// init (through cgroup.procs) before the init does anything, in either
-// case before any of the command's setup runs. Memory the init allocated
+// /dev/null there (read-only, see Stdin), and a value set for Start is
+// handed over, as exec.Cmd takes it (an *os.File as is, anything else
+// through a pipe and a copying goroutine that Wait waits for): Start
+// sends the files with the config over a unix socket (SCM_RIGHTS), and
+// the init installs them as fds 0, 1 and 2 after its setup, right before
+// seccomp and exec, so that neither its start-up nor its setup can write
+// there. This is what lets a Pool fork inits before it knows whose they
+// are. A CgroupFD or CgroupPath set before Prestart is where the init is
+// born (CLONE_INTO_CGROUP); one set only for Start is where Start moves
+// the init (through cgroup.procs) before the init does anything, in
+// either case before any of the command's setup runs. Memory the init allocated
 // before a move stays charged to the caller's cgroup. Prefer an empty
 // cgroup made before Prestart, with its limits and filters applied while
 // the init starts up: the first move into a cgroup in a while waits for an
