@@ -3,6 +3,7 @@ package namespace_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -803,4 +804,62 @@ func restoreHostNode(t *testing.T, p string, st *unix.Stat_t) {
 	_ = unix.Chown(p, int(st.Uid), int(st.Gid))
 	_ = unix.UtimesNano(p, []unix.Timespec{st.Atim, st.Mtim})
 	t.Logf("restored the host's %s", p)
+}
+
+// What shaped a pooled init (its cgroup, the namespaces it joined, its
+// OOM score) was fixed when the pool forked it: a caller of Get who sets
+// them anew would get a command less confined than asked (in the
+// caller's NET namespace, in another cgroup than the one named). Start
+// refuses, naming the field, and leaves no init behind.
+func TestPoolHardenRefusesLateShape(t *testing.T) {
+	checkLeaks(t)
+	other := testutil.TempCgroup(t)
+	net, err := namespace.New(namespace.NET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	hp := hardenedPool(t, 1, defaultRoot(t), "")
+	// No NET namespace of its own: the init is in the caller's.
+	born := testutil.TempCgroup(t)
+	noNet, err := namespace.NewPool(namespace.PoolConfig{Size: 1, New: func() (*namespace.Cmd, error) {
+		return &namespace.Cmd{Namespaces: namespace.Set{namespace.PID, namespace.MNT}, CgroupPath: born}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer noNet.Close()
+	adj := 500
+	for _, tc := range []struct {
+		field string
+		pool  func() *namespace.Cmd
+		set   func(c *namespace.Cmd)
+	}{
+		{"Join", func() *namespace.Cmd { return must(noNet.Get(context.Background())) },
+			func(c *namespace.Cmd) { c.Join = []*namespace.Handle{net} }},
+		{"CgroupPath", func() *namespace.Cmd { return must(noNet.Get(context.Background())) },
+			func(c *namespace.Cmd) { c.CgroupPath = other }},
+		{"CgroupFD", func() *namespace.Cmd { c, _ := hp.get(t); return c },
+			func(c *namespace.Cmd) { c.CgroupFD = 0 }},
+		{"OOMScoreAdj", func() *namespace.Cmd { c, _ := hp.get(t); return c },
+			func(c *namespace.Cmd) { c.OOMScoreAdj = &adj }},
+	} {
+		c := tc.pool()
+		pid := c.Pid()
+		c.Path, c.Args = "/bin/sh", sh("readlink /proc/self/ns/net; grep 0:: /proc/self/cgroup")
+		tc.set(c)
+		var out strings.Builder
+		c.Stdout = &out
+		var ie *namespace.InvalidError
+		if err := c.Start(); !errors.As(err, &ie) || ie.Field != tc.field {
+			if err == nil {
+				_, _ = c.Wait()
+			}
+			t.Errorf("Start after setting %s: %v, want an InvalidError naming it; the command ran as:\n%s", tc.field, err, out.String())
+			continue
+		}
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			t.Errorf("the refused init %d is still there (%v)", pid, err)
+		}
+	}
 }
