@@ -60,8 +60,12 @@ type Cmd struct {
 
 	// Stdin, Stdout and Stderr work as in exec.Cmd: an *os.File is passed
 	// as is, anything else through a pipe copied by a goroutine; nil means
-	// /dev/null. After Prestart (and from a Pool) those still nil may be
-	// set for Start: they are handed over then (see Prestart).
+	// /dev/null, the host's node opened through a private read-only mount,
+	// so that the command, which reaches it through /proc/self/fd, cannot
+	// change its mode, owner or times (Linux 5.12 and CAP_SYS_ADMIN; else
+	// a plain open, as exec.Cmd's). After Prestart (and from a Pool) those
+	// still nil may be set for Start: they are handed over then (see
+	// Prestart).
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

@@ -14,7 +14,8 @@ import (
 )
 
 // Stdio handed over at Start: a prestarted init was forked with /dev/null
-// for every stdio field still nil at Prestart. When Start finds one of
+// (through a read-only mount: see openNull) for every stdio field still
+// nil at Prestart. When Start finds one of
 // them set, it sends the file with the config, over the config socket
 // (SCM_RIGHTS on the same sendmsg), and the init installs it as fd 0, 1
 // or 2 once its setup is done, right before exec. A Pool relies on it: an

@@ -28,7 +28,8 @@ type PoolConfig[T any] struct {
 	// device filter applied), and what belongs to the namespaces: Root,
 	// Hostname, Domainname and Sysctl. The init builds those ahead too
 	// (mounts, pivot_root, lo up, names) and then waits; Start refuses
-	// other values of them. Stdin, Stdout, Stderr, TTY and Console must
+	// other values of them, and of the fields Prestart reads (see
+	// Cmd.Prestart), after Get. Stdin, Stdout, Stderr, TTY and Console must
 	// be nil: the caller of Get hands its own over at Start. A Pdeathsig
 	// of 0 becomes SIGKILL, so that no waiting init outlives the pool's
 	// process; it stays the command's (see Cmd.Pdeathsig): set another

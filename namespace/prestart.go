@@ -2,7 +2,9 @@ package namespace
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"slices"
 	"strconv"
 )
 
@@ -15,22 +17,26 @@ import (
 //
 // Prestart reads the fields that shape the init's process: Namespaces,
 // Join, UIDMappings, GIDMappings, Stdin, Stdout, Stderr, ExtraFiles, TTY,
-// Console, Gate, Pdeathsig and OOMScoreAdj; changing them afterwards has
-// no effect, except that Start refuses other Namespaces, ExtraFiles or
-// Pdeathsig than Prestart saw, and a TTY it did not see. The other fields
-// are read by Start. Stdin, Stdout and Stderr are the exception when nil
+// Console, Gate, Pdeathsig and OOMScoreAdj, and the cgroup the init is
+// born in. Start refuses other Namespaces, Join, UIDMappings,
+// GIDMappings, ExtraFiles, Pdeathsig or OOMScoreAdj than Prestart saw,
+// another CgroupFD or CgroupPath than the one the init was born in, and a
+// TTY it did not see (an *InvalidError naming the field): the init has
+// them already, and Start cannot leave the command less confined than
+// asked without a word. Changing Console or Gate afterwards has no
+// effect. The other fields are read by Start. Stdin, Stdout and Stderr are the exception when nil
 // at Prestart (and TTY and Console are nil): the init is forked with
-// /dev/null there, and a value set for Start is handed over, as exec.Cmd
-// takes it (an *os.File as is, anything else through a pipe and a
-// copying goroutine that Wait waits for): Start sends the files with the
-// config over a unix socket (SCM_RIGHTS), and the init installs them as
-// fds 0, 1 and 2 after its setup, right before seccomp and exec, so that
-// neither its start-up nor its setup can write there. This is what lets
-// a Pool fork inits before it knows whose they are. A
-// CgroupFD or CgroupPath set before Prestart is where the init is born
-// (CLONE_INTO_CGROUP); one set only for Start is where Start moves the
-// init (through cgroup.procs) before the init does anything, in either
-// case before any of the command's setup runs. Memory the init allocated
+// /dev/null there (read-only, see Stdin), and a value set for Start is
+// handed over, as exec.Cmd takes it (an *os.File as is, anything else
+// through a pipe and a copying goroutine that Wait waits for): Start
+// sends the files with the config over a unix socket (SCM_RIGHTS), and
+// the init installs them as fds 0, 1 and 2 after its setup, right before
+// seccomp and exec, so that neither its start-up nor its setup can write
+// there. This is what lets a Pool fork inits before it knows whose they
+// are. A CgroupFD or CgroupPath set before Prestart is where the init is
+// born (CLONE_INTO_CGROUP); one set only for Start is where Start moves
+// the init (through cgroup.procs) before the init does anything, in
+// either case before any of the command's setup runs. Memory the init allocated
 // before a move stays charged to the caller's cgroup. Prefer an empty
 // cgroup made before Prestart, with its limits and filters applied while
 // the init starts up: the first move into a cgroup in a while waits for an
@@ -64,7 +70,60 @@ func (c *Cmd) Prestart() error {
 		return err
 	}
 	p.move = c.cgroup.fd <= 0
+	p.shape = c.shape()
 	c.pre = p
+	return nil
+}
+
+// procShape is what Prestart read of the fields that shape the init and
+// that Start cannot apply any more.
+type procShape struct {
+	join             []*Handle
+	uidMaps, gidMaps []IDMap
+	cgroupFD         int
+	cgroupPath       string
+	oomScoreAdj      *int
+}
+
+func (c *Cmd) shape() procShape {
+	s := procShape{join: slices.Clone(c.Join), uidMaps: slices.Clone(c.UIDMappings), gidMaps: slices.Clone(c.GIDMappings),
+		cgroupFD: c.CgroupFD, cgroupPath: c.CgroupPath}
+	if c.OOMScoreAdj != nil {
+		v := *c.OOMScoreAdj
+		s.oomScoreAdj = &v
+	}
+	return s
+}
+
+// checkShape refuses a Start that changed what shaped the prestarted
+// init: the init has it already, and keeping it silently would leave the
+// command less confined than asked (in the caller's NET namespace after
+// a Join set late, say, or in another cgroup than the one named).
+func (c *Cmd) checkShape(p *prestarted) error {
+	s := p.shape
+	changed := func(field, value string) error {
+		return &InvalidError{Pkg: "namespace", Field: field, Value: value, Reason: "changed after Prestart"}
+	}
+	switch {
+	case c.Namespaces.CloneFlags() != p.flags:
+		return changed("Namespaces", c.Namespaces.String())
+	case 3+len(c.ExtraFiles) != p.firstFreeFD:
+		return changed("ExtraFiles", strconv.Itoa(len(c.ExtraFiles)))
+	case int(c.Pdeathsig) != p.pdeathsig:
+		return changed("Pdeathsig", c.Pdeathsig.String())
+	case !slices.Equal(c.Join, s.join):
+		return changed("Join", fmt.Sprint(c.Join))
+	case !slices.Equal(c.UIDMappings, s.uidMaps):
+		return changed("UIDMappings", fmt.Sprint(c.UIDMappings))
+	case !slices.Equal(c.GIDMappings, s.gidMaps):
+		return changed("GIDMappings", fmt.Sprint(c.GIDMappings))
+	case (c.OOMScoreAdj == nil) != (s.oomScoreAdj == nil) || c.OOMScoreAdj != nil && *c.OOMScoreAdj != *s.oomScoreAdj:
+		return changed("OOMScoreAdj", fmt.Sprint(c.OOMScoreAdj))
+	case !p.move && c.CgroupFD != s.cgroupFD:
+		return changed("CgroupFD", strconv.Itoa(c.CgroupFD)+": the init was born in the cgroup Prestart saw")
+	case !p.move && c.CgroupPath != s.cgroupPath:
+		return changed("CgroupPath", c.CgroupPath+": the init was born in the cgroup Prestart saw")
+	}
 	return nil
 }
 
@@ -78,6 +137,7 @@ type prestarted struct {
 	gateFD      int
 	consoleFD   int
 	move        bool         // born outside any cgroup of Cmd's: Start moves it
+	shape       procShape    // what Prestart read: Start refuses changes
 	stdio       [3]bool      // stdin, stdout, stderr set at the fork: not handed over
 	tty         bool         // TTY set at the fork
 	preset      *presetState // set by presetup
@@ -100,14 +160,8 @@ func (c *Cmd) startPrestarted(ctx context.Context) error {
 	if err := c.validate(); err != nil {
 		return fail(err)
 	}
-	if flags := c.Namespaces.CloneFlags(); flags != p.flags {
-		return fail(&InvalidError{Pkg: "namespace", Field: "Namespaces", Value: c.Namespaces.String(), Reason: "changed after Prestart"})
-	}
-	if n := 3 + len(c.ExtraFiles); n != p.firstFreeFD {
-		return fail(&InvalidError{Pkg: "namespace", Field: "ExtraFiles", Value: strconv.Itoa(n - 3), Reason: "changed after Prestart"})
-	}
-	if int(c.Pdeathsig) != p.pdeathsig {
-		return fail(&InvalidError{Pkg: "namespace", Field: "Pdeathsig", Value: c.Pdeathsig.String(), Reason: "changed after Prestart"})
+	if err := c.checkShape(p); err != nil {
+		return fail(err)
 	}
 	if err := c.checkPreset(p); err != nil {
 		return fail(err)

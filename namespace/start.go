@@ -360,10 +360,11 @@ var initRuntimeEnv = []string{"GOMAXPROCS=1", "GOGC=off", "GODEBUG=memprofilerat
 
 // startInit forks the init with its files and namespaces.
 func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) error {
-	stdin := c.Stdin
-	if c.TTY != nil {
-		stdin = c.TTY
+	stdin, stdout, stderr, done, err := c.stdio()
+	if err != nil {
+		return err
 	}
+	defer done()
 	env := append([]string{envInit + "=" + strconv.Itoa(cfg.FirstFreeFD),
 		envPdeathsig + "=" + strconv.Itoa(c.initPdeathsig())}, initRuntimeEnv...)
 	c.ecmd = &exec.Cmd{
@@ -371,8 +372,8 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 		Args:        []string{initArgv0},
 		Env:         append(env, raceInitEnv()...),
 		Stdin:       stdin,
-		Stdout:      c.Stdout,
-		Stderr:      c.Stderr,
+		Stdout:      stdout,
+		Stderr:      stderr,
 		ExtraFiles:  append(append([]*os.File(nil), c.ExtraFiles...), cfgR, statW),
 		SysProcAttr: c.sysProcAttr(cfg),
 	}
@@ -405,6 +406,34 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 		return Do(c.ecmd.Start, join...)
 	}
 	return c.ecmd.Start()
+}
+
+// stdio returns the init's stdin, stdout and stderr: the fields (TTY as
+// stdin), and for each left nil /dev/null through a read-only mount (see
+// openNull), not the host's node as exec.Cmd would open it. done closes
+// what stdio opened, once the init is forked.
+func (c *Cmd) stdio() (in io.Reader, out, errw io.Writer, done func(), err error) {
+	in, out, errw = c.Stdin, c.Stdout, c.Stderr
+	if c.TTY != nil {
+		in = c.TTY
+	}
+	if in != nil && out != nil && errw != nil {
+		return in, out, errw, func() {}, nil
+	}
+	r, w, err := openNull()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if in == nil {
+		in = r
+	}
+	if out == nil {
+		out = w
+	}
+	if errw == nil {
+		errw = w
+	}
+	return in, out, errw, func() { r.Close(); w.Close() }, nil
 }
 
 func (c *Cmd) sysProcAttr(cfg *initConfig) *syscall.SysProcAttr {
