@@ -60,12 +60,18 @@ type Cmd struct {
 
 	// Stdin, Stdout and Stderr work as in exec.Cmd: an *os.File is passed
 	// as is, anything else through a pipe copied by a goroutine; nil means
-	// /dev/null, the host's node opened through a private read-only mount,
-	// so that the command, which reaches it through /proc/self/fd, cannot
-	// change its mode, owner or times (Linux 5.12 and CAP_SYS_ADMIN; else
-	// a plain open, as exec.Cmd's). After Prestart (and from a Pool) those
-	// still nil may be set for Start: they are handed over then (see
-	// Prestart).
+	// /dev/null. The command reaches the host inode behind a file it is
+	// given through /proc/self/fd, so a device (the caller's terminal,
+	// /dev/null, nil's /dev/null too) is opened anew through a private
+	// read-only mount: I/O works, but its mode, owner and times cannot be
+	// changed, whatever the command's capabilities (Linux 5.12 and
+	// CAP_SYS_ADMIN; else passed as exec.Cmd would). A regular file is
+	// passed as is: a command with CAP_FOWNER and CAP_FSETID (Docker's
+	// defaults) can chmod it, setuid bit included, and the caller must
+	// trust it with that or pass a writer that is not an *os.File, copied
+	// through a pipe, as `confine run` does. After Prestart (and from a
+	// Pool) those still nil may be set for Start: they are handed over
+	// then (see Prestart).
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer

@@ -74,9 +74,19 @@ func (h *handover) add(fd int, f *os.File) {
 	h.files = append(h.files, f)
 }
 
+// guard is guardDevice for a file sent: one opened anew is closed once
+// sent.
+func (h *handover) guard(f *os.File) (*os.File, error) {
+	g, opened, err := guardDevice(f)
+	if opened {
+		h.childEnds = append(h.childEnds, g)
+	}
+	return g, err
+}
+
 func (h *handover) reader(r io.Reader) (*os.File, error) {
 	if f, ok := r.(*os.File); ok {
-		return f, nil
+		return h.guard(f)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -97,7 +107,7 @@ func (h *handover) reader(r io.Reader) (*os.File, error) {
 
 func (h *handover) writer(w io.Writer, name string) (*os.File, error) {
 	if f, ok := w.(*os.File); ok {
-		return f, nil
+		return h.guard(f)
 	}
 	pr, pw, err := os.Pipe()
 	if err != nil {

@@ -852,3 +852,63 @@ func TestPoolHardenRefusesLateShape(t *testing.T) {
 		}
 	}
 }
+
+// A device the caller hands over as stdio (its terminal, here a pty's
+// slave on the host's devpts) reaches the command reopened through a
+// read-only mount: the command reads and writes it, but cannot change the
+// host node's mode or times through /proc/self/fd (a terminal left
+// writable by everyone is one other users can type into). Unpooled, and
+// pooled (the terminal handed over at Start).
+func TestPoolHardenCallerTerminalNode(t *testing.T) {
+	checkLeaks(t)
+	r := defaultRoot(t)
+	hp := hardenedPool(t, 1, r, "")
+	const script = `for fd in 0 1; do
+  busybox touch -c -d 2001-01-01 /proc/self/fd/$fd 2>/dev/null; echo touch$fd $? >&2
+  busybox chmod 0666 /proc/self/fd/$fd 2>/dev/null; echo chmod$fd $? >&2
+done
+echo hello; test -t 0 && echo tty0 >&2; test -t 1 && echo tty1 >&2`
+	for _, pooled := range []bool{true, false} {
+		master, slave, err := namespace.OpenPTY()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var before unix.Stat_t
+		if err := unix.Fstat(int(slave.Fd()), &before); err != nil {
+			t.Fatal(err)
+		}
+		c := &namespace.Cmd{Namespaces: fiveNS, Root: r, Path: "/bin/sh", Env: []string{"PATH=/bin"}}
+		if pooled {
+			c, _ = hp.get(t)
+		}
+		var errb strings.Builder
+		c.Args, c.Capabilities = sh(script), dockerCaps
+		c.Stdin, c.Stdout, c.Stderr = slave, slave, &errb
+		st, err := c.Run()
+		var now unix.Stat_t
+		if err := unix.Fstat(int(slave.Fd()), &now); err != nil {
+			t.Fatal(err)
+		}
+		slave.Close() // the node goes with the last fd of the pty
+		if now.Mode != before.Mode || now.Mtim != before.Mtim {
+			t.Errorf("pooled %v: the host's pty node changed: mode %#o mtime %v, was %#o %v", pooled, now.Mode, now.Mtim, before.Mode, before.Mtim)
+		}
+		if err != nil || !st.Success() {
+			master.Close()
+			t.Fatalf("pooled %v: state %+v, %v; %s", pooled, st, err, errb.String())
+		}
+		buf := make([]byte, 64)
+		n, _ := master.Read(buf)
+		master.Close()
+		want := map[string]string{"touch0": "1", "chmod0": "1", "touch1": "1", "chmod1": "1"}
+		f := fields(errb.String())
+		for k, v := range want {
+			if f[k] != v {
+				t.Errorf("pooled %v: %s = %q, want %q (refused)", pooled, k, f[k], v)
+			}
+		}
+		if _, ok := f["tty0"]; !ok || !strings.Contains(errb.String(), "tty1") || !strings.Contains(string(buf[:n]), "hello") {
+			t.Errorf("pooled %v: the command's terminal: %q, read %q; want a terminal both ways", pooled, errb.String(), buf[:n])
+		}
+	}
+}

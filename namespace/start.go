@@ -409,21 +409,59 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 }
 
 // stdio returns the init's stdin, stdout and stderr: the fields (TTY as
-// stdin), and for each left nil /dev/null through a read-only mount (see
-// openNull), not the host's node as exec.Cmd would open it. done closes
-// what stdio opened, once the init is forked.
+// stdin), a device among them reopened through a read-only mount
+// (guardDevice), and for each left nil /dev/null through a read-only
+// mount (see openNull), not the host's node as exec.Cmd would open it.
+// done closes what stdio opened, once the init is forked.
 func (c *Cmd) stdio() (in io.Reader, out, errw io.Writer, done func(), err error) {
+	var opened []*os.File
+	done = func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	guard := func(v any) (any, error) {
+		f, ok := v.(*os.File)
+		if !ok || f == nil {
+			return v, nil
+		}
+		g, isNew, err := guardDevice(f)
+		if isNew {
+			opened = append(opened, g)
+		}
+		return g, err
+	}
 	in, out, errw = c.Stdin, c.Stdout, c.Stderr
 	if c.TTY != nil {
-		in = c.TTY
+		in = c.TTY // the sandbox's own terminal, made its controlling one
+	} else if in != nil {
+		v, err := guard(in)
+		if err != nil {
+			done()
+			return nil, nil, nil, nil, err
+		}
+		in = v.(io.Reader)
+	}
+	for _, w := range []*io.Writer{&out, &errw} {
+		if *w == nil {
+			continue
+		}
+		v, err := guard(*w)
+		if err != nil {
+			done()
+			return nil, nil, nil, nil, err
+		}
+		*w = v.(io.Writer)
 	}
 	if in != nil && out != nil && errw != nil {
-		return in, out, errw, func() {}, nil
+		return in, out, errw, done, nil
 	}
 	r, w, err := openNull()
 	if err != nil {
+		done()
 		return nil, nil, nil, nil, err
 	}
+	opened = append(opened, r, w)
 	if in == nil {
 		in = r
 	}
@@ -433,7 +471,7 @@ func (c *Cmd) stdio() (in io.Reader, out, errw io.Writer, done func(), err error
 	if errw == nil {
 		errw = w
 	}
-	return in, out, errw, func() { r.Close(); w.Close() }, nil
+	return in, out, errw, done, nil
 }
 
 func (c *Cmd) sysProcAttr(cfg *initConfig) *syscall.SysProcAttr {
