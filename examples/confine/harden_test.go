@@ -326,3 +326,49 @@ func regexpHostname(s string) bool {
 }
 
 func unsafePtr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
+
+// Route 8: confine's stdio redirected to host files. Handed over as they
+// are, a command with Docker's capabilities could chmod them through
+// /proc/self/fd, setuid bit included: a host file of the sandbox's making
+// that runs as root. confine copies them through pipes instead, as docker
+// run does; the output keeps its order (2>&1 shares one pipe), the input
+// reaches the command, and the host files keep their modes.
+func TestRunRedirectedFilesNotChmodded(t *testing.T) {
+	bin := confineBinary(t)
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	if err := os.WriteFile(in, []byte("input line\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inf, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inf.Close()
+	outf, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outf.Close()
+	script := `echo one; read x; echo "read $x" >&2
+for fd in 0 1 2; do chmod 4755 /proc/self/fd/$fd; touch -d 2001-01-01 /proc/self/fd/$fd; done 2>/dev/null
+echo two >&2; echo three`
+	cmd := exec.Command(bin, "run", "--", "sh", "-c", script)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inf, outf, outf
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("confine run: %v", err)
+	}
+	b, _ := os.ReadFile(out)
+	if got, want := string(b), "one\nread input line\ntwo\nthree\n"; got != want {
+		t.Errorf("output %q, want %q", got, want)
+	}
+	for _, p := range []string{in, out} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != 0o644 || fi.ModTime().Year() == 2001 {
+			t.Errorf("host %s: mode %v, modified %v: the sandbox changed it", p, fi.Mode(), fi.ModTime())
+		}
+	}
+}

@@ -43,11 +43,12 @@ func (s *sandbox) close() {
 // (namespace.Cmd.Prestart): the init's start-up then overlaps the rest of
 // confine's preparation (cgroup, seccomp filter, root).
 func newSandbox(o *options, cg *cgroup.Cgroup) (*sandbox, error) {
+	stdin, stdout, stderr := sandboxStdio(os.Stdin, os.Stdout, os.Stderr)
 	s := &sandbox{cmd: &namespace.Cmd{
 		CgroupFD: cg.FD(),
-		Stdin:    os.Stdin,
-		Stdout:   os.Stdout,
-		Stderr:   os.Stderr,
+		Stdin:    stdin,
+		Stdout:   stdout,
+		Stderr:   stderr,
 		// The sandbox dies with confine, however confine ends.
 		Pdeathsig:   syscall.SIGKILL,
 		OOMScoreAdj: &o.oomScoreAdj,
