@@ -68,7 +68,7 @@ func Sweep(fs bpfpin.FS, cgroupRoot, linkName string) ([]uint64, error) {
 	defer cg.Close()
 	gone, err := fs.GoneIDs(cg)
 	if err != nil {
-		return nil, fmt.Errorf("sweeping device pins: %w", err)
+		return nil, err
 	}
 	s := &sweeper{fs: fs, mnt: int(cg.Fd()), linkName: linkName}
 	var errs []error
