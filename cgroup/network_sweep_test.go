@@ -234,3 +234,61 @@ func TestSweepPinsKeepsLiveNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkSweepNetwork is what a sweep of network pins costs with n pin
+// directories of live cgroups (nothing to remove: the cost of asking the
+// kernel about each), beside BenchmarkNetworkAttach, the cost of the
+// attach a sweep on Apply would be added to.
+func BenchmarkSweepNetwork(b *testing.B) {
+	testutil.RequireRoot(b)
+	fs := bpfpin.FS(useBPFFS(b))
+	parent := testutil.TempCgroup(b)
+	mnt, err := bpfpin.OpenCgroup(testutil.RequireUnified(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer mnt.Close()
+	made := 0
+	for _, n := range []int{10, 100, 1000} {
+		for ; made < n; made++ {
+			cg := filepath.Join(parent, fmt.Sprint(made))
+			if err := unix.Mkdir(cg, 0o755); err != nil {
+				b.Fatal(err)
+			}
+			id, err := bpfpin.CgroupID(cg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := fs.EnsureDirForID(id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("dirs=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if gone, err := sweepNetwork(fs, mnt); err != nil || len(gone) != 0 {
+					b.Fatalf("sweep = %v, %v", gone, err)
+				}
+			}
+		})
+	}
+	b.Cleanup(func() {
+		for i := range made {
+			_ = unix.Rmdir(filepath.Join(parent, fmt.Sprint(i)))
+		}
+	})
+}
+
+// BenchmarkNetworkAttach attaches a limiter to a cgroup and removes it.
+func BenchmarkNetworkAttach(b *testing.B) {
+	testutil.RequireKernel(b, "5.12")
+	useBPFFS(b)
+	c := openCgroup(b, testutil.TempCgroup(b))
+	for b.Loop() {
+		if err := c.applyNetwork(&Network{EgressRate: 10e6}); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.deleteNetwork(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
