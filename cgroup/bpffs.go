@@ -33,10 +33,11 @@ func HaveBPFFS() error { return bpfpin.Default.Available() }
 // any longer. The kernel frees the programs and maps only those pins held.
 // A cgroup that still exists keeps its pins, also while another process
 // creates, limits or deletes it. It returns the pin directories
-// (/sys/fs/bpf/confine/cg-<id>) of the removed cgroups it found (one whose
-// Delete finished while the sweep ran may be among them, with nothing
-// left to remove); without a BPF filesystem there is nothing to sweep. It needs CAP_DAC_READ_SEARCH
-// to find cgroups by id, and removes nothing without it.
+// (/sys/fs/bpf/confine/cg-<id>) of the removed cgroups it found (one
+// whose Delete finished while the sweep ran may be among them, with
+// nothing left to remove); without a BPF filesystem there is nothing to
+// sweep. It needs CAP_DAC_READ_SEARCH to find cgroups by id, and removes
+// nothing without it.
 func SweepPins() ([]string, error) {
 	if networkFS.Available() != nil && bpfpin.Default.Available() != nil {
 		return nil, nil
