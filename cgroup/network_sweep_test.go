@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal/bpfpin"
@@ -126,6 +127,49 @@ func TestSweepPinsNetwork(t *testing.T) {
 	if _, err := sweepPins(fs, fs, t.TempDir()); err == nil {
 		t.Fatal("sweepPins resolving ids off cgroup2: want an error")
 	}
+}
+
+// A removed cgroup that a socket made in it still holds is dying: the
+// kernel keeps the limiter attached to it (its links still name the
+// cgroup), but it no longer resolves by id, and a sweep removes the pins
+// and frees the limiter while the socket lives on.
+func TestSweepPinsDyingNetwork(t *testing.T) {
+	testutil.RequireKernel(t, "5.12")
+	testutil.CheckLeaks(t)
+	fs := bpfpin.FS(useBPFFS(t))
+	gone := limitNoDelete(t)
+	dir, err := gone.networkPinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := gone.pinID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := limiterObjectsOf(t, gone)
+	sock := testutil.SocketFrom(t, gone.path)
+	defer unix.Close(sock)
+	gone.Close()
+	if err := unix.Rmdir(gone.path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a released cgroup's links go defunct within 10-20 ms
+	l, err := link.LoadPinnedLink(filepath.Join(dir, bwprog.PinEgress), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := l.Info()
+	l.Close()
+	if err != nil || info.Cgroup() == nil || info.Cgroup().CgroupId != id {
+		t.Fatalf("egress link of a dying cgroup: %+v, %v; want still attached to %d", info.Cgroup(), err, id)
+	}
+	if dirs, err := sweepPins(fs, fs, testutil.RequireUnified(t)); err != nil || !slices.Equal(dirs, []string{dir}) {
+		t.Fatalf("sweepPins = %v, %v; want [%s]", dirs, err, dir)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pin directory left: %v", err)
+	}
+	wantFreed(t, objs)
 }
 
 // A pin directory holding only part of a limiter (its manager was killed

@@ -3,12 +3,10 @@ package devfilter
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -225,21 +223,6 @@ func TestSweepOnRelease(t *testing.T) {
 	wantUnloaded(t, a.prog)
 }
 
-func init() { testutil.RegisterHelper("socket", helperSocket) }
-
-// helperSocket opens a UDP socket, prints its fd and waits for stdin to
-// close.
-func helperSocket([]string) int {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println(fd)
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return 0
-}
-
 // A removed cgroup that a socket made in it still holds is dying: the
 // kernel keeps its link attached (cgroup id set) until the socket goes,
 // but it no longer resolves by id, and a sweep frees its pins and program
@@ -248,7 +231,7 @@ func TestSweepDyingCgroup(t *testing.T) {
 	fs := privateFS(t)
 	testutil.CheckLeaks(t)
 	u := attachUser(t, fs, encode(t))
-	sock := socketFrom(t, u.path)
+	sock := testutil.SocketFrom(t, u.path)
 	defer unix.Close(sock)
 	abandon(t, u)
 	l, err := link.LoadPinnedLink(filepath.Join(fs.DirForID(u.id), testLink), nil)
@@ -267,46 +250,6 @@ func TestSweepDyingCgroup(t *testing.T) {
 	}
 	wantNames(t, fs.Root())
 	wantUnloaded(t, u.prog)
-}
-
-// socketFrom returns a socket created by a process in the cgroup at cg,
-// which has exited since (pidfd_getfd, Linux 5.6).
-func socketFrom(t *testing.T, cg string) int {
-	t.Helper()
-	cgfd, err := unix.Open(cg, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(cgfd)
-	cmd := testutil.HelperCommand(t, "socket")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgfd}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer in.Close()
-	var fd int
-	if _, err := fmt.Fscan(out, &fd); err != nil {
-		t.Fatalf("reading the helper's socket fd: %v", err)
-	}
-	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(pidfd)
-	sock, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		testutil.Skip(t, "pidfd_getfd: %v", err)
-	}
-	return sock
 }
 
 // Sweep, as `confine gc` runs it, cleans the whole pin tree of removed
