@@ -1,6 +1,9 @@
 package cgroup
 
 import (
+	"errors"
+	"slices"
+
 	"github.com/confinelab/confine/internal"
 	"github.com/confinelab/confine/internal/bpfpin"
 	"github.com/confinelab/confine/internal/devfilter"
@@ -21,29 +24,58 @@ func MountBPFFS() (mounted bool, err error) { return bpfpin.Default.Mount() }
 // objects: nil, or an *UnsupportedError.
 func HaveBPFFS() error { return bpfpin.Default.Available() }
 
-// SweepDevicePins removes the device-program pins left on the BPF
-// filesystem at /sys/fs/bpf by cgroups removed without Delete (their
-// manager was killed, then something else removed the directory): each
-// such cgroup's link pin, its place among the users of a shared program,
-// its pin directory when nothing else is pinned there, and a shared
-// program no cgroup uses any longer. A cgroup that still exists keeps its
-// pins, also while another process creates or deletes it. It returns the
-// pin directories (/sys/fs/bpf/confine/cg-<id>) of the cgroups it cleaned
-// up; without a BPF filesystem there is nothing to sweep. Network pins of
-// such cgroups are not swept. It needs CAP_DAC_READ_SEARCH to find
-// cgroups by id, and removes nothing without it.
-func SweepDevicePins() ([]string, error) {
-	if bpfpin.Default.Available() != nil {
+// SweepPins removes the pins left on the BPF filesystem at /sys/fs/bpf by
+// cgroups removed without Delete (their manager was killed, then something
+// else removed the directory), as Delete would have: each such cgroup's
+// network limiter (links and maps), its device program link and its place
+// among the users of a shared device program, and its pin directory when
+// nothing else is pinned there; and a shared device program no cgroup uses
+// any longer. The kernel frees the programs and maps only those pins held.
+// A cgroup that still exists keeps its pins, also while another process
+// creates, limits or deletes it. It returns the pin directories
+// (/sys/fs/bpf/confine/cg-<id>) of the removed cgroups it found (one
+// whose Delete finished while the sweep ran may be among them, with
+// nothing left to remove); without a BPF filesystem there is nothing to
+// sweep. It needs CAP_DAC_READ_SEARCH to find cgroups by id, and removes
+// nothing without it.
+func SweepPins() ([]string, error) {
+	if networkFS.Available() != nil && bpfpin.Default.Available() != nil {
 		return nil, nil
 	}
 	h, err := Detect()
 	if err != nil {
 		return nil, err
 	}
-	ids, err := devfilter.Sweep(bpfpin.Default, h.Root, devicesPin)
-	dirs := make([]string, len(ids))
-	for i, id := range ids {
-		dirs[i] = bpfpin.DirForID(id)
+	return sweepPins(networkFS, bpfpin.Default, h.Root)
+}
+
+// sweepPins is SweepPins for network pins on netFS and device pins on
+// devFS (the same filesystem but in tests), resolving cgroup ids below
+// cgroupRoot. Network pins go first, so the device sweep's removal of a
+// directory finds it empty.
+func sweepPins(netFS, devFS bpfpin.FS, cgroupRoot string) ([]string, error) {
+	var dirs []string
+	var errs []error
+	if netFS.Available() == nil {
+		mnt, err := bpfpin.OpenCgroup(cgroupRoot)
+		if err != nil {
+			return nil, internal.Errorf("sweeping pins", err)
+		}
+		defer mnt.Close()
+		ids, err := sweepNetwork(netFS, mnt)
+		for _, id := range ids {
+			dirs = append(dirs, netFS.DirForID(id))
+		}
+		errs = append(errs, internal.Errorf("sweeping network pins", err))
 	}
-	return dirs, internal.Errorf("sweeping device pins", err)
+	if devFS.Available() == nil {
+		ids, err := devfilter.Sweep(devFS, cgroupRoot, devicesPin)
+		for _, id := range ids {
+			if d := devFS.DirForID(id); !slices.Contains(dirs, d) {
+				dirs = append(dirs, d)
+			}
+		}
+		errs = append(errs, internal.Errorf("sweeping device pins", err))
+	}
+	return dirs, errors.Join(errs...)
 }

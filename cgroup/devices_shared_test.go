@@ -179,9 +179,9 @@ func TestDevicesSharedConcurrent(t *testing.T) {
 }
 
 // A cgroup removed without Delete leaves its device pins until
-// SweepDevicePins, which keeps a live cgroup's; the live one's Delete
-// then frees the program.
-func TestSweepDevicePins(t *testing.T) {
+// SweepPins, which keeps a live cgroup's; the live one's Delete then
+// frees the program.
+func TestSweepPinsDevices(t *testing.T) {
 	hostBPFFS(t)
 	testutil.CheckLeaks(t)
 	rules := uniqueRules()
@@ -204,9 +204,9 @@ func TestSweepDevicePins(t *testing.T) {
 	if err := unix.Rmdir(gone.Path()); err != nil {
 		t.Fatal(err)
 	}
-	dirs, err := SweepDevicePins()
+	dirs, err := SweepPins()
 	if err != nil || !slices.Contains(dirs, bpfpin.DirForID(goneID)) || slices.Contains(dirs, bpfpin.DirForID(liveID)) {
-		t.Fatalf("SweepDevicePins = %v, %v; want %s and not %s", dirs, err, bpfpin.DirForID(goneID), bpfpin.DirForID(liveID))
+		t.Fatalf("SweepPins = %v, %v; want %s and not %s", dirs, err, bpfpin.DirForID(goneID), bpfpin.DirForID(liveID))
 	}
 	if _, err := os.Stat(bpfpin.DirForID(goneID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("removed cgroup's pin directory left: %v", err)

@@ -125,7 +125,7 @@
 // loaded per cgroup and attached with BPF_PROG_ATTACH. A cgroup removed
 // without Delete (its manager killed, the directory removed by someone
 // else) leaves its pins; the next cgroup applying or deleting the same
-// rules removes them, and [SweepDevicePins] removes all such pins at once.
+// rules removes them, and [SweepPins] removes all such pins at once.
 // Needs Linux 4.15 (5.7 for links). Applying rules and Delete remove EVERY
 // device program on the cgroup, foreign ones included: do not set Devices
 // on a cgroup whose device policy another manager owns (systemd's
@@ -155,12 +155,13 @@
 // rate: a connection within an equal share passes where the ones beyond
 // theirs are signalled and dropped (per-socket state the kernel frees
 // with the socket). Rates change live with Apply; counters are read
-// through Stats; Delete detaches and unpins. Needs Linux 5.12 (BPF
-// atomics), bpf_link on cgroups (5.7) and a BPF filesystem at /sys/fs/bpf
-// (the links and maps are pinned below /sys/fs/bpf/confine/cg-<id>);
-// otherwise the error matches [ErrNotSupported]. Only sockets created by a
-// process in the cgroup are limited: a socket created elsewhere and passed
-// in is not.
+// through Stats; Delete detaches and unpins, and a cgroup removed without
+// Delete leaves its limiter pinned until [SweepPins]. Needs Linux 5.12
+// (BPF atomics), bpf_link on cgroups (5.7) and a BPF filesystem at
+// /sys/fs/bpf (the links and maps are pinned below
+// /sys/fs/bpf/confine/cg-<id>); otherwise the error matches
+// [ErrNotSupported]. Only sockets created by a process in the cgroup are
+// limited: a socket created elsewhere and passed in is not.
 //
 // # Conversions
 //

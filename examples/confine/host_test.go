@@ -15,9 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
+	"github.com/confinelab/confine/internal/bwprog"
 	"github.com/confinelab/confine/internal/testutil"
 )
 
@@ -273,27 +275,29 @@ func TestGCAfterSIGKILL(t *testing.T) {
 }
 
 // TestGCRemovedCgroupPins: a run SIGKILLed and its cgroup then removed by
-// someone else (a harness's rmdir) leaves the device filter's pins; gc
-// removes them, and leaves a live run's.
+// someone else (a harness's rmdir) leaves the device filter's and the
+// bandwidth limiter's pins; gc removes them, the kernel frees the
+// limiter's programs and maps, and a live run's pins stay.
 func TestGCRemovedCgroupPins(t *testing.T) {
 	bin := confineBinary(t)
 	parent, dir := runParent(t, "gcpins")
 	var runs [2]*exec.Cmd
 	var ids [2]string
 	for i := range runs {
-		runs[i] = exec.Command(bin, "run", "--cgroup-parent", parent, "sleep", "600")
+		runs[i] = exec.Command(bin, "run", "--cgroup-parent", parent, "--egress-rate", "10mbit", "sleep", "600")
 		if err := runs[i].Start(); err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = runs[i].Process.Kill(); _ = runs[i].Wait() }()
-		ids[i] = runPinDir(t, dir, runs[i].Process.Pid)
+		ids[i] = runPinDir(t, dir, runs[i].Process.Pid, bwprog.PinNames...)
 	}
 	abandoned, live := ids[0], ids[1]
+	objs := pinnedObjects(t, abandoned)
 	cg, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("confine-%d-*", runs[0].Process.Pid)))
 	_ = runs[0].Process.Kill()
 	_ = runs[0].Wait()
 	rmdirCgroup(t, cg[0])
-	if _, err := os.Stat(abandoned); err != nil {
+	if _, err := os.Stat(filepath.Join(abandoned, bwprog.PinEgress)); err != nil {
 		t.Fatalf("pins of the removed cgroup already gone before gc: %v", err)
 	}
 	r := confine(t, "gc", "--cgroup-parent", parent)
@@ -302,12 +306,82 @@ func TestGCRemovedCgroupPins(t *testing.T) {
 		t.Fatalf("gc: exit %d, unpinned %q; want %s and not %s", r.code, unpinned, abandoned, live)
 	}
 	users, _ := filepath.Glob(filepath.Join(filepath.Dir(abandoned), "dev-*", filepath.Base(abandoned)))
-	if _, err := os.Stat(abandoned); !os.IsNotExist(err) || len(users) != 0 {
-		t.Fatalf("pins left after gc: %v, %v", err, users)
+	if left, err := os.ReadDir(abandoned); !os.IsNotExist(err) || len(users) != 0 {
+		t.Fatalf("pins left after gc: %v %v, %v", left, err, users)
 	}
-	if _, err := os.Stat(filepath.Join(live, "devices")); err != nil {
-		t.Fatalf("gc removed a live run's device link: %v", err)
+	for _, name := range append([]string{"devices"}, bwprog.PinNames...) {
+		if _, err := os.Stat(filepath.Join(live, name)); err != nil {
+			t.Errorf("gc removed a live run's pin: %v", err)
+		}
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for left := objs.left(); len(left) > 0; left = objs.left() {
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after gc the kernel still has the removed run's %v", left)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// bpfObjects are kernel ids of programs and maps.
+type bpfObjects struct {
+	progs []ebpf.ProgramID
+	maps  []ebpf.MapID
+}
+
+// pinnedObjects returns the programs of the limiter pinned in dir and the
+// maps they use.
+func pinnedObjects(t *testing.T, dir string) bpfObjects {
+	t.Helper()
+	l, err := bwprog.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ids, err := l.ProgramIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pace, err := l.PacingID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o bpfObjects
+	for _, id := range []ebpf.ProgramID{ids[0], ids[1], pace} {
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Info()
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		maps, _ := info.MapIDs()
+		o.progs, o.maps = append(o.progs, id), append(o.maps, maps...)
+	}
+	if len(o.maps) < 4 {
+		t.Fatalf("limiter maps %v: want at least config, state, counters and flows", o.maps)
+	}
+	return o
+}
+
+// left lists the objects of o the kernel still has.
+func (o bpfObjects) left() []string {
+	var left []string
+	for _, id := range o.progs {
+		if p, err := ebpf.NewProgramFromID(id); err == nil {
+			p.Close()
+			left = append(left, fmt.Sprintf("program %d", id))
+		}
+	}
+	for _, id := range o.maps {
+		if m, err := ebpf.NewMapFromID(id); err == nil {
+			m.Close()
+			left = append(left, fmt.Sprintf("map %d", id))
+		}
+	}
+	return left
 }
 
 // rmdirCgroup removes the cgroup as a harness does: kill what is left in
@@ -326,24 +400,35 @@ func rmdirCgroup(t *testing.T, p string) {
 	}
 }
 
-// runPinDir waits for the cgroup of the run with confine's pid in dir and
-// its device link pin, and returns the run's pin directory.
-func runPinDir(t *testing.T, dir string, pid int) string {
+// runPinDir waits for the cgroup of the run with confine's pid in dir,
+// its device link pin and the pins named more, and returns the run's pin
+// directory.
+func runPinDir(t *testing.T, dir string, pid int, more ...string) string {
 	t.Helper()
 	for range 200 {
 		if cg, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("confine-%d-*", pid))); len(cg) == 1 {
 			var st unix.Stat_t
 			if unix.Stat(cg[0], &st) == nil {
 				pins := filepath.Join("/sys/fs/bpf/confine", fmt.Sprintf("cg-%d", st.Ino))
-				if _, err := os.Stat(filepath.Join(pins, "devices")); err == nil {
+				if allPinned(pins, append([]string{"devices"}, more...)) {
 					return pins
 				}
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("no cgroup with a device link pin for run %d in %s", pid, dir)
+	t.Fatalf("no cgroup with pins devices %v for run %d in %s", more, pid, dir)
 	return ""
+}
+
+// allPinned reports whether dir holds every one of names.
+func allPinned(dir string, names []string) bool {
+	for _, n := range names {
+		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // gcLines returns the paths of gc's output lines starting with prefix

@@ -70,9 +70,9 @@ const gcUsage = `Usage: confine gc [--cgroup-parent PATH]
 Remove the cgroups (and their pinned BPF programs) left by confine runs
 whose confine process is gone, e.g. killed with SIGKILL. A live run's
 cgroup is never touched (it is locked while confine runs). Then remove
-the device-program pins of every cgroup that no longer exists (removed
-by something other than confine, e.g. a harness's rmdir), wherever its
-parent was.
+the pinned BPF objects (bandwidth limiter, device program) of every
+cgroup that no longer exists (removed by something other than confine,
+e.g. a harness's rmdir), wherever its parent was.
 `
 
 // gcCommand implements `confine gc`.
@@ -105,7 +105,7 @@ func gcCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "removed %s\n", p)
 	}
 	// After gc: a run it removed has already released its pins properly.
-	unpinned, serr := cgroup.SweepDevicePins()
+	unpinned, serr := cgroup.SweepPins()
 	for _, p := range unpinned {
 		fmt.Fprintf(stdout, "unpinned %s\n", p)
 	}

@@ -19,6 +19,14 @@
 // without pins (e.g. legacy BPF_PROG_ATTACH) or report the error. This
 // package never mounts anything.
 //
+// A cgroup removed without its features' cleanup (its manager was killed,
+// then something else removed the directory) leaves its pin directory
+// behind. GoneIDs finds such directories by asking the kernel whether each
+// id still names a cgroup (CgroupGone: open_by_handle_at on the cgroup2
+// filesystem, which needs CAP_DAC_READ_SEARCH), and each feature then
+// sweeps its own pins there. It never reports a live cgroup, also while
+// one is being created (see gone.go for why, without a lock).
+//
 // Do not use it for objects that must outlive the cgroup: the id is only
 // unique while the cgroup exists, so unpin before removing the cgroup.
 package bpfpin

@@ -274,6 +274,24 @@ func (l *Limiter) Remove() error {
 	return errors.Join(err, l.Close())
 }
 
+// RemovePinned removes the limiter pinned in pinDir, also one pinned only
+// in part (an Attach that failed halfway, an unpin interrupted): every
+// name in PinNames is unpinned, and the links, programs and maps nothing
+// else holds are freed. When the whole set is there it is opened first,
+// so the last references go with the fds Remove closes after the pins and
+// the kernel frees the links and programs before RemovePinned returns
+// (objects dropped with their pin alone are freed later, from a work
+// queue). It does not need the cgroup, which may be gone. Missing pins are
+// not an error; pinDir itself stays.
+func RemovePinned(pinDir string) error {
+	var errs []error
+	if l, err := Open(pinDir); err == nil {
+		errs = append(errs, l.Remove())
+	}
+	l := &Limiter{pinDir: pinDir}
+	return errors.Join(append(errs, l.unpin())...)
+}
+
 func (l *Limiter) unpin() error {
 	var errs []error
 	for _, name := range PinNames {

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/confinelab/confine/internal/bpfpin"
 )
 
 // Attach makes prog the only device program of the cgroup directory at
@@ -17,7 +19,7 @@ import (
 // exactly one). Afterwards every other device program on the cgroup is
 // detached, so repeated updates never pile up.
 func Attach(cgroupPath string, prog *ebpf.Program, pinPath string) error {
-	cg, err := openCgroup(cgroupPath)
+	cg, err := bpfpin.OpenCgroup(cgroupPath)
 	if err != nil {
 		return err
 	}
@@ -58,7 +60,7 @@ func Detach(cgroupPath, pinPath string) error {
 			return fmt.Errorf("unpinning device link: %w", err)
 		}
 	}
-	cg, err := openCgroup(cgroupPath)
+	cg, err := bpfpin.OpenCgroup(cgroupPath)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -66,7 +68,7 @@ func Detach(cgroupPath, pinPath string) error {
 		return err
 	}
 	defer cg.Close()
-	if ok, err := onCgroup2(cg); err != nil || !ok {
+	if ok, err := bpfpin.OnCgroup2(cg); err != nil || !ok {
 		return err
 	}
 	return detachAll(cg, 0)
@@ -74,7 +76,7 @@ func Detach(cgroupPath, pinPath string) error {
 
 // Attached lists the ids of the device programs attached to the cgroup.
 func Attached(cgroupPath string) ([]ebpf.ProgramID, error) {
-	cg, err := openCgroup(cgroupPath)
+	cg, err := bpfpin.OpenCgroup(cgroupPath)
 	if err != nil {
 		return nil, err
 	}
@@ -88,14 +90,6 @@ func Attached(cgroupPath string) ([]ebpf.ProgramID, error) {
 		ids = append(ids, p.ID)
 	}
 	return ids, nil
-}
-
-func openCgroup(path string) (*os.File, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	return os.NewFile(uintptr(fd), path), nil
 }
 
 func attachLink(cg *os.File, prog *ebpf.Program, pinPath string) error {

@@ -94,13 +94,3 @@ func onlyAttached(cg *os.File, keep ebpf.ProgramID) (bool, error) {
 	}
 	return true, nil
 }
-
-// onCgroup2 reports whether the open directory is on a cgroup2
-// filesystem; nothing can be attached to any other directory.
-func onCgroup2(dir *os.File) (bool, error) {
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(int(dir.Fd()), &st); err != nil {
-		return false, fmt.Errorf("statfs cgroup: %w", err)
-	}
-	return st.Type == unix.CGROUP2_SUPER_MAGIC, nil
-}

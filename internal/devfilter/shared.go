@@ -83,7 +83,7 @@ func AttachShared(fs bpfpin.FS, cgroupPath string, cgID uint64, code *Code, link
 	if err != nil {
 		return err
 	}
-	cg, err := openCgroup(cgroupPath)
+	cg, err := bpfpin.OpenCgroup(cgroupPath)
 	if err != nil {
 		return err
 	}
@@ -230,7 +230,7 @@ func DetachShared(fs bpfpin.FS, cgroupPath string, cgID uint64, linkName string)
 // was removed already, for resolving cgroup ids; nil when neither opens.
 func openCgroupFS(path string) *os.File {
 	for _, p := range []string{path, filepath.Dir(path)} {
-		if f, err := openCgroup(p); err == nil {
+		if f, err := bpfpin.OpenCgroup(p); err == nil {
 			return f
 		}
 	}

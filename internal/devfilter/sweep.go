@@ -1,13 +1,10 @@
 package devfilter
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -23,48 +20,18 @@ import (
 // when its last user went.
 //
 // Stale means the cgroup is gone, which the sweep asks the kernel by id
-// (cgroupGone). The link's cgroup id (BPF_OBJ_GET_INFO_BY_FD) is not the
-// test: it is also 0 for a live cgroup whose link someone detached, and it
-// stays set after rmdir while the dying cgroup is held (by a socket
-// created in it, say) until the kernel releases it.
+// (bpfpin.CgroupGone). The link's cgroup id (BPF_OBJ_GET_INFO_BY_FD) is
+// not the test: it is also 0 for a live cgroup whose link someone
+// detached, and it stays set after rmdir while the dying cgroup is held
+// (by a socket created in it, say) until the kernel releases it.
 //
 // Concurrency, without a lock (as the rest of this file): a sweep removes
-// only pins named after an id that no longer resolves, and
-//   - a name cg-<id> is made only after its cgroup was opened, that is
-//     after mkdir activated it; so a name the sweep has read belongs to a
-//     cgroup that was activated before the sweep asks, and a failure to
-//     resolve it then means the cgroup was removed, not that it is still
-//     being created (an unactivated cgroup does not resolve either);
-//   - a removed cgroup never resolves again and its id is not reused, so
-//     once gone, every pin with its name is stale for good, whatever
-//     happens between the check and the unlink; the one process that
-//     may still touch them, the cgroup's own manager releasing it late,
-//     removes the same pins and tolerates their absence;
-//   - the program is unpinned exactly as Release does (dropIfUnused), so
-//     a sweep racing a new user has the outcome documented there.
-
-// fileIDKernfs is FILEID_KERNFS (include/linux/exportfs.h): the handle
-// type of cgroup2 files, whose 8 bytes are the kernfs node id, which is
-// the cgroup id.
-const fileIDKernfs = 0xfe
-
-// cgroupGone reports whether the cgroup with the given id was removed;
-// mnt is an open directory on the cgroup2 filesystem. open_by_handle_at
-// finds a cgroup by id while it is active and fails with ESTALE once it
-// was removed (checked on Linux 6.18 by TestKernelStaleSignals). Any other
-// failure (EPERM without CAP_DAC_READ_SEARCH, a filesystem without file
-// handles) cannot tell and reports false: a sweep never guesses. On 32-bit
-// hosts the id lacks the generation and a reused number resolves: kept too.
-func cgroupGone(mnt int, id uint64) bool {
-	var b [8]byte
-	binary.NativeEndian.PutUint64(b[:], id)
-	fd, err := unix.OpenByHandleAt(mnt, unix.NewFileHandle(fileIDKernfs, b[:]), unix.O_PATH|unix.O_CLOEXEC)
-	if err == nil {
-		unix.Close(fd)
-		return false
-	}
-	return errors.Is(err, unix.ESTALE)
-}
+// only pins named after an id that no longer resolves, which is safe for
+// the reasons bpfpin gives (gone.go): a name cg-<id>, here a user entry
+// too, is made only after AttachShared opened its cgroup, and a gone id
+// stays gone. The program is unpinned exactly as Release does
+// (dropIfUnused), so a sweep racing a new user has the outcome documented
+// there.
 
 // sweeper removes the device pins of removed cgroups from fs.
 type sweeper struct {
@@ -77,11 +44,9 @@ type sweeper struct {
 }
 
 // newSweeper returns a sweeper resolving ids through dir, or nil when dir
-// is not on a cgroup2 filesystem: any other filesystem (cgroup v1 and
-// sysfs are kernfs too, with ids of their own) could fail every handle
-// with ESTALE and make every cgroup look gone.
+// is not on a cgroup2 filesystem (see bpfpin.CgroupGone).
 func newSweeper(fs bpfpin.FS, dir *os.File, linkName string) (*sweeper, error) {
-	if ok, err := onCgroup2(dir); err != nil || !ok {
+	if ok, err := bpfpin.OnCgroup2(dir); err != nil || !ok {
 		return nil, err
 	}
 	return &sweeper{fs: fs, mnt: int(dir.Fd()), linkName: linkName}, nil
@@ -96,36 +61,26 @@ func newSweeper(fs bpfpin.FS, dir *os.File, linkName string) (*sweeper, error) {
 // deleted concurrently. It returns the ids of the cgroups it cleaned up;
 // a missing pin tree has nothing to sweep.
 func Sweep(fs bpfpin.FS, cgroupRoot, linkName string) ([]uint64, error) {
-	cg, err := openCgroup(cgroupRoot)
+	cg, err := bpfpin.OpenCgroup(cgroupRoot)
 	if err != nil {
 		return nil, err
 	}
 	defer cg.Close()
-	s, err := newSweeper(fs, cg, linkName)
+	gone, err := fs.GoneIDs(cg)
 	if err != nil {
 		return nil, err
 	}
-	if s == nil {
-		return nil, fmt.Errorf("sweeping device pins: %s is not on a cgroup2 filesystem", cgroupRoot)
-	}
-	ents, err := os.ReadDir(fs.Root())
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("listing pin directories: %w", err)
-	}
+	s := &sweeper{fs: fs, mnt: int(cg.Fd()), linkName: linkName}
 	var errs []error
-	for _, e := range ents {
-		name := e.Name()
-		if id, ok := userID(name); ok && e.IsDir() {
-			if !s.done(id) && cgroupGone(s.mnt, id) {
-				errs = append(errs, s.releaseGone(id, ""))
-			}
-		} else if strings.HasPrefix(name, sharedPrefix) && e.IsDir() {
-			dir := filepath.Join(fs.Root(), name)
-			errs = append(errs, s.sweepProgram(dir), dropIfUnused(dir))
-		}
+	for _, id := range gone {
+		errs = append(errs, s.releaseGone(id, ""))
+	}
+	progs, err := filepath.Glob(filepath.Join(fs.Root(), sharedPrefix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	for _, dir := range progs {
+		errs = append(errs, s.sweepProgram(dir), dropIfUnused(dir))
 	}
 	return s.swept, errors.Join(errs...)
 }
@@ -142,7 +97,7 @@ func (s *sweeper) sweepProgram(dir string) error {
 	}
 	var errs []error
 	for _, u := range users {
-		if id, ok := userID(u.Name()); ok && !s.done(id) && cgroupGone(s.mnt, id) {
+		if id, ok := bpfpin.ParseDirName(u.Name()); ok && !s.done(id) && bpfpin.CgroupGone(s.mnt, id) {
 			errs = append(errs, s.releaseGone(id, dir))
 		}
 	}
@@ -182,13 +137,3 @@ func (s *sweeper) releaseGone(id uint64, found string) error {
 
 // done reports whether id was swept already.
 func (s *sweeper) done(id uint64) bool { return s.seen[id] }
-
-// userID parses a user's name, cg-<id>.
-func userID(name string) (uint64, bool) {
-	digits, ok := strings.CutPrefix(name, "cg-")
-	if !ok {
-		return 0, false
-	}
-	id, err := strconv.ParseUint(digits, 10, 64)
-	return id, err == nil && id != 0
-}

@@ -1,15 +1,12 @@
 package devfilter
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -146,31 +143,20 @@ func encode(t *testing.T) *Code {
 	return code
 }
 
-// TestKernelStaleSignals checks what the sweep relies on, and what it
-// does not, on this kernel: open_by_handle_at finds a cgroup by its id
-// (the handle name_to_handle_at gives is FILEID_KERNFS with the id) and
-// fails with ESTALE once it was removed; a link's cgroup id, the other
-// sign of a gone cgroup, turns 0 some time after the rmdir.
+// TestKernelStaleSignals checks the signals of a gone cgroup on this
+// kernel: it reads as gone (bpfpin.CgroupGone, whose own test checks the
+// kernel's handles) as soon as it was removed, and a link's cgroup id, the
+// sign the sweep does not rely on, turns 0 only some time after the rmdir.
 func TestKernelStaleSignals(t *testing.T) {
 	fs := privateFS(t)
 	testutil.CheckLeaks(t)
 	u := attachUser(t, fs, encode(t))
-	mnt, err := openCgroup(testutil.RequireUnified(t))
+	mnt, err := bpfpin.OpenCgroup(testutil.RequireUnified(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mnt.Close()
-
-	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, u.path, 0)
-	if err != nil {
-		t.Fatalf("name_to_handle_at %s: %v", u.path, err)
-	}
-	var want [8]byte
-	binary.NativeEndian.PutUint64(want[:], u.id)
-	if h.Type() != fileIDKernfs || !slices.Equal(h.Bytes(), want[:]) {
-		t.Fatalf("kernel's handle: type %#x %x, want %#x %x", h.Type(), h.Bytes(), fileIDKernfs, want)
-	}
-	if cgroupGone(int(mnt.Fd()), u.id) {
+	if bpfpin.CgroupGone(int(mnt.Fd()), u.id) {
 		t.Fatal("a live cgroup reads as gone")
 	}
 	l, err := link.LoadPinnedLink(filepath.Join(fs.DirForID(u.id), testLink), nil)
@@ -190,11 +176,7 @@ func TestKernelStaleSignals(t *testing.T) {
 	}
 
 	abandon(t, u)
-	_, err = unix.OpenByHandleAt(int(mnt.Fd()), unix.NewFileHandle(fileIDKernfs, want[:]), unix.O_PATH|unix.O_CLOEXEC)
-	if !errors.Is(err, unix.ESTALE) {
-		t.Fatalf("open_by_handle_at of a removed cgroup: %v, want ESTALE", err)
-	}
-	if !cgroupGone(int(mnt.Fd()), u.id) {
+	if !bpfpin.CgroupGone(int(mnt.Fd()), u.id) {
 		t.Fatal("a removed cgroup does not read as gone")
 	}
 	// The kernel releases the cgroup's BPF state from a work item.
@@ -241,21 +223,6 @@ func TestSweepOnRelease(t *testing.T) {
 	wantUnloaded(t, a.prog)
 }
 
-func init() { testutil.RegisterHelper("socket", helperSocket) }
-
-// helperSocket opens a UDP socket, prints its fd and waits for stdin to
-// close.
-func helperSocket([]string) int {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	fmt.Println(fd)
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	return 0
-}
-
 // A removed cgroup that a socket made in it still holds is dying: the
 // kernel keeps its link attached (cgroup id set) until the socket goes,
 // but it no longer resolves by id, and a sweep frees its pins and program
@@ -264,7 +231,7 @@ func TestSweepDyingCgroup(t *testing.T) {
 	fs := privateFS(t)
 	testutil.CheckLeaks(t)
 	u := attachUser(t, fs, encode(t))
-	sock := socketFrom(t, u.path)
+	sock := testutil.SocketFrom(t, u.path)
 	defer unix.Close(sock)
 	abandon(t, u)
 	l, err := link.LoadPinnedLink(filepath.Join(fs.DirForID(u.id), testLink), nil)
@@ -283,46 +250,6 @@ func TestSweepDyingCgroup(t *testing.T) {
 	}
 	wantNames(t, fs.Root())
 	wantUnloaded(t, u.prog)
-}
-
-// socketFrom returns a socket created by a process in the cgroup at cg,
-// which has exited since (pidfd_getfd, Linux 5.6).
-func socketFrom(t *testing.T, cg string) int {
-	t.Helper()
-	cgfd, err := unix.Open(cg, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(cgfd)
-	cmd := testutil.HelperCommand(t, "socket")
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: cgfd}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer in.Close()
-	var fd int
-	if _, err := fmt.Fscan(out, &fd); err != nil {
-		t.Fatalf("reading the helper's socket fd: %v", err)
-	}
-	pidfd, err := unix.PidfdOpen(cmd.Process.Pid, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(pidfd)
-	sock, err := unix.PidfdGetfd(pidfd, fd, 0)
-	if err != nil {
-		testutil.Skip(t, "pidfd_getfd: %v", err)
-	}
-	return sock
 }
 
 // Sweep, as `confine gc` runs it, cleans the whole pin tree of removed
@@ -407,25 +334,4 @@ func TestSweepKeepsLiveUsers(t *testing.T) {
 	detachUser(t, fs, live)
 	wantNames(t, fs.Root())
 	wantUnloaded(t, live.prog)
-}
-
-// BenchmarkCgroupGone is the cost a sweep adds per user of a program on
-// every AttachShared and DetachShared of it.
-func BenchmarkCgroupGone(b *testing.B) {
-	testutil.RequireRoot(b)
-	cg := testutil.TempCgroup(b)
-	id, err := bpfpin.CgroupID(cg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	mnt, err := openCgroup(testutil.RequireUnified(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer mnt.Close()
-	for b.Loop() {
-		if cgroupGone(int(mnt.Fd()), id) {
-			b.Fatal("live cgroup reads as gone")
-		}
-	}
 }
