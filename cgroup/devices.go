@@ -2,8 +2,11 @@ package cgroup
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal"
 	"github.com/confinelab/confine/internal/bpfpin"
@@ -201,7 +204,13 @@ func (c *Cgroup) applyDevices(rules []DeviceRule) error {
 	if err != nil {
 		return err
 	}
-	if err := devfilter.AttachShared(bpfpin.Default, c.path, id, code, devicesPin); err != nil {
+	target, release, err := c.attachTarget()
+	if err != nil {
+		_ = bpfpin.RemovePinDir(dir)
+		return err
+	}
+	defer release()
+	if err := devfilter.AttachShared(bpfpin.Default, target, id, code, devicesPin); err != nil {
 		_ = bpfpin.RemovePinDir(dir) // only if we left it empty
 		return err
 	}
@@ -222,6 +231,23 @@ func (c *Cgroup) attachUnpinned(rules []DeviceRule) error {
 // pinID is the cgroup id naming its pin directory, taken from the open
 // directory fd so that it is still known after the directory was removed.
 // It takes c's lock (through FD): never call it with the lock held.
+// attachTarget is the path an attach opens the cgroup by: the cgroup's
+// open fd, through a duplicate's /proc/self/fd entry (closed by release),
+// so that a program lands on the cgroup pinID named its pins after even
+// if someone removed the path and made it anew in between; c.path when c
+// holds no fd.
+func (c *Cgroup) attachTarget() (path string, release func(), err error) {
+	fd := c.FD()
+	if fd < 0 {
+		return c.path, func() {}, nil
+	}
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, &os.PathError{Op: "duplicating the fd of", Path: c.path, Err: err}
+	}
+	return "/proc/self/fd/" + strconv.Itoa(dup), func() { unix.Close(dup) }, nil
+}
+
 func (c *Cgroup) pinID() (uint64, error) {
 	if fd := c.FD(); fd >= 0 {
 		return bpfpin.CgroupIDFromFD(fd)

@@ -146,7 +146,13 @@ func (c *Cgroup) applyNetwork(n *Network) error {
 	if _, err := networkFS.EnsureDirForID(id); err != nil {
 		return err
 	}
-	l, err = bwprog.Attach(c.path, dir, cfg)
+	target, release, err := c.attachTarget()
+	if err != nil {
+		_ = networkFS.RemovePinDir(dir)
+		return err
+	}
+	defer release()
+	l, err = bwprog.Attach(target, dir, cfg)
 	if err != nil {
 		_ = networkFS.RemovePinDir(dir) // only if we left it empty
 		return err
