@@ -26,11 +26,9 @@ import (
 
 var bwCgroups = flag.Int("bw.cgroups", 1000, "limited cgroups BenchmarkNetworkScale creates")
 
-// limiterObjects are the kernel ids of one cgroup's limiter.
-type limiterObjects struct {
-	progs []ebpf.ProgramID // egress, ingress, pacing
-	maps  []ebpf.MapID
-}
+// limiterObjects are the kernel ids of one cgroup's limiter: its egress,
+// ingress and pacing programs, in that order, and their maps.
+type limiterObjects = testutil.BPFObjects
 
 func limiterObjectsOf(t testing.TB, c *Cgroup) limiterObjects {
 	t.Helper()
@@ -38,26 +36,14 @@ func limiterObjectsOf(t testing.TB, c *Cgroup) limiterObjects {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids := limiterIDs(t, dir)
-	o := limiterObjects{progs: append(ids[:], pacingID(t, dir))}
-	p, err := ebpf.NewProgramFromID(o.progs[bwprog.Egress])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	info, err := p.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.maps, _ = info.MapIDs()
-	return o
+	return testutil.LimiterObjects(t, dir)
 }
 
 // memlock is the kernel's memory accounting (fdinfo memlock) of a
 // limiter's programs and maps, in bytes.
-func (o limiterObjects) memlock(t testing.TB) (progs, maps uint64) {
+func memlock(t testing.TB, o limiterObjects) (progs, maps uint64) {
 	t.Helper()
-	for _, id := range o.progs {
+	for _, id := range o.Progs {
 		p, err := ebpf.NewProgramFromID(id)
 		if err != nil {
 			t.Fatal(err)
@@ -70,7 +56,7 @@ func (o limiterObjects) memlock(t testing.TB) (progs, maps uint64) {
 		n, _ := info.Memlock()
 		progs += n
 	}
-	for _, id := range o.maps {
+	for _, id := range o.Maps {
 		m, err := ebpf.NewMapFromID(id)
 		if err != nil {
 			t.Fatal(err)
@@ -84,24 +70,6 @@ func (o limiterObjects) memlock(t testing.TB) (progs, maps uint64) {
 		maps += n
 	}
 	return progs, maps
-}
-
-// left lists the objects of o that the kernel still knows.
-func (o limiterObjects) left() []string {
-	var left []string
-	for _, id := range o.progs {
-		if p, err := ebpf.NewProgramFromID(id); err == nil {
-			p.Close()
-			left = append(left, fmt.Sprintf("program %d", id))
-		}
-	}
-	for _, id := range o.maps {
-		if m, err := ebpf.NewMapFromID(id); err == nil {
-			m.Close()
-			left = append(left, fmt.Sprintf("map %d", id))
-		}
-	}
-	return left
 }
 
 // manyLimited creates n cgroups below a temporary parent, each with
@@ -149,7 +117,7 @@ func deleteAll(t testing.TB, mnt string, cgs []*Cgroup, objs []limiterObjects) t
 	// reference goes: give them a moment.
 	deadline := time.Now().Add(5 * time.Second)
 	for _, o := range objs {
-		for left := o.left(); len(left) > 0; left = o.left() {
+		for left := o.Left(); len(left) > 0; left = o.Left() {
 			if time.Now().After(deadline) {
 				t.Fatalf("after Delete the kernel still has %v", left)
 			}
@@ -170,7 +138,7 @@ func TestNetworkManyCgroups(t *testing.T) {
 	seen := map[ebpf.ProgramID]bool{}
 	for i, c := range cgs {
 		objs[i] = limiterObjectsOf(t, c)
-		for _, id := range objs[i].progs {
+		for _, id := range objs[i].Progs {
 			if seen[id] {
 				t.Fatalf("cgroup %d shares program %d with another cgroup", i, id)
 			}
@@ -232,7 +200,7 @@ func BenchmarkNetworkScale(b *testing.B) {
 	}
 	emptyOne := roundRobinNs(b, slices.Repeat(empties[:1], n))
 	emptyRR := roundRobinNs(b, empties)
-	pm, mm := objs[n-1].memlock(b)
+	pm, mm := memlock(b, objs[n-1])
 	for _, p := range append(progs, first) { // they hold the programs
 		p.Close()
 	}
@@ -267,7 +235,7 @@ func emptySKB(t testing.TB) *ebpf.Program {
 
 func openEgress(t testing.TB, o limiterObjects) *ebpf.Program {
 	t.Helper()
-	p, err := ebpf.NewProgramFromID(o.progs[bwprog.Egress])
+	p, err := ebpf.NewProgramFromID(o.Progs[bwprog.Egress])
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ import (
 // programs release their maps from a work item.
 func wantFreed(t *testing.T, o limiterObjects) {
 	t.Helper()
-	for _, id := range o.progs {
+	for _, id := range o.Progs {
 		if p, err := ebpf.NewProgramFromID(id); err == nil {
 			p.Close()
 			t.Errorf("program %d still loaded", id)
@@ -38,11 +38,11 @@ func wantFreed(t *testing.T, o limiterObjects) {
 // waitFreed fails the test unless the kernel frees all of o within 5 s.
 func waitFreed(t *testing.T, o limiterObjects) {
 	t.Helper()
-	if len(o.maps) < 4 { // config, state, counters, flows
-		t.Fatalf("limiter maps %v, want at least 4: the test would prove little", o.maps)
+	if len(o.Maps) < 4 { // config, state, counters, flows
+		t.Fatalf("limiter maps %v, want at least 4: the test would prove little", o.Maps)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for left := o.left(); len(left) > 0; left = o.left() {
+	for left := o.Left(); len(left) > 0; left = o.Left() {
 		if time.Now().After(deadline) {
 			t.Fatalf("5 s after the sweep the kernel still has %v", left)
 		}
@@ -103,14 +103,7 @@ func TestSweepPinsNetwork(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(goneDir, bwprog.PinEgress)); err != nil {
 		t.Fatalf("pins gone before the sweep (test proves nothing): %v", err)
 	}
-	dirs, err := sweepPins(fs, fs, root)
-	if err != nil || !slices.Equal(dirs, []string{goneDir}) {
-		t.Fatalf("sweepPins = %v, %v; want [%s]", dirs, err, goneDir)
-	}
-	if _, err := os.Stat(goneDir); !errors.Is(err, os.ErrNotExist) {
-		left, _ := os.ReadDir(goneDir)
-		t.Fatalf("removed cgroup's pin directory left: %v %v", left, err)
-	}
+	sweepsOnly(t, fs, root, goneDir)
 	wantFreed(t, objs)
 	wantLimited(t, live)
 	if dirs, err := sweepPins(fs, fs, root); err != nil || len(dirs) != 0 {
@@ -126,6 +119,19 @@ func TestSweepPinsNetwork(t *testing.T) {
 	}
 	if _, err := sweepPins(fs, fs, t.TempDir()); err == nil {
 		t.Fatal("sweepPins resolving ids off cgroup2: want an error")
+	}
+}
+
+// sweepsOnly sweeps fs (ids resolved below root) and fails the test
+// unless it cleaned up the pin directory dir, and it alone.
+func sweepsOnly(t *testing.T, fs bpfpin.FS, root, dir string) {
+	t.Helper()
+	if dirs, err := sweepPins(fs, fs, root); err != nil || !slices.Equal(dirs, []string{dir}) {
+		t.Fatalf("sweepPins = %v, %v; want [%s]", dirs, err, dir)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		left, _ := os.ReadDir(dir)
+		t.Fatalf("removed cgroup's pin directory left: %v %v", left, err)
 	}
 }
 
@@ -163,12 +169,7 @@ func TestSweepPinsDyingNetwork(t *testing.T) {
 	if err != nil || info.Cgroup() == nil || info.Cgroup().CgroupId != id {
 		t.Fatalf("egress link of a dying cgroup: %+v, %v; want still attached to %d", info.Cgroup(), err, id)
 	}
-	if dirs, err := sweepPins(fs, fs, testutil.RequireUnified(t)); err != nil || !slices.Equal(dirs, []string{dir}) {
-		t.Fatalf("sweepPins = %v, %v; want [%s]", dirs, err, dir)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("pin directory left: %v", err)
-	}
+	sweepsOnly(t, fs, testutil.RequireUnified(t), dir)
 	wantFreed(t, objs)
 }
 
@@ -193,12 +194,7 @@ func TestSweepPinsPartialNetwork(t *testing.T) {
 	if err := unix.Rmdir(gone.path); err != nil {
 		t.Fatal(err)
 	}
-	if dirs, err := sweepPins(fs, fs, testutil.RequireUnified(t)); err != nil || !slices.Equal(dirs, []string{dir}) {
-		t.Fatalf("sweepPins = %v, %v; want [%s]", dirs, err, dir)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("pin directory left: %v", err)
-	}
+	sweepsOnly(t, fs, testutil.RequireUnified(t), dir)
 	// Freed later (pins dropped without an fd go from a work item), but
 	// freed.
 	waitFreed(t, objs)

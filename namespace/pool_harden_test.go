@@ -728,7 +728,7 @@ func TestPoolHardenNilStdioNotHostDevNull(t *testing.T) {
 	if err := unix.Stat("/dev/null", &before); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { restoreHostNode(t, "/dev/null", &before) })
+	t.Cleanup(func() { testutil.RestoreNode(t, "/dev/null", &before) })
 	r := defaultRoot(t)
 	hp := hardenedPool(t, 1, r, "")
 	// Copies of stdin and stderr as fds 3 and 4: the probes' own stderr
@@ -773,19 +773,6 @@ func checkHostNode(t *testing.T, p string, before *unix.Stat_t) {
 		t.Errorf("host %s changed: mode %#o uid %d gid %d mtime %v, was %#o %d %d %v", p,
 			now.Mode, now.Uid, now.Gid, now.Mtim, before.Mode, before.Uid, before.Gid, before.Mtim)
 	}
-}
-
-// restoreHostNode puts the host's node p back as it was in st should a
-// test have changed it (on code without the hardening).
-func restoreHostNode(t *testing.T, p string, st *unix.Stat_t) {
-	var now unix.Stat_t
-	if unix.Stat(p, &now) != nil || (now.Mode == st.Mode && now.Uid == st.Uid && now.Gid == st.Gid && now.Mtim == st.Mtim) {
-		return
-	}
-	_ = unix.Chmod(p, st.Mode&0o7777)
-	_ = unix.Chown(p, int(st.Uid), int(st.Gid))
-	_ = unix.UtimesNano(p, []unix.Timespec{st.Atim, st.Mtim})
-	t.Logf("restored the host's %s", p)
 }
 
 // What shaped a pooled init (its cgroup, the namespaces it joined, its

@@ -197,7 +197,7 @@ func TestRunDevNodesHostUnchanged(t *testing.T) {
 			t.Fatal(err)
 		}
 		before[n] = st
-		t.Cleanup(func() { restoreNode(t, n, &st) })
+		t.Cleanup(func() { testutil.RestoreNode(t, n, &st) })
 	}
 	script := `for f in /dev/null /dev/kmsg /proc/kcore; do
   chmod 1666 $f; echo "$f chmod $?"; chown 65534:65534 $f; echo "$f chown $?"; touch -d 2001-01-01 $f; echo "$f touch $?"
@@ -218,17 +218,6 @@ done; echo x > /dev/null && echo io=ok`
 			t.Errorf("host %s changed: mode %#o uid %d gid %d mtime %v (was %#o %d %d %v)", n, st.Mode, st.Uid, st.Gid, st.Mtim, b.Mode, b.Uid, b.Gid, b.Mtim)
 		}
 	}
-}
-
-func restoreNode(t *testing.T, p string, st *unix.Stat_t) {
-	var now unix.Stat_t
-	if unix.Stat(p, &now) != nil || (now.Mode == st.Mode && now.Uid == st.Uid && now.Gid == st.Gid && now.Mtim == st.Mtim) {
-		return
-	}
-	_ = unix.Chmod(p, st.Mode&0o7777)
-	_ = unix.Chown(p, int(st.Uid), int(st.Gid))
-	_ = unix.UtimesNano(p, []unix.Timespec{st.Atim, st.Mtim})
-	t.Logf("restored the host's %s", p)
 }
 
 // Route 7: /etc/passwd a symlink to /dev/zero with -u nobody: refused at

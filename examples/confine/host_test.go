@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/cgroup"
@@ -315,7 +314,7 @@ func TestGCRemovedCgroupPins(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for left := objs.left(); len(left) > 0; left = objs.left() {
+	for left := objs.Left(); len(left) > 0; left = objs.Left() {
 		if time.Now().After(deadline) {
 			t.Fatalf("5 s after gc the kernel still has the removed run's %v", left)
 		}
@@ -323,65 +322,15 @@ func TestGCRemovedCgroupPins(t *testing.T) {
 	}
 }
 
-// bpfObjects are kernel ids of programs and maps.
-type bpfObjects struct {
-	progs []ebpf.ProgramID
-	maps  []ebpf.MapID
-}
-
 // pinnedObjects returns the programs of the limiter pinned in dir and the
 // maps they use.
-func pinnedObjects(t *testing.T, dir string) bpfObjects {
+func pinnedObjects(t *testing.T, dir string) testutil.BPFObjects {
 	t.Helper()
-	l, err := bwprog.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ids, err := l.ProgramIDs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pace, err := l.PacingID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o bpfObjects
-	for _, id := range []ebpf.ProgramID{ids[0], ids[1], pace} {
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := p.Info()
-		p.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		maps, _ := info.MapIDs()
-		o.progs, o.maps = append(o.progs, id), append(o.maps, maps...)
-	}
-	if len(o.maps) < 4 {
-		t.Fatalf("limiter maps %v: want at least config, state, counters and flows", o.maps)
+	o := testutil.LimiterObjects(t, dir)
+	if len(o.Maps) < 4 {
+		t.Fatalf("limiter maps %v: want at least config, state, counters and flows", o.Maps)
 	}
 	return o
-}
-
-// left lists the objects of o the kernel still has.
-func (o bpfObjects) left() []string {
-	var left []string
-	for _, id := range o.progs {
-		if p, err := ebpf.NewProgramFromID(id); err == nil {
-			p.Close()
-			left = append(left, fmt.Sprintf("program %d", id))
-		}
-	}
-	for _, id := range o.maps {
-		if m, err := ebpf.NewMapFromID(id); err == nil {
-			m.Close()
-			left = append(left, fmt.Sprintf("map %d", id))
-		}
-	}
-	return left
 }
 
 // rmdirCgroup removes the cgroup as a harness does: kill what is left in

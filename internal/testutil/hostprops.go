@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/confinelab/confine/internal/rawsys"
 )
 
@@ -127,4 +129,18 @@ func RequireCapability(t testing.TB, capNr int, provenBy string) {
 func firstLine(b []byte) string {
 	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 	return s
+}
+
+// RestoreNode puts the host's file p back as it was in st (mode, owner,
+// times), should a test's attack on it have gone through: a check that
+// fails must not leave the host changed for the tests that follow.
+func RestoreNode(t testing.TB, p string, st *unix.Stat_t) {
+	var now unix.Stat_t
+	if unix.Stat(p, &now) != nil || (now.Mode == st.Mode && now.Uid == st.Uid && now.Gid == st.Gid && now.Mtim == st.Mtim) {
+		return
+	}
+	_ = unix.Chmod(p, st.Mode&0o7777)
+	_ = unix.Chown(p, int(st.Uid), int(st.Gid))
+	_ = unix.UtimesNano(p, []unix.Timespec{st.Atim, st.Mtim})
+	t.Logf("restored the host's %s", p)
 }
