@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -222,48 +223,54 @@ func TestNetworkFlowJoins(t *testing.T) {
 	}
 }
 
-// TestNetworkIngressFlows: 4 downloads into one cgroup limited to
-// 100 Mbit/s on ingress. Pacing cannot reach a remote sender, so here the
-// flows share by the fair-share tails and drops alone: cubic senders read
-// Jain 0.88-0.95 (4 flows) and 0.973 (16), BBR senders 0.77-0.79 (4) and
-// 0.77 (16), with the aggregate at 100.0-101.0%; under CI's load (the
-// race detector's build beside other packages' tests) BBR once read 0.587,
-// its slowest flow at 12% of an equal share. Asserted: the aggregate, no
-// flow starved (each at least 5% of an equal share: Jain alone misses one
-// starving flow beside three equal ones, 0.75), and for cubic Jain >= 0.6.
-// BBR's fairness here is reported, not asserted: it is issue 16's open
-// part.
+// TestNetworkIngressFlows: 4 and 16 downloads into one cgroup limited to
+// 100 Mbit/s on ingress, cubic and BBR senders. Pacing cannot reach a
+// remote sender, so here the flows share by drops alone, and the drops fall
+// on the flows beyond their fair share (see ingressConfig). Asserted: the
+// aggregate within 95-105% of ideal, Jain's index over 10 s >= ingressJain,
+// and no flow below ingressMinShare of an equal share (Jain alone misses one
+// starving flow beside three equal ones, 0.75). Figures: see ingressConfig.
 func TestNetworkIngressFlows(t *testing.T) {
 	testutil.RequireKernel(t, "5.12")
 	useBPFFS(t)
 	b := newBed(t)
-	const rate, n = 100e6, 4
-	for _, cc := range []string{"cubic", "bbr"} {
-		t.Run(cc, func(t *testing.T) {
-			requireCC(t, cc)
-			setListenerCC(t, b.ln, cc) // the senders are the server's sockets
-			c := limitedCgroup(t, &Network{IngressRate: rate})
-			cls := make([]*client, n)
-			for i := range n {
-				cls[i] = b.startClient(t, c.path, 'r', 11.5, 0)
-			}
-			got := make([]float64, n)
-			for i, cl := range cls {
-				got[i] = cl.wait(t).rxGoodput(1500 * time.Millisecond)
-			}
-			agg, j := sum(got)/idealGoodput(rate), jain(got)
-			t.Logf("aggregate %.2f%% of ideal, Jain %.3f, flows %.0f B/s", 100*agg, j, got)
-			if agg < 0.95 || agg > 1.05 {
-				t.Errorf("aggregate %.1f%% of ideal, want 95-105%%", 100*agg)
-			}
-			for i, g := range got {
-				if g < 0.05*idealGoodput(rate)/n {
-					t.Errorf("flow %d starved: %.1f%% of an equal share (flows %.0f B/s)", i, 100*g/(idealGoodput(rate)/n), got)
+	const rate = 100e6
+	for _, n := range []int{4, 16} {
+		for _, cc := range []string{"cubic", "bbr"} {
+			t.Run(fmt.Sprintf("%d-%s", n, cc), func(t *testing.T) {
+				requireCC(t, cc)
+				setListenerCC(t, b.ln, cc) // the senders are the server's sockets
+				c := limitedCgroup(t, &Network{IngressRate: rate})
+				cls := make([]*client, n)
+				for i := range n {
+					cls[i] = b.startClient(t, c.path, 'r', 11.5, 0)
 				}
-			}
-			if cc == "cubic" && j < 0.6 {
-				t.Errorf("Jain's index %.3f, want >= 0.6 (flows %.0f B/s)", j, got)
-			}
-		})
+				got := make([]float64, n)
+				for i, cl := range cls {
+					got[i] = cl.wait(t).rxGoodput(1500 * time.Millisecond)
+				}
+				agg, j := sum(got)/idealGoodput(rate), jain(got)
+				equal := sum(got) / float64(n)
+				low := slices.Min(got) / equal
+				t.Logf("aggregate %.2f%% of ideal, Jain %.4f, slowest flow %.1f%% of an equal share, flows %.0f B/s",
+					100*agg, j, 100*low, got)
+				if agg < 0.95 || agg > 1.05 {
+					t.Errorf("aggregate %.1f%% of ideal, want 95-105%%", 100*agg)
+				}
+				if j < ingressJain {
+					t.Errorf("Jain's index %.3f, want >= %.2f (flows %.0f B/s)", j, ingressJain, got)
+				}
+				if low < ingressMinShare {
+					t.Errorf("slowest flow %.1f%% of an equal share, want >= %.0f%% (flows %.0f B/s)",
+						100*low, 100*ingressMinShare, got)
+				}
+			})
+		}
 	}
 }
+
+// TestNetworkIngressFlows' bounds, for cubic and BBR senders alike.
+const (
+	ingressJain     = 0.95
+	ingressMinShare = 0.5
+)

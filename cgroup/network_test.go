@@ -289,10 +289,17 @@ func TestDirConfig(t *testing.T) {
 		t.Error("rate 0 must mean count only")
 	}
 	// Ingress drops later than egress, by more than a retransmission
-	// timeout (see ingressConfig), and still counts only when unlimited.
-	if in := ingressConfig(100e6, 0); in.DropNs < in.MarkNs+uint64(200*time.Millisecond) ||
-		in.MarkNs != dirConfig(100e6, 0, false).MarkNs || in.Flags != 0 {
-		t.Errorf("ingress thresholds: %+v", in)
+	// timeout (see ingressConfig): the flows within their share at
+	// CeilNs, a lone flow at FairNs; the flows beyond their share drop
+	// from DropNs on, below both. It still counts only when unlimited.
+	for _, rate := range []uint64{10e6, 100e6, 1e9} {
+		in, eg := ingressConfig(rate, 0), dirConfig(rate, 0, false)
+		rto := uint64(200 * time.Millisecond)
+		if in.CeilNs < in.MarkNs+rto || in.FairNs < rto || in.FairNs >= in.CeilNs ||
+			!(in.MarkNs < in.DropNs && in.DropNs < in.FairNs) ||
+			in.MarkNs != eg.MarkNs || in.Flags != 0 || in.PaceRate != 0 {
+			t.Errorf("ingress thresholds at %d bit/s: %+v", rate, in)
+		}
 	}
 	if (ingressConfig(0, 5) != bwprog.Config{}) {
 		t.Error("ingress rate 0 must mean count only")

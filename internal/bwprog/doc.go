@@ -39,7 +39,8 @@
 //     starve the flow, see cgroup's signalSpacing), and always for
 //     non-TCP packets (a UDP sender then sees ENOBUFS, not EPERM).
 //     Userspace chooses the thresholds per direction: on ingress, where a
-//     drop is a real loss, the drop threshold lies further out.
+//     drop is a real loss, the flows within their fair share pass until
+//     the backlog reaches CeilNs, further out (see Fair shares).
 //     Packets of no TCP socket (UDP, ICMP, raw) drop beyond
 //     Config.OtherDropNs, below DropNs: a flood that ignores every signal
 //     then leaves TCP the room above it, so a TCP flow of the same cgroup
@@ -75,6 +76,32 @@
 // compare-and-exchange per epoch and one atomic add per flow and epoch;
 // the tails are per socket, so CPUs do not share them. The EDT mode leaves
 // fairness to the fq qdisc.
+//
+// On ingress the same tails make a per-flow policer, the only fairness a
+// limiter that can only drop can give (no signal reaches a remote sender
+// but a loss, and BBR senders hardly answer even that: a policer dropping
+// by arrival order gives the room to whichever flow arrives when there is
+// some, and four BBR downloads shared with Jain's index 0.59-0.97). A
+// flow's tail, charged at N times the cost of each packet that arrives
+// while the limiter is saturated and never less than now-burst, runs
+// ahead of now by as much time as the flow took beyond 1/N of the rate
+// since it last kept within it: it integrates the flow's excess. So
+// userspace sets a long FairNs on ingress (some 200 ms: a token bucket per
+// flow that deep at its equal share) and a DropNs below it: a packet of a
+// flow more than FairNs ahead drops once the shared backlog passes DropNs,
+// while the packets of every flow within its share pass until the shared
+// backlog reaches CeilNs. The drops fall on the flows that took more than
+// their share, and only while the cgroup as a whole is beyond its rate, so
+// a flow below its share leaves the rest to the others. The flow tail is
+// kept within CeilNs of now, so a flow is never more than CeilNs-FairNs
+// in debt: it passes again soon after it falls back to its share. A lone
+// flow's tail runs with the shared one, so it drops beyond FairNs. An
+// ECN-capable flow still sees marks before drops: on ingress a packet
+// within its share by FairNs but more than MarkNs ahead on its flow's tail
+// is marked like one beyond its share, up to CeilNs. The per-socket
+// records make this exact per flow at no cost beyond the
+// egress side's (no hash map keyed by addresses, no eviction), since on
+// ingress the hook runs with the receiving socket.
 //
 // The virtual queue cannot delay a packet, so on its own it shapes a
 // flow's bursts only by dropping them, and the flow that wins the room

@@ -553,11 +553,32 @@ func virtualQueue(dir Direction, m *maps) asm.Instructions {
 		asm.LoadMem(asm.R1, asm.RFP, fpAhead, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R7, cfgFair, asm.DWord),
 		asm.JSGT.Reg(asm.R1, asm.R2, "vq_greedy"),
+	)
+	if dir == Ingress {
+		// A flow within its share by FairNs but more than MarkNs ahead
+		// on its tail still gets congestion signals (ECN): on ingress
+		// userspace sets FairNs far beyond MarkNs, and an ECN-capable
+		// flow must see marks before it sees drops.
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.RFP, fpAhead, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R7, cfgMark, asm.DWord),
+			asm.JSGT.Reg(asm.R1, asm.R2, "vq_within_mark"),
+		)
+	}
+	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord),
 		asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
 		asm.JSLE.Reg(asm.R1, asm.R2, "pass"),
 		asm.Ja.Label("drop_undo"),
 	)
+	if dir == Ingress {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("vq_within_mark"),
+			asm.LoadMem(asm.R2, asm.R7, cfgCeil, asm.DWord),
+			asm.JSLE.Reg(asm.R1, asm.R2, "mark"),
+			asm.Ja.Label("drop_undo"),
+		)
+	}
 	insns = append(insns, countGreedy(flowOff(dir))...)
 	insns = append(insns,
 		asm.LoadMem(asm.R1, asm.RFP, fpBacklg, asm.DWord).WithSymbol("vq_shared"),
