@@ -36,7 +36,8 @@ func limiterObjectsOf(t testing.TB, c *Cgroup) limiterObjects {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testutil.LimiterObjects(t, dir)
+	ids := limiterIDs(t, dir)
+	return testutil.ObjectsOf(t, ids[bwprog.Egress], ids[bwprog.Ingress], pacingID(t, dir))
 }
 
 // memlock is the kernel's memory accounting (fdinfo memlock) of a

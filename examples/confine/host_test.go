@@ -326,7 +326,20 @@ func TestGCRemovedCgroupPins(t *testing.T) {
 // maps they use.
 func pinnedObjects(t *testing.T, dir string) testutil.BPFObjects {
 	t.Helper()
-	o := testutil.LimiterObjects(t, dir)
+	l, err := bwprog.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ids, err := l.ProgramIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pace, err := l.PacingID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := testutil.ObjectsOf(t, ids[bwprog.Egress], ids[bwprog.Ingress], pace)
 	if len(o.Maps) < 4 {
 		t.Fatalf("limiter maps %v: want at least config, state, counters and flows", o.Maps)
 	}

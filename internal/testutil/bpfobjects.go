@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-
-	"github.com/confinelab/confine/internal/bwprog"
 )
 
 // BPFObjects are the kernel ids of programs and maps a test expects the
@@ -36,25 +34,11 @@ func (o BPFObjects) Left() []string {
 	return left
 }
 
-// LimiterObjects returns the programs of the bandwidth limiter pinned in
-// dir (egress, ingress, pacing, in that order) and the maps they use.
-func LimiterObjects(t testing.TB, dir string) BPFObjects {
+// ObjectsOf returns the programs progs and the maps they use.
+func ObjectsOf(t testing.TB, progs ...ebpf.ProgramID) BPFObjects {
 	t.Helper()
-	l, err := bwprog.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	ids, err := l.ProgramIDs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pace, err := l.PacingID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := BPFObjects{Progs: []ebpf.ProgramID{ids[bwprog.Egress], ids[bwprog.Ingress], pace}}
-	for _, id := range o.Progs {
+	o := BPFObjects{Progs: progs}
+	for _, id := range progs {
 		p, err := ebpf.NewProgramFromID(id)
 		if err != nil {
 			t.Fatal(err)
