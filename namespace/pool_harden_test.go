@@ -723,6 +723,9 @@ exec busybox sleep 600`)
 // Get does not set. Its metadata must not change from inside (here with
 // Docker's CAP_FOWNER); reads and writes still work.
 func TestPoolHardenNilStdioNotHostDevNull(t *testing.T) {
+	// The read-only reopening needs mount_setattr; before, devices pass as
+	// exec.Cmd passes them (see Cmd.Stdin).
+	testutil.RequireKernel(t, "5.12")
 	checkLeaks(t)
 	var before unix.Stat_t
 	if err := unix.Stat("/dev/null", &before); err != nil {
@@ -847,6 +850,9 @@ func TestPoolHardenRefusesLateShape(t *testing.T) {
 // writable by everyone is one other users can type into). Unpooled, and
 // pooled (the terminal handed over at Start).
 func TestPoolHardenCallerTerminalNode(t *testing.T) {
+	// The read-only reopening needs mount_setattr; before, devices pass as
+	// exec.Cmd passes them (see Cmd.Stdin).
+	testutil.RequireKernel(t, "5.12")
 	checkLeaks(t)
 	r := defaultRoot(t)
 	hp := hardenedPool(t, 1, r, "")
