@@ -284,7 +284,8 @@ type clientResult struct {
 	ICMPSent, ICMPLost int
 	// RX samples received bytes over time (receive mode, tag 'r').
 	RX []rxSample
-	// Stalls are the UDP flooder's (tag 'u'), since its start.
+	// Stalls are the sending thread's (bulk senders and the UDP flooder,
+	// tag 'u'), since it started sending.
 	Stalls []stall
 }
 
@@ -407,7 +408,8 @@ func init() {
 // bwClient: NETNS ADDR TAG SECONDS PING_MS PACE [ICMP_MS]. Joins NETNS on
 // its locked main thread (sockets are created there), streams, and prints
 // "rtt NS" lines (TCP probe), then "icmp NS" lines, "icmpsent N" and
-// "icmplost N" (ICMP probe) and a final "done sent=N segs=N retrans=N
+// "icmplost N" (ICMP probe), "stall AT LEN" lines (the sending thread
+// waited on a runqueue; see stallMeter) and a final "done sent=N segs=N retrans=N
 // ecn=0|1 maxpace=N".
 // With TAG 'r' it receives instead and prints "rx NS BYTES" every 100 ms;
 // with TAG 'p' it runs the probes alone; TAG 'u' and 'U' are the UDP flood
@@ -489,6 +491,8 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 	buf := make([]byte, 64<<10)
 	var sent uint64
 	stopTrace := traceTCP(c)
+	m := newStallMeter() // bwClient's thread is locked: the meter reads it
+	defer m.close()
 	for time.Now().Before(deadline) {
 		_ = c.SetWriteDeadline(deadline)
 		n, err := c.Write(buf)
@@ -496,8 +500,12 @@ func bulkClient(addr string, tag byte, paceArg string, deadline time.Time) (stri
 		if err != nil {
 			break
 		}
+		m.tick()
 	}
 	stopTrace()
+	for _, st := range m.stalls {
+		fmt.Printf("stall %d %d\n", st.At.Nanoseconds(), st.Len.Nanoseconds())
+	}
 	info, _ := tcpInfo(c)
 	return fmt.Sprintf("done sent=%d segs=%d retrans=%d ecn=%d maxpace=%d",
 		sent, info.Data_segs_out, info.Total_retrans, ecnOf(info), info.Max_pacing_rate), nil

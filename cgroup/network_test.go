@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -26,12 +27,19 @@ func idealGoodput(rate uint64) float64 {
 // and to (offsets from now), as the sink's TCP stack received it (see
 // bed.delivered).
 func (b *bed) measure(tag byte, from, to time.Duration) float64 {
+	got, _ := b.measureStolen(tag, from, to)
+	return got
+}
+
+// measureStolen is measure that also returns the time the hypervisor took
+// from this machine within the window (stolenTime).
+func (b *bed) measureStolen(tag byte, from, to time.Duration) (float64, time.Duration) {
 	start := time.Now()
 	time.Sleep(from)
-	n0, t0 := b.delivered(tag), time.Now()
+	n0, t0, s0 := b.delivered(tag), time.Now(), stolenTime()
 	time.Sleep(to - time.Since(start))
-	n1, t1 := b.delivered(tag), time.Now()
-	return float64(n1-n0) / t1.Sub(t0).Seconds()
+	n1, t1, s1 := b.delivered(tag), time.Now(), stolenTime()
+	return float64(n1-n0) / t1.Sub(t0).Seconds(), s1 - s0
 }
 
 // openCgroup opens the cgroup at path as a manager would (the directory fd
@@ -74,29 +82,42 @@ func limitedCgroup(t testing.TB, n *Network) *Cgroup {
 // the test allows 90-108%: the host is shared and 2-core, and the
 // virtual backlog can fill or drain within the short window. It logs
 // the RTT of a 64-byte request/response every 10 ms from the same cgroup.
+//
+// The floor is lowered by the time the host did not run the sender within
+// the window: the sending thread's waits on a runqueue beyond what its
+// send buffer and the limiter's backlog carry it over (lostLineTime), and
+// the time the hypervisor took from this machine (stolenTime, shared
+// among its CPUs). At 1 Gbit/s a 2-CPU host is busy with the stream
+// itself, and in CI one case read 86% with its probe answered 457 times
+// instead of about 600: the client had not been run, not held back.
 func TestNetworkGoodput(t *testing.T) {
 	testutil.RequireKernel(t, "5.12")
 	useBPFFS(t)
 	b := newBed(t)
+	const from, window = 1500 * time.Millisecond, 4500 * time.Millisecond
 	for _, rate := range []uint64{10e6, 100e6, 1000e6} {
 		t.Run(FormatRate(rate), func(t *testing.T) {
 			c := limitedCgroup(t, &Network{EgressRate: rate})
+			cfg := dirConfig(rate, 0, false)
 			tag := byte('A')
 			cl := b.startClient(t, c.path, tag, 6.5, 10)
-			got := b.measure(tag, 1500*time.Millisecond, 6*time.Second)
+			got, stolen := b.measureStolen(tag, from, from+window)
 			res := cl.wait(t)
 			st, err := networkStatsOf(c)
 			if err != nil {
 				t.Fatal(err)
 			}
+			stalled := lostLineTime(res.Stalls, from, window, time.Duration(cfg.DropNs+cfg.BurstNs))
+			lost := stalled + stolen/time.Duration(runtime.NumCPU())
+			low := 0.90 * (1 - float64(lost)/float64(window))
 			ratio := got / idealGoodput(rate)
-			t.Logf("sent %d goodput %.0f B/s = %.2f%% of ideal; rtt p50 %v p99 %v (%d); segs %d retrans %d; stats %+v",
-				res.Sent, got, 100*ratio, percentile(res.RTTs, .5), percentile(res.RTTs, .99), len(res.RTTs),
+			t.Logf("sent %d goodput %.0f B/s = %.2f%% of ideal (want %.1f-108%%: sender stalled %v beyond the backlog, %v stolen); rtt p50 %v p99 %v (%d); segs %d retrans %d; stats %+v",
+				res.Sent, got, 100*ratio, 100*low, stalled, stolen, percentile(res.RTTs, .5), percentile(res.RTTs, .99), len(res.RTTs),
 				res.Segs, res.Retrans, st)
 			// The virtual backlog (up to CeilNs, ~0.3 s of line time) may
 			// fill or drain within the window: +-7% over 4.5 s.
-			if ratio < 0.90 || ratio > 1.08 {
-				t.Errorf("goodput %.1f%% of ideal, want 90-108%%", 100*ratio)
+			if ratio < low || ratio > 1.08 {
+				t.Errorf("goodput %.1f%% of ideal, want %.1f-108%%", 100*ratio, 100*low)
 			}
 			// Local drops are not losses: TCP keeps the segment and resends
 			// nothing, so retransmissions stay under 0.1% (issue 6).

@@ -196,6 +196,27 @@ func lostLineTime(stalls []stall, from, window, tolerance time.Duration) time.Du
 	return lost
 }
 
+// stolenTime is the time the hypervisor has taken from this machine's
+// CPUs so far, summed over them (/proc/stat's steal; 0 where unknown). A
+// stolen CPU runs nothing, and its thread's run_delay does not show it.
+func stolenTime() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0
+	}
+	ticks, _ := strconv.ParseInt(f[8], 10, 64)
+	return time.Duration(ticks) * time.Second / userHZ
+}
+
+// userHZ is the unit of /proc/stat's times: USER_HZ, 100 on every
+// architecture Linux runs Go on.
+const userHZ = 100
+
 // forceRcvBuf gives pc a receive buffer of udpRcvBuf beyond rmem_max
 // (SO_RCVBUFFORCE, root): a sink that the loaded host does not run for
 // tens of milliseconds must not drop what the limiter passed.
