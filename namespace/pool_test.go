@@ -41,12 +41,7 @@ func get(p *namespace.Pool[struct{}]) (*namespace.Cmd, error) {
 func waitChildren(n int) ([]string, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		tasks, _ := os.ReadDir("/proc/self/task")
-		var all []string
-		for _, task := range tasks {
-			b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
-			all = append(all, strings.Fields(string(b))...)
-		}
+		all := childPIDs()
 		if len(all) >= n {
 			return all, nil
 		}

@@ -1,10 +1,12 @@
 package namespace_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -149,13 +151,40 @@ func TestSetupFailuresTyped(t *testing.T) {
 // children lists this process's child PIDs.
 func children(t *testing.T) string {
 	t.Helper()
-	tasks, _ := os.ReadDir("/proc/self/task")
-	var all []string
-	for _, task := range tasks {
-		b, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/children")
-		all = append(all, strings.Fields(string(b))...)
+	return strings.Join(childPIDs(), " ")
+}
+
+// childPIDs returns the PIDs of this process's children, zombies included:
+// the processes whose parent (stat's ppid, a thread
+// group id) is this one. Not /proc/self/task/*/children: a child is listed
+// under the thread that forked it, and when that thread exits (a Go thread
+// locked for a fork is discarded) the child moves to another thread; a
+// scan of the threads can read both lists on the wrong side of the move
+// and miss it (once in CI: "children left: \"\"").
+func childPIDs() []string {
+	self := os.Getpid()
+	ents, _ := os.ReadDir("/proc")
+	var kids []string
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited and reaped meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(self) {
+			kids = append(kids, strconv.Itoa(pid))
+		}
 	}
-	return strings.Join(all, " ")
+	return kids
 }
 
 func TestStartWaitNoLeaks(t *testing.T) {
