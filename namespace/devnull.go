@@ -24,15 +24,14 @@ import (
 // caller without CAP_SYS_ADMIN, whose commands cannot hold more over the
 // host's node than it does) the files are a plain open of /dev/null, as
 // exec.Cmd's.
-func openNull() (r, w *os.File, err error) {
-	dir, err := readonlyClone("/dev")
+func (g *deviceGuard) openNull() (r, w *os.File, err error) {
+	dir, err := g.clone("/dev")
 	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 		return plainNull()
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("namespace: a read-only clone of /dev for /dev/null: %w", err)
 	}
-	defer unix.Close(dir)
 	rfd, err := unix.Openat(dir, "null", unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, &os.PathError{Op: "namespace: opening", Path: "/dev/null", Err: err}
@@ -43,6 +42,41 @@ func openNull() (r, w *os.File, err error) {
 		return nil, nil, &os.PathError{Op: "namespace: opening", Path: "/dev/null", Err: err}
 	}
 	return os.NewFile(uintptr(rfd), "/dev/null"), os.NewFile(uintptr(wfd), "/dev/null"), nil
+}
+
+// deviceGuard makes the read-only clones one Start's stdio is opened
+// through (openNull, guard): one per directory, so that a terminal given
+// as all three streams, or /dev/null beside it, costs one clone, not
+// three. close releases them; files opened through a clone keep it alive.
+type deviceGuard struct {
+	dirs map[string]cloned
+}
+
+type cloned struct {
+	fd  int
+	err error
+}
+
+// clone is readonlyClone(dir), made once.
+func (g *deviceGuard) clone(dir string) (int, error) {
+	if c, ok := g.dirs[dir]; ok {
+		return c.fd, c.err
+	}
+	if g.dirs == nil {
+		g.dirs = make(map[string]cloned, 1)
+	}
+	fd, err := readonlyClone(dir)
+	g.dirs[dir] = cloned{fd, err}
+	return fd, err
+}
+
+func (g *deviceGuard) close() {
+	for _, c := range g.dirs {
+		if c.err == nil {
+			unix.Close(c.fd)
+		}
+	}
+	g.dirs = nil
 }
 
 // readonlyClone returns a detached clone of the mount tree at dir (as a
@@ -76,7 +110,7 @@ func plainNull() (r, w *os.File, err error) {
 	return r, w, nil
 }
 
-// guardDevice returns f itself, or, when f is a device node (the caller's
+// guard returns f itself, or, when f is a device node (the caller's
 // terminal, /dev/null, a disk), the same device opened anew through a
 // read-only clone of the directory that holds it (readonlyClone), with
 // f's access mode and O_APPEND and O_NONBLOCK: the command does I/O on it
@@ -86,7 +120,7 @@ func plainNull() (r, w *os.File, err error) {
 // file returned is a new one, for the caller to close after handing it
 // over. Anything but a device, and a device whose path is gone or cannot
 // be cloned (Linux 5.11, no CAP_SYS_ADMIN), is f itself.
-func guardDevice(f *os.File) (g *os.File, opened bool, err error) {
+func (g *deviceGuard) guard(f *os.File) (_ *os.File, opened bool, err error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, false, &os.PathError{Op: "namespace: fstat", Path: f.Name(), Err: err}
@@ -98,11 +132,10 @@ func guardDevice(f *os.File) (g *os.File, opened bool, err error) {
 	if err != nil || !filepath.IsAbs(path) || strings.HasSuffix(path, " (deleted)") {
 		return f, false, nil
 	}
-	dir, err := readonlyClone(filepath.Dir(path))
+	dir, err := g.clone(filepath.Dir(path))
 	if err != nil {
 		return f, false, nil // as exec.Cmd would pass it
 	}
-	defer unix.Close(dir)
 	fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
 	if err != nil {
 		return nil, false, &os.PathError{Op: "namespace: fcntl", Path: f.Name(), Err: err}

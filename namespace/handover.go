@@ -30,12 +30,14 @@ type handover struct {
 	ourEnds   []*os.File // pipe ends the copiers use: closed on failure
 	copiers   []func() error
 	errc      chan error
+	devices   deviceGuard // closed once the files are made
 }
 
 // prepareHandover makes the files for the stdio fields that were nil at
 // Prestart and are set now. It starts nothing: see start.
 func (c *Cmd) prepareHandover(p *prestarted) (*handover, error) {
 	h := &handover{}
+	defer h.devices.close()
 	if c.Stdin != nil && !p.stdio[0] {
 		f, err := h.reader(c.Stdin)
 		if err != nil {
@@ -74,10 +76,10 @@ func (h *handover) add(fd int, f *os.File) {
 	h.files = append(h.files, f)
 }
 
-// guard is guardDevice for a file sent: one opened anew is closed once
-// sent.
+// guard is deviceGuard.guard for a file sent: one opened anew is closed
+// once sent.
 func (h *handover) guard(f *os.File) (*os.File, error) {
-	g, opened, err := guardDevice(f)
+	g, opened, err := h.devices.guard(f)
 	if opened {
 		h.childEnds = append(h.childEnds, g)
 	}

@@ -410,8 +410,9 @@ func (c *Cmd) startInit(cfg *initConfig, exePath string, cfgR, statW *os.File) e
 
 // stdio returns the init's stdin, stdout and stderr: the fields (TTY as
 // stdin), a device among them reopened through a read-only mount
-// (guardDevice), and for each left nil /dev/null through a read-only
-// mount (see openNull), not the host's node as exec.Cmd would open it.
+// (deviceGuard.guard), and for each left nil /dev/null through a
+// read-only mount (see openNull), not the host's node as exec.Cmd would
+// open it.
 // done closes what stdio opened, once the init is forked.
 func (c *Cmd) stdio() (in io.Reader, out, errw io.Writer, done func(), err error) {
 	var opened []*os.File
@@ -420,12 +421,14 @@ func (c *Cmd) stdio() (in io.Reader, out, errw io.Writer, done func(), err error
 			f.Close()
 		}
 	}
+	var dg deviceGuard
+	defer dg.close()
 	guard := func(v any) (any, error) {
 		f, ok := v.(*os.File)
 		if !ok || f == nil {
 			return v, nil
 		}
-		g, isNew, err := guardDevice(f)
+		g, isNew, err := dg.guard(f)
 		if isNew {
 			opened = append(opened, g)
 		}
@@ -456,7 +459,7 @@ func (c *Cmd) stdio() (in io.Reader, out, errw io.Writer, done func(), err error
 	if in != nil && out != nil && errw != nil {
 		return in, out, errw, done, nil
 	}
-	r, w, err := openNull()
+	r, w, err := dg.openNull()
 	if err != nil {
 		done()
 		return nil, nil, nil, nil, err
