@@ -305,6 +305,25 @@ func (r clientResult) rxGoodput(from time.Duration) float64 {
 	return float64(b.Bytes-a.Bytes) / (b.At - a.At).Seconds()
 }
 
+// rxBetween returns the receive goodput in bytes/s from the last sample at
+// or before from to the first at or after to (the samples of a starved
+// download are sparse: the span then grows to the samples there are).
+func (r clientResult) rxBetween(from, to time.Duration) float64 {
+	if len(r.RX) < 2 {
+		return 0
+	}
+	i := max(0, slices.IndexFunc(r.RX, func(s rxSample) bool { return s.At > from })-1)
+	j := slices.IndexFunc(r.RX, func(s rxSample) bool { return s.At >= to })
+	if j < 0 {
+		j = len(r.RX) - 1
+	}
+	if j <= i {
+		return 0
+	}
+	a, b := r.RX[i], r.RX[j]
+	return float64(b.Bytes-a.Bytes) / (b.At - a.At).Seconds()
+}
+
 // startClient starts "bwclient" in cgroup dir: it sends for secs seconds
 // with tag, pinging every pingMs (0: no pings) over TCP.
 func (b *bed) startClient(t testing.TB, dir string, tag byte, secs float64, pingMs int) *client {
