@@ -82,15 +82,12 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// TestInstructionsShape checks the program's structure: a fixed prologue,
+// TestInstructionsShape checks the linear program's structure: a fixed prologue,
 // rules in reverse order with only the comparisons they need, and a
 // deny/allow epilogue, with every jump resolving to a label.
 func TestInstructionsShape(t *testing.T) {
 	rules := []Rule{denyAll, null, {Type: TypeBlock, Major: 8, Minor: Wildcard, Access: AccRead, Allow: true}}
-	insns, err := Instructions(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
+	insns := linearInstructions(rules)
 	// prologue 8; rule2: type+major+5+2; rule1: 3+5+2; rule0: 5+1; epilogue 4
 	if want := 8 + 9 + 10 + 6 + 4; len(insns) != want {
 		t.Fatalf("%d instructions, want %d:\n%v", len(insns), want, insns)
@@ -113,6 +110,56 @@ func TestInstructionsShape(t *testing.T) {
 	}
 	if err := insns.Marshal(new(nopWriter), binary.LittleEndian); err != nil {
 		t.Fatalf("marshal: %v", err)
+	}
+}
+
+// dockerRules are Docker's default device rules.
+func dockerRules() []Rule {
+	rules := []Rule{
+		{Type: TypeChar, Major: Wildcard, Minor: Wildcard, Access: AccMknod, Allow: true},
+		{Type: TypeBlock, Major: Wildcard, Minor: Wildcard, Access: AccMknod, Allow: true},
+	}
+	for _, d := range [][2]int64{{1, 3}, {1, 8}, {1, 7}, {5, 0}, {1, 5}, {1, 9}, {5, 1}, {136, Wildcard}, {5, 2}} {
+		rules = append(rules, Rule{Type: TypeChar, Major: d[0], Minor: d[1], Access: AccAll, Allow: true})
+	}
+	return rules
+}
+
+// TestTreeChosen: Instructions makes the decision tree of Docker's rules
+// (smaller than their linear program, every jump resolving to a label)
+// and falls back to the linear program for a list whose tree would have
+// more than maxTreeLeaves leaves.
+func TestTreeChosen(t *testing.T) {
+	insns, err := Instructions(dockerRules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	linear := linearInstructions(dockerRules())
+	tree, ok := treeInstructions(dockerRules())
+	if !ok || len(insns) != len(tree) || len(tree) >= len(linear) {
+		t.Fatalf("Docker's rules: %d instructions, tree %d (%v), linear %d: want the tree, and smaller", len(insns), len(tree), ok, len(linear))
+	}
+	syms := map[string]bool{}
+	for _, in := range tree {
+		if s := in.Symbol(); s != "" {
+			syms[s] = true
+		}
+	}
+	for _, in := range tree {
+		if in.OpCode.Class().IsJump() && in.OpCode.JumpOp() != asm.Exit && !syms[in.Reference()] {
+			t.Errorf("jump to unknown label %q", in.Reference())
+		}
+	}
+	// Distinct majors each with a minor: two leaves apiece.
+	var many []Rule
+	for i := range maxTreeLeaves {
+		many = append(many, Rule{Type: TypeChar, Major: int64(i), Minor: 1, Access: AccRead, Allow: true})
+	}
+	if _, ok := treeInstructions(many); ok {
+		t.Fatalf("a tree for %d rules of distinct devices, want none beyond %d leaves", len(many), maxTreeLeaves)
+	}
+	if insns, err := Instructions(many); err != nil || len(insns) != len(linearInstructions(many)) {
+		t.Fatalf("%d rules: %d instructions, %v: want the linear program", len(many), len(insns), err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/confinelab/confine/internal/testutil"
@@ -109,14 +110,30 @@ func TestKernelMatchesEvaluate(t *testing.T) {
 		{},        // deny everything
 		{denyAll}, // deny-only: no allow block in the program
 	}
-	for range 5 {
+	for range 20 {
 		sets = append(sets, randomRules(rng, nodes))
 	}
+	// The largest trees: distinct devices up to the leaf bound, the nodes'
+	// own rules last.
+	big := dockerRules()
+	for len(big) < maxTreeLeaves/2-12 {
+		big = append(big, Rule{Type: TypeChar, Major: int64(300 + rng.IntN(50)), Minor: int64(rng.IntN(4)),
+			Access: Access(1 + rng.IntN(7)), Allow: rng.IntN(2) == 0})
+	}
+	sets = append(sets, append(big, randomRules(rng, nodes)...))
 	defer Detach(cg, "")
-	for si, rules := range sets {
-		prog, err := Load(rules)
+	for i := range 2 * len(sets) {
+		// Each set as a tree (what Instructions makes of it) and linear.
+		si, rules, insns := i/2, sets[i/2], linearInstructions(sets[i/2])
+		if i%2 == 0 {
+			var ok bool
+			if insns, ok = treeInstructions(rules); !ok {
+				t.Fatalf("rule set %d (%d rules): no tree", si, len(rules))
+			}
+		}
+		prog, err := load(insns)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("rule set %d (%d instructions): %v", si, len(insns), err)
 		}
 		err = Attach(cg, prog, "")
 		prog.Close()
@@ -125,8 +142,8 @@ func TestKernelMatchesEvaluate(t *testing.T) {
 		}
 		var args []string
 		var want []bool
-		for i, n := range nodes {
-			p := filepath.Join(dir, fmt.Sprint(i))
+		for ni, n := range nodes {
+			p := filepath.Join(dir, fmt.Sprint(ni))
 			for _, op := range []struct {
 				s string
 				a Access
@@ -135,13 +152,13 @@ func TestKernelMatchesEvaluate(t *testing.T) {
 				want = append(want, Evaluate(rules, n.typ, n.maj, n.min, op.a))
 			}
 			tc := map[Type]string{TypeChar: "c", TypeBlock: "b"}[n.typ]
-			args = append(args, fmt.Sprintf("m:%s/new%d-%d:%s:%d:%d", dir, si, i, tc, n.maj, n.min))
+			args = append(args, fmt.Sprintf("m:%s/new%d-%d:%s:%d:%d", dir, i, ni, tc, n.maj, n.min))
 			want = append(want, Evaluate(rules, n.typ, n.maj, n.min, AccMknod))
 		}
 		got := runAccess(t, cg, args)
-		for i := range args {
-			if (got[i] == "ok") != want[i] {
-				t.Errorf("rule set %d %+v: %s: kernel says %s, Evaluate says allowed=%v", si, rules, args[i], got[i], want[i])
+		for j := range args {
+			if (got[j] == "ok") != want[j] {
+				t.Errorf("rule set %d %+v (tree %v): %s: kernel says %s, Evaluate says allowed=%v", si, rules, i%2 == 0, args[j], got[j], want[j])
 			}
 		}
 	}
@@ -195,5 +212,28 @@ func TestReplaceNotPileUp(t *testing.T) {
 	}
 	if ids, _ := Attached(cg); len(ids) != 0 {
 		t.Fatalf("%d device programs attached after Detach", len(ids))
+	}
+}
+
+// BenchmarkLoad loads the program for Docker's default rules as
+// Instructions makes it (a tree) and as the linear program: the
+// verifier's work is most of a load, and confine run pays one load per
+// run when no other cgroup shares the program.
+func BenchmarkLoad(b *testing.B) {
+	testutil.RequireRoot(b)
+	tree, _ := treeInstructions(dockerRules())
+	for _, bc := range []struct {
+		name  string
+		insns asm.Instructions
+	}{{"tree", tree}, {"linear", linearInstructions(dockerRules())}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				p, err := load(bc.insns)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.Close()
+			}
+		})
 	}
 }
