@@ -1,10 +1,9 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 
@@ -151,15 +150,13 @@ func (o *options) environ() []string {
 
 // effectiveHostname is --hostname or a random name made once per run
 // (never the host PID of confine, which would tell the sandbox about the
-// host).
+// host). Unique, not secret: see makeRunCgroup.
 func (o *options) effectiveHostname() string {
 	if o.hostname != "" {
 		return o.hostname
 	}
 	if o.defaultName == "" {
-		var b [6]byte
-		_, _ = rand.Read(b[:])
-		o.defaultName = "confine-" + hex.EncodeToString(b[:])
+		o.defaultName = fmt.Sprintf("confine-%012x", rand.Uint64()&(1<<48-1))
 	}
 	return o.defaultName
 }
