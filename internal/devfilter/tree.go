@@ -153,13 +153,17 @@ func (t *tree) minorsOf(typ Type, major uint32, explicit bool) []uint32 {
 	return slices.Compact(ns)
 }
 
-// leaves counts the tree's leaves.
+// leaves counts the tree's leaves, stopping once past maxTreeLeaves: each
+// major costs a pass over the rules, and a list of thousands of distinct
+// devices would otherwise pay quadratic time only to be refused.
 func (t *tree) leaves() int {
 	n := 0
 	for _, typ := range cellTypes {
-		majors := t.majors(typ)
-		for _, m := range majors {
+		for _, m := range t.majors(typ) {
 			n += len(t.minorsOf(typ, m, true)) + 1
+			if n > maxTreeLeaves {
+				return n
+			}
 		}
 		n += len(t.minorsOf(typ, 0, false)) + 1
 	}
