@@ -257,7 +257,7 @@ func (b *bed) joinDownload(t *testing.T, cc string, rate uint64) (first, aLater,
 }
 
 // TestNetworkIngressFlows: 4 and 16 downloads into one cgroup limited to
-// 100 Mbit/s on ingress, cubic and BBR senders. Pacing cannot reach a
+// 10 and 100 Mbit/s on ingress, cubic and BBR senders. Pacing cannot reach a
 // remote sender, so here the flows share by drops alone, and the drops fall
 // on the flows beyond their fair share (see ingressConfig). Asserted: the
 // aggregate within 95-105% of ideal, Jain's index over 10 s >= ingressJain,
@@ -267,38 +267,45 @@ func TestNetworkIngressFlows(t *testing.T) {
 	testutil.RequireKernel(t, "5.12")
 	useBPFFS(t)
 	b := newBed(t)
-	const rate = 100e6
-	for _, n := range []int{4, 16} {
-		for _, cc := range []string{"cubic", "bbr"} {
-			t.Run(fmt.Sprintf("%d-%s", n, cc), func(t *testing.T) {
-				requireCC(t, cc)
-				setListenerCC(t, b.ln, cc) // the senders are the server's sockets
-				c := limitedCgroup(t, &Network{IngressRate: rate})
-				cls := make([]*client, n)
-				for i := range n {
-					cls[i] = b.startClient(t, c.path, 'r', 11.5, 0)
-				}
-				got := make([]float64, n)
-				for i, cl := range cls {
-					got[i] = cl.wait(t).rxGoodput(1500 * time.Millisecond)
-				}
-				agg, j := sum(got)/idealGoodput(rate), jain(got)
-				equal := sum(got) / float64(n)
-				low := slices.Min(got) / equal
-				t.Logf("aggregate %.2f%% of ideal, Jain %.4f, slowest flow %.1f%% of an equal share, flows %.0f B/s",
-					100*agg, j, 100*low, got)
-				if agg < 0.95 || agg > 1.05 {
-					t.Errorf("aggregate %.1f%% of ideal, want 95-105%%", 100*agg)
-				}
-				if j < ingressJain {
-					t.Errorf("Jain's index %.3f, want >= %.2f (flows %.0f B/s)", j, ingressJain, got)
-				}
-				if low < ingressMinShare {
-					t.Errorf("slowest flow %.1f%% of an equal share, want >= %.0f%% (flows %.0f B/s)",
-						100*low, 100*ingressMinShare, got)
-				}
-			})
+	for _, rate := range []uint64{10e6, 100e6} {
+		for _, n := range []int{4, 16} {
+			for _, cc := range []string{"cubic", "bbr"} {
+				t.Run(fmt.Sprintf("%s-%d-%s", FormatRate(rate), n, cc), func(t *testing.T) {
+					b.ingressFlows(t, rate, n, cc)
+				})
+			}
 		}
+	}
+}
+
+// ingressFlows runs n downloads of senders using cc into one cgroup
+// limited to rate on ingress, and checks how they shared it.
+func (b *bed) ingressFlows(t *testing.T, rate uint64, n int, cc string) {
+	requireCC(t, cc)
+	setListenerCC(t, b.ln, cc) // the senders are the server's sockets
+	c := limitedCgroup(t, &Network{IngressRate: rate})
+	cls := make([]*client, n)
+	for i := range n {
+		cls[i] = b.startClient(t, c.path, 'r', 11.5, 0)
+	}
+	got := make([]float64, n)
+	for i, cl := range cls {
+		got[i] = cl.wait(t).rxGoodput(1500 * time.Millisecond)
+	}
+	agg, j := sum(got)/idealGoodput(rate), jain(got)
+	equal := sum(got) / float64(n)
+	low := slices.Min(got) / equal
+	t.Logf("aggregate %.2f%% of ideal, Jain %.4f, slowest flow %.1f%% of an equal share, flows %.0f B/s",
+		100*agg, j, 100*low, got)
+	if agg < 0.95 || agg > 1.05 {
+		t.Errorf("aggregate %.1f%% of ideal, want 95-105%%", 100*agg)
+	}
+	if j < ingressJain {
+		t.Errorf("Jain's index %.3f, want >= %.2f (flows %.0f B/s)", j, ingressJain, got)
+	}
+	if low < ingressMinShare {
+		t.Errorf("slowest flow %.1f%% of an equal share, want >= %.0f%% (flows %.0f B/s)",
+			100*low, 100*ingressMinShare, got)
 	}
 }
 

@@ -312,11 +312,13 @@ func TestDirConfig(t *testing.T) {
 	// Ingress drops later than egress, by more than a retransmission
 	// timeout (see ingressConfig): the flows within their share at
 	// CeilNs, a lone flow at FairNs; the flows beyond their share drop
-	// from DropNs on, below both. It still counts only when unlimited.
+	// from DropNs on, below both, and the flows within their share can
+	// use all their tails allow beyond DropNs before the ceiling. It
+	// still counts only when unlimited.
 	for _, rate := range []uint64{10e6, 100e6, 1e9} {
 		in, eg := ingressConfig(rate, 0), dirConfig(rate, 0, false)
 		rto := uint64(200 * time.Millisecond)
-		if in.CeilNs < in.MarkNs+rto || in.FairNs < rto || in.FairNs >= in.CeilNs ||
+		if in.CeilNs < in.MarkNs+rto || in.FairNs < rto || in.CeilNs < in.DropNs+in.FairNs+in.BurstNs ||
 			!(in.MarkNs < in.DropNs && in.DropNs < in.FairNs) ||
 			in.MarkNs != eg.MarkNs || in.Flags != 0 || in.PaceRate != 0 {
 			t.Errorf("ingress thresholds at %d bit/s: %+v", rate, in)
