@@ -283,6 +283,11 @@ func TestNetworkIngressFlows(t *testing.T) {
 func (b *bed) ingressFlows(t *testing.T, rate uint64, n int, cc string) {
 	requireCC(t, cc)
 	setListenerCC(t, b.ln, cc) // the senders are the server's sockets
+	if cc == "dctcp" {
+		// The receivers ask for ECN in their SYN (see goodputCC).
+		b.cc = cc
+		defer func() { b.cc = "" }()
+	}
 	c := limitedCgroup(t, &Network{IngressRate: rate})
 	cls := make([]*client, n)
 	for i := range n {
@@ -290,13 +295,21 @@ func (b *bed) ingressFlows(t *testing.T, rate uint64, n int, cc string) {
 	}
 	got := make([]float64, n)
 	for i, cl := range cls {
-		got[i] = cl.wait(t).rxGoodput(1500 * time.Millisecond)
+		res := cl.wait(t)
+		got[i] = res.rxGoodput(1500 * time.Millisecond)
+		if cc == "dctcp" && !res.ECN {
+			t.Errorf("download %d did not negotiate ECN", i)
+		}
+	}
+	st, err := networkStatsOf(c)
+	if err != nil {
+		t.Fatal(err)
 	}
 	agg, j := sum(got)/idealGoodput(rate), jain(got)
 	equal := sum(got) / float64(n)
 	low := slices.Min(got) / equal
-	t.Logf("aggregate %.2f%% of ideal, Jain %.4f, slowest flow %.1f%% of an equal share, flows %.0f B/s",
-		100*agg, j, 100*low, got)
+	t.Logf("aggregate %.2f%% of ideal, Jain %.4f, slowest flow %.1f%% of an equal share, flows %.0f B/s; ingress %+v",
+		100*agg, j, 100*low, got, st.Ingress)
 	if agg < 0.95 || agg > 1.05 {
 		t.Errorf("aggregate %.1f%% of ideal, want 95-105%%", 100*agg)
 	}

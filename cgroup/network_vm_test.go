@@ -66,3 +66,17 @@ func TestVMNetworkEDT(t *testing.T) {
 		t.Errorf("%d retransmits of %d segments, want < 0.1%%", res.Retrans, res.Segs)
 	}
 }
+
+// TestVMNetworkIngressFlows: 4 DCTCP downloads with ECN (the host kernels
+// lack DCTCP) into one cgroup limited to 10 Mbit/s on ingress, with
+// TestNetworkIngressFlows' bounds. The ingress limiter marks ECN-capable
+// packets before it drops them, but spaced like every congestion signal
+// (signalSpacing), and DCTCP answers the fraction of packets marked, so
+// the drops still do most of the sharing: in three runs 98.4-99.5% of
+// the rate, Jain 0.9999-1.0000 (one: 200 packets marked, 837 dropped).
+func TestVMNetworkIngressFlows(t *testing.T) {
+	testutil.RequireVM(t)
+	testutil.RequireKernel(t, "5.12")
+	useBPFFS(t)
+	newBed(t).ingressFlows(t, 10e6, 4, "dctcp")
+}
